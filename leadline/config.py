@@ -1,0 +1,120 @@
+"""Typed settings for every part of leadline, resolved in one place.
+
+Precedence, highest first: explicit keyword arguments to `load_settings`, environment variables
+(`LEADLINE_*`, with `OPENAI_BASE_URL` / `OPENAI_API_KEY` as fallbacks for the endpoint), a TOML
+file (`LEADLINE_CONFIG`, else `./leadline.toml` when present), then the defaults below.
+Settings are immutable; derive a changed copy with `settings.model_copy(update={...})`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leadline.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "leadline"
+DEFAULT_CONFIG_FILE = Path("leadline.toml")
+DEFAULT_COLLECTION = "default"
+
+ModelSize = Literal["1.5b", "0.5b"]
+KVMode = Literal["shared", "isolated"]
+
+# Environment variable -> settings field. The OPENAI_* names are fallbacks only.
+ENV_VARS: dict[str, str] = {
+    "LEADLINE_BASE_URL": "base_url",
+    "LEADLINE_API_KEY": "api_key",
+    "LEADLINE_MODEL": "model",
+    "LEADLINE_MODEL_PATH": "model_path",
+    "LEADLINE_MODEL_SIZE": "model_size",
+    "LEADLINE_DATA_DIR": "data_dir",
+    "LEADLINE_CHROMA_URL": "chroma_url",
+    "LEADLINE_SEARXNG_URL": "searxng_url",
+    "LEADLINE_TIMEOUT_S": "request_timeout_s",
+    "LEADLINE_MAX_RETRIES": "max_retries",
+    "LEADLINE_THREADS": "threads",
+    "LEADLINE_CTX_PER_SLOT": "ctx_per_slot",
+    "LEADLINE_PARALLEL": "parallel_slots",
+    "LEADLINE_KV_MODE": "kv_mode",
+    "LEADLINE_COLLECTION": "collection",
+}
+FALLBACK_ENV_VARS: dict[str, str] = {
+    "OPENAI_BASE_URL": "base_url",
+    "OPENAI_API_KEY": "api_key",
+}
+
+
+class Settings(BaseModel):
+    """Where leadline finds its model, endpoint, data and services."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None = embedded.")
+    api_key: str | None = Field(None, description="API key for base_url.")
+    model: str | None = Field(None, description="Model name sent to the endpoint.")
+    model_path: Path | None = Field(None, description="GGUF file for the embedded server.")
+    model_size: ModelSize = Field("1.5b", description="Which packaged model the embedded server uses.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Models, indexes, caches, checkpoints.")
+    chroma_url: str | None = Field(None, description="chroma server URL; None = embedded chromadb.")
+    searxng_url: str | None = Field(None, description="SearXNG instance for web search.")
+    collection: str = Field(DEFAULT_COLLECTION, description="Default corpus collection.")
+    request_timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    ctx_per_slot: int = Field(8192, ge=512)
+    parallel_slots: int = Field(1, ge=1, le=64)
+    kv_mode: KVMode = "shared"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def uses_embedded_model(self) -> bool:
+        return self.base_url is None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    # Accept either top-level keys or a [leadline] table.
+    return dict(data.get("leadline", data))
+
+
+def _read_env(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for var, field in FALLBACK_ENV_VARS.items():
+        if environ.get(var):
+            values[field] = environ[var]
+    for var, field in ENV_VARS.items():
+        if environ.get(var):
+            values[field] = environ[var]
+    return values
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Resolve settings from defaults, a TOML file, the environment and explicit overrides."""
+    env = dict(os.environ if environ is None else environ)
+    path = Path(config_file or env.get("LEADLINE_CONFIG") or DEFAULT_CONFIG_FILE)
+    values: dict[str, Any] = {}
+    if path.exists():
+        values.update(_read_toml(path))
+    elif config_file is not None or env.get("LEADLINE_CONFIG"):
+        raise ConfigError(f"config file {path} does not exist")
+    values.update(_read_env(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc

@@ -1,0 +1,1 @@
+"""leadline.graph"""

@@ -1,0 +1,298 @@
+"""Async client for any OpenAI-compatible chat endpoint, with retries and typed usage.
+
+Every call returns the text and a `Usage` record taken from the server's own `usage` block
+(including `prompt_tokens_details.cached_tokens`), because the budget ledger must count what the
+server billed, not what we guessed. Retries (tenacity) cover connection errors, timeouts, 429 and
+5xx with exponential backoff, jitter and `Retry-After`; other 4xx fail at once.
+`chat_json` asks for JSON-schema-constrained output and falls back to tolerant parsing with one
+repair attempt. A `CallGuard` sees every attempt before and after, so a budget can veto a call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import openai
+from pydantic import BaseModel, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from leadline.errors import (
+    LLMError,
+    LLMOutputError,
+    LLMRequestError,
+    LLMTimeout,
+    LLMUnavailable,
+)
+
+Message = dict[str, Any]
+T = TypeVar("T", bound=BaseModel)
+
+MAX_RETRY_AFTER_S = 30.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one call was billed, as the server reported them."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    latency_s: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def uncached_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage
+    model: str
+    finish_reason: str | None = None
+
+
+class CallGuard(Protocol):
+    """Sees each attempt: `before` may raise to veto it, `after` records what it cost."""
+
+    def before(self, messages: Sequence[Message], max_tokens: int) -> None: ...
+
+    def after(self, completion: Completion) -> None: ...
+
+
+def usage_from_response(raw_usage: Any, latency_s: float) -> Usage:
+    """Read an OpenAI-style usage block; missing fields count as zero."""
+    if raw_usage is None:
+        return Usage(latency_s=latency_s)
+    data = raw_usage if isinstance(raw_usage, dict) else raw_usage.model_dump()
+    prompt_details = data.get("prompt_tokens_details") or {}
+    completion_details = data.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(data.get("prompt_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        completion_tokens=int(data.get("completion_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        latency_s=latency_s,
+    )
+
+
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+def extract_json_text(text: str) -> str:
+    """Strip code fences and surrounding prose, keeping the outermost JSON object."""
+    match = _FENCE.match(text)
+    if match:
+        text = match.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    if start != -1 and end > start:
+        return text[start : end + 1]
+    return text.strip()
+
+
+def parse_json_reply(text: str, schema: type[T]) -> T:
+    """Parse a model reply into `schema`, tolerating fences and chatter; raise LLMOutputError."""
+    candidate = extract_json_text(text)
+    try:
+        return schema.model_validate(json.loads(candidate))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise LLMOutputError(f"reply is not valid {schema.__name__} JSON: {exc}", raw=text) from exc
+
+
+def repair_messages(messages: Sequence[Message], bad_reply: str, error: str) -> list[Message]:
+    """The follow-up request that asks the model to fix its own malformed JSON."""
+    return [
+        *messages,
+        {"role": "assistant", "content": bad_reply},
+        {
+            "role": "user",
+            "content": "Your reply was not valid JSON for the required schema "
+            f"({error[:300]}). Reply again with only the corrected JSON object.",
+        },
+    ]
+
+
+def json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+    }
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def _retry_after_s(exc: BaseException | None) -> float | None:
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    value = exc.response.headers.get("retry-after")
+    try:
+        return min(float(value), MAX_RETRY_AFTER_S) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _WaitRetryAfter(wait_exponential_jitter):
+    """Exponential backoff with jitter, unless the server said how long to wait."""
+
+    def __call__(self, retry_state: Any) -> float:
+        outcome = retry_state.outcome
+        hinted = _retry_after_s(outcome.exception() if outcome else None)
+        return hinted if hinted is not None else super().__call__(retry_state)
+
+
+def _translate(exc: Exception, base_url: str, timeout_s: float) -> LLMError:
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeout(f"{base_url} did not answer within {timeout_s:g}s (after retries)")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMUnavailable(
+            f"cannot reach the LLM endpoint {base_url}: {exc}. Is the server running? "
+            "Set LEADLINE_BASE_URL, or unset it to use the embedded model."
+        )
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.response.text[:300] if exc.response is not None else ""
+        if exc.status_code == 429 or exc.status_code >= 500:
+            return LLMUnavailable(
+                f"{base_url} answered HTTP {exc.status_code} until retries ran out: {body}"
+            )
+        return LLMRequestError(f"{base_url} refused the request (HTTP {exc.status_code}): {body}")
+    return LLMError(f"LLM call to {base_url} failed: {exc}")
+
+
+class LLMClient:
+    """One OpenAI-compatible endpoint. Create once, share across runs, `await aclose()`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 4,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        json_schema_supported: bool = True,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.json_schema_supported = json_schema_supported
+        self.extra_body = dict(extra_body or {})
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=0,  # tenacity owns retries, so the policy lives in one place
+        )
+
+    def __repr__(self) -> str:
+        return f"LLMClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        response_format: dict[str, Any] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        guard: CallGuard | None = None,
+    ) -> Completion:
+        """One chat completion (retried on transient failures)."""
+        if guard is not None:
+            guard.before(messages, max_tokens)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        body = {**self.extra_body, **(extra_body or {})}
+        if body:
+            kwargs["extra_body"] = body
+        initial, maximum = self._backoff
+        started = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_is_retryable),
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=_WaitRetryAfter(initial=initial, max=maximum, jitter=initial),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self._client.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise _translate(exc, self.base_url, self.timeout_s) from exc
+        latency = time.perf_counter() - started
+        if not response.choices:
+            raise LLMOutputError(f"{self.base_url} returned no choices", raw=str(response)[:500])
+        choice = response.choices[0]
+        completion = Completion(
+            text=choice.message.content or "",
+            usage=usage_from_response(response.usage, latency),
+            model=response.model or self.model,
+            finish_reason=choice.finish_reason,
+        )
+        if guard is not None:
+            guard.after(completion)
+        return completion
+
+    async def chat_json(
+        self,
+        messages: Sequence[Message],
+        schema: type[T],
+        *,
+        max_tokens: int,
+        extra_body: dict[str, Any] | None = None,
+        guard: CallGuard | None = None,
+    ) -> tuple[T, list[Completion]]:
+        """Structured output: schema-constrained where supported, else parse + one repair."""
+        response_format = json_schema_format(schema) if self.json_schema_supported else None
+        first = await self.chat(
+            messages, max_tokens=max_tokens, response_format=response_format,
+            extra_body=extra_body, guard=guard,
+        )
+        try:
+            return parse_json_reply(first.text, schema), [first]
+        except LLMOutputError as exc:
+            retry = repair_messages(messages, first.text, str(exc))
+            second = await self.chat(
+                retry, max_tokens=max_tokens, response_format=response_format,
+                extra_body=extra_body, guard=guard,
+            )
+            try:
+                return parse_json_reply(second.text, schema), [first, second]
+            except LLMOutputError as again:
+                raise LLMOutputError(
+                    f"model reply could not be parsed as {schema.__name__} after one repair: {again}",
+                    raw=second.text,
+                ) from again

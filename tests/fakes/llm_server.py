@@ -1,0 +1,155 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, the test double for every LLM call.
+
+`ScriptedLLMServer(handler)` serves POST /v1/chat/completions. The handler gets the parsed request
+body and returns either a string (the reply content) or a `Reply` (content plus status, headers,
+delay, or explicit usage). Usage is reported like a real server with prefix caching: prompt
+tokens are the exact cl100k count of the flattened prompt, and cached tokens are the longest
+token prefix shared with an earlier prompt, so shared-KV tests see realistic numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from leadline.tools.tokens import _encoding
+
+
+@dataclass
+class Reply:
+    content: str = ""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    usage: dict[str, Any] | None = None
+    raw_body: str | None = None  # sent verbatim instead of a chat completion
+
+
+Handler = Callable[[dict[str, Any]], "str | Reply"]
+
+
+def flatten_prompt(body: dict[str, Any]) -> str:
+    return "".join(f"<{m.get('role')}>{m.get('content') or ''}" for m in body.get("messages", []))
+
+
+def script(*replies: str | Reply) -> Handler:
+    """A handler that plays `replies` in order, repeating the last one."""
+    queue = list(replies)
+    lock = threading.Lock()
+
+    def handler(_body: dict[str, Any]) -> str | Reply:
+        with lock:
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return handler
+
+
+class ScriptedLLMServer:
+    def __init__(self, handler: Handler, *, model: str = "scripted", cache: bool = True) -> None:
+        self.handler = handler
+        self.model = model
+        self.cache = cache
+        self.requests: list[dict[str, Any]] = []
+        self._prompts: list[list[int]] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> ScriptedLLMServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def usage_for(self, body: dict[str, Any], content: str) -> dict[str, Any]:
+        enc = _encoding()
+        ids = enc.encode(flatten_prompt(body), disallowed_special=())
+        cached = 0
+        with self._lock:
+            if self.cache:
+                for prev in self._prompts:
+                    n = 0
+                    for a, b in zip(prev, ids, strict=False):
+                        if a != b:
+                            break
+                        n += 1
+                    cached = max(cached, n)
+            self._prompts.append(ids)
+        completion = len(enc.encode(content, disallowed_special=()))
+        completion = min(completion, int(body.get("max_tokens") or completion))
+        return {
+            "prompt_tokens": len(ids),
+            "completion_tokens": completion,
+            "total_tokens": len(ids) + completion,
+            "prompt_tokens_details": {"cached_tokens": min(cached, max(len(ids) - 1, 0))},
+        }
+
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, json.dumps({"data": [{"id": server.model, "object": "model"}]}))
+                else:
+                    self._send(404, json.dumps({"error": {"message": "not found"}}))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server._lock:
+                    server.requests.append(body)
+                reply = server.handler(body)
+                if isinstance(reply, str):
+                    reply = Reply(content=reply)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.raw_body is not None or reply.status != 200:
+                    self._send(reply.status, reply.raw_body or json.dumps(
+                        {"error": {"message": f"scripted HTTP {reply.status}"}}), reply.headers)
+                    return
+                usage = reply.usage or server.usage_for(body, reply.content)
+                payload = {
+                    "id": "chatcmpl-scripted",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": server.model,
+                    "choices": [{
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply.content},
+                        "finish_reason": "stop",
+                    }],
+                    "usage": usage,
+                }
+                self._send(200, json.dumps(payload), reply.headers)
+
+        return _Handler
