@@ -153,3 +153,33 @@ class ScriptedLLMServer:
                 self._send(200, json.dumps(payload), reply.headers)
 
         return _Handler
+
+
+def agent_role(body: dict[str, Any]) -> str:
+    """Which leadline agent sent this request (planner, reasoner, answer), from its instruction."""
+    text = flatten_prompt(body)
+    tail = text[text.rfind("Your job:"):]
+    if tail.startswith("Your job: plan"):
+        return "planner"
+    if tail.startswith("Your job: reason"):
+        return "reasoner"
+    if tail.startswith("Your job: give the final answer"):
+        return "answer"
+    if "Your reply was not valid JSON" in text:
+        return "repair"
+    return "other"
+
+
+def by_role(**replies: Any) -> Handler:
+    """A handler answering each agent from its own script: by_role(planner=..., reasoner=[...])."""
+    queues = {role: list(r) if isinstance(r, list) else [r] for role, r in replies.items()}
+    lock = threading.Lock()
+
+    def handler(body: dict[str, Any]) -> str | Reply:
+        role = agent_role(body)
+        with lock:
+            queue = queues.get(role) or queues.get("default") or ['{}']
+            reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        return reply(body) if callable(reply) else reply
+
+    return handler

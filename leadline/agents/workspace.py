@@ -1,0 +1,78 @@
+"""The shared, append-only workspace: typed entries that render themselves into prompts.
+
+Every agent reads the same workspace. Entries are only ever appended and each renders to the
+same bytes every time, which is what lets a prefix-caching server reuse its KV cache across
+agents and steps (shared-KV mode). Evidence numbers are assigned once, in order, and never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+QuestionShape = Literal["bridge", "comparison"]
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    sub_questions: tuple[str, ...]
+    queries: tuple[str, ...]
+    hops: int
+    shape: QuestionShape
+
+    def render(self) -> str:
+        subs = "; ".join(self.sub_questions) or "(none)"
+        return f"Plan ({self.hops} hop{'s' if self.hops != 1 else ''}, {self.shape}): {subs}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    n: int  # 0 until the workspace reducer numbers it
+    passage_id: str
+    title: str
+    text: str
+    source: str
+    query: str
+    score: float = 0.0
+
+    def render(self) -> str:
+        return f"[{self.n}] {self.title}: {self.text}"
+
+
+@dataclass(frozen=True)
+class Note:
+    step: int
+    text: str
+
+    def render(self) -> str:
+        return f"Note {self.step}: {self.text}"
+
+
+Entry = PlanEntry | Evidence | Note
+
+
+def append_entries(existing: Sequence[Entry], new: Sequence[Entry]) -> list[Entry]:
+    """Reducer: append `new`, numbering evidence in order and dropping passages already present."""
+    merged = list(existing)
+    seen = {e.passage_id for e in merged if isinstance(e, Evidence)}
+    count = sum(1 for e in merged if isinstance(e, Evidence))
+    for entry in new:
+        if isinstance(entry, Evidence):
+            if entry.passage_id in seen:
+                continue
+            seen.add(entry.passage_id)
+            count += 1
+            entry = replace(entry, n=count)
+        merged.append(entry)
+    return merged
+
+
+def evidence(entries: Sequence[Entry]) -> list[Evidence]:
+    return [e for e in entries if isinstance(e, Evidence)]
+
+
+def render_workspace(entries: Sequence[Entry], kinds: tuple[type, ...] | None = None) -> str:
+    """The workspace as prompt text; `kinds` filters entries for a role's isolated view."""
+    shown = [e for e in entries if kinds is None or isinstance(e, kinds)]
+    return "\n".join(e.render() for e in shown) if shown else "(empty)"

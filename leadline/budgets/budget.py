@@ -1,0 +1,147 @@
+"""Budget arithmetic: caps on tokens and search steps, exchange rates, and what fits.
+
+All functions here are pure. A `Spend` counts what a run has used on both axes; a `Budget` holds
+the caps. Before any call the caller asks `fits(budget, spent, estimate)` with a conservative
+estimate of the call; a call that might break a cap is never issued, so caps are hard limits.
+Total tokens = prompt tokens (cached or not) + completion tokens; cached tokens are discounted
+only in the optional single `compute` cost, where `Rates` converts everything into
+token-equivalents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from leadline.errors import BudgetError
+
+DEFAULT_MAX_TOKENS = 16_000
+DEFAULT_MAX_SEARCH_STEPS = 6
+DEFAULT_ANSWER_TOKENS = 160
+# Below this a run cannot even plan and answer; refusing early beats a run that spends nothing.
+MIN_MAX_TOKENS = 400
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rates:
+    """Exchange rates into one compute unit (token-equivalents)."""
+
+    prompt: float = 1.0
+    cached_prompt: float = 0.1
+    completion: float = 1.0
+    search_step: float = 250.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 0:
+                raise BudgetError(f"rate {name} must be >= 0, got {value}")
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What a run has used, or what a call is estimated to use."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    search_steps: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def uncached_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.search_steps + other.search_steps,
+        )
+
+    def compute(self, rates: Rates) -> float:
+        return (
+            self.uncached_prompt_tokens * rates.prompt
+            + self.cached_tokens * rates.cached_prompt
+            + self.completion_tokens * rates.completion
+            + self.search_steps * rates.search_step
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total_tokens": self.total_tokens}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """Hard caps for one run. `None` means no cap on that axis.
+
+    `answer_tokens` is the completion allowance of the final answer; the controller holds back
+    enough to pay for that call (the reserve), so a run that hits its caps still answers.
+    """
+
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
+    max_search_steps: int | None = DEFAULT_MAX_SEARCH_STEPS
+    max_compute: float | None = None
+    rates: Rates = field(default_factory=Rates)
+    answer_tokens: int = DEFAULT_ANSWER_TOKENS
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < MIN_MAX_TOKENS:
+            raise BudgetError(
+                f"max_tokens={self.max_tokens} is too small to plan and answer; "
+                f"give at least {MIN_MAX_TOKENS}"
+            )
+        if self.max_search_steps is not None and self.max_search_steps < 0:
+            raise BudgetError(f"max_search_steps must be >= 0, got {self.max_search_steps}")
+        if self.max_compute is not None and self.max_compute <= 0:
+            raise BudgetError(f"max_compute must be > 0, got {self.max_compute}")
+        if not 16 <= self.answer_tokens <= 4096:
+            raise BudgetError(f"answer_tokens must be in 16..4096, got {self.answer_tokens}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Budget:
+        data = dict(data)
+        rates = data.pop("rates", None)
+        unknown = set(data) - {"max_tokens", "max_search_steps", "max_compute", "answer_tokens"}
+        if unknown:
+            raise BudgetError(f"unknown budget fields: {sorted(unknown)}")
+        return cls(**data, rates=Rates(**rates) if isinstance(rates, dict) else Rates())
+
+    def scaled(self, factor: float) -> Budget:
+        """The same budget with token and compute caps scaled (search steps rounded down)."""
+        return Budget(
+            max_tokens=None if self.max_tokens is None else max(MIN_MAX_TOKENS, int(self.max_tokens * factor)),
+            max_search_steps=None if self.max_search_steps is None else int(self.max_search_steps * factor),
+            max_compute=None if self.max_compute is None else self.max_compute * factor,
+            rates=self.rates,
+            answer_tokens=self.answer_tokens,
+        )
+
+
+def fits(budget: Budget, spent: Spend, extra: Spend) -> bool:
+    """Would spending `extra` on top of `spent` stay within every cap?"""
+    after = spent + extra
+    if budget.max_tokens is not None and after.total_tokens > budget.max_tokens:
+        return False
+    if budget.max_search_steps is not None and after.search_steps > budget.max_search_steps:
+        return False
+    return not (budget.max_compute is not None and after.compute(budget.rates) > budget.max_compute)
+
+
+def search_steps_left(budget: Budget, spent: Spend, reserve: Spend = Spend()) -> int:
+    """How many more search steps fit, keeping `reserve` affordable (capped at 1,000)."""
+    n = 0
+    while n < 1000 and fits(budget, spent, reserve + Spend(search_steps=n + 1)):
+        n += 1
+    return n
+
+
+def call_estimate(prompt_tokens: int, max_completion_tokens: int) -> Spend:
+    """The worst case of one LLM call: every prompt token uncached, every completion token used."""
+    return Spend(prompt_tokens=prompt_tokens, completion_tokens=max_completion_tokens)

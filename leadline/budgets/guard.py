@@ -1,0 +1,56 @@
+"""The budget guard: vetoes any LLM call whose worst case could break a cap, and books the rest.
+
+It plugs into `LLMClient.chat`/`chat_json` as their `CallGuard`, so a JSON repair attempt is
+checked and booked like any other call. `reserve` is spend held back for later calls (the final
+answer), which a non-final call must leave affordable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leadline.budgets.budget import Budget, Spend, call_estimate, fits
+from leadline.budgets.ledger import LedgerEvent, total_spend
+from leadline.errors import BudgetError
+from leadline.tools.llm import Completion, Message
+from leadline.tools.tokens import estimate_prompt_tokens
+
+
+class CallRefused(BudgetError):
+    """A call was not issued because its worst case would not fit the budget."""
+
+
+class BudgetGuard:
+    def __init__(self, budget: Budget, spent: Spend, *, reserve: Spend, agent: str, step: int) -> None:
+        self.budget = budget
+        self.spent = spent
+        self.reserve = reserve
+        self.agent = agent
+        self.step = step
+        self.events: list[LedgerEvent] = []
+
+    def before(self, messages: Sequence[Message], max_tokens: int) -> None:
+        estimate = call_estimate(estimate_prompt_tokens(messages), max_tokens)
+        spent = self.spent + total_spend(self.events)
+        if not fits(self.budget, spent, estimate + self.reserve):
+            raise CallRefused(
+                f"{self.agent} call needs up to {estimate.total_tokens} tokens "
+                f"(+{self.reserve.total_tokens} reserved) with {spent.total_tokens} spent of "
+                f"{self.budget.max_tokens}"
+            )
+
+    def after(self, completion: Completion) -> None:
+        u = completion.usage
+        self.events.append(
+            LedgerEvent(
+                kind="llm",
+                agent=self.agent,
+                step=self.step,
+                prompt_tokens=u.prompt_tokens,
+                cached_tokens=u.cached_tokens,
+                completion_tokens=u.completion_tokens,
+                reasoning_tokens=u.reasoning_tokens,
+                latency_s=round(u.latency_s, 4),
+                detail=completion.model,
+            )
+        )

@@ -1,0 +1,72 @@
+"""Typed graph state, its reducers, and the per-run specification carried in it.
+
+The state holds everything a checkpoint must restore to resume a run: the spec (question,
+budget, policy), the append-only workspace, the ledger events (spend is derived from them, never
+stored twice), the anytime answers, and the outcome. `SERIALIZABLE_TYPES` lists the records the
+checkpointer may revive.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+from leadline.agents.prompting import KVMode
+from leadline.agents.workspace import Entry, Evidence, Note, PlanEntry, append_entries
+from leadline.budgets.budget import Budget, Rates
+from leadline.budgets.controller import Policy, ShapeMode, StopReason
+from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent
+
+DEFAULT_PASSAGES_PER_QUERY = 2
+DEFAULT_MAX_PASSAGE_TOKENS = 160
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """What one research run was asked to do; fixed for the run's lifetime."""
+
+    question: str
+    budget: Budget = field(default_factory=Budget)
+    policy: Policy = "adaptive"
+    shape: ShapeMode = "auto"
+    kv_mode: KVMode = "shared"
+    collection: str | None = None
+    passages_per_query: int = DEFAULT_PASSAGES_PER_QUERY
+    max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS
+    llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"id_slot": 0}
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    answer: str
+    citations: tuple[int, ...]
+    from_llm: bool  # False when the budget forced falling back to the anytime answer
+
+
+class ResearchState(TypedDict, total=False):
+    spec: RunSpec
+    plan: PlanEntry
+    entries: Annotated[list[Entry], append_entries]
+    events: Annotated[list[LedgerEvent], operator.add]
+    anytime: Annotated[list[AnytimeAnswer], operator.add]
+    queries: Annotated[list[str], operator.add]
+    step: int
+    stop_reason: StopReason
+    error: str
+    final: FinalAnswer
+
+
+class SearchTask(TypedDict):
+    """The payload of one fanned-out search (one `Send` per query)."""
+
+    spec: RunSpec
+    query: str
+    step: int
+    seen_ids: list[str]
+
+
+SERIALIZABLE_TYPES: list[tuple[str, str]] = [
+    (cls.__module__, cls.__name__)
+    for cls in (RunSpec, FinalAnswer, Budget, Rates, PlanEntry, Evidence, Note, LedgerEvent, AnytimeAnswer)
+]

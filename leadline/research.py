@@ -1,0 +1,254 @@
+"""The public core: `aresearch` answers one question under a budget; `research` is its sync twin.
+
+CLI, API, batch and evals are thin adapters over this. A run is a LangGraph thread: with a
+checkpointer it is saved after every step and `resume=True` continues an interrupted run by its
+id without redoing finished steps. Progress is reported as plain dict events through `on_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadline.agents.workspace import Evidence, PlanEntry, evidence
+from leadline.budgets.budget import Budget
+from leadline.budgets.controller import Policy, ShapeMode
+from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend, write_jsonl
+from leadline.config import KVMode, Settings
+from leadline.errors import ConfigError
+from leadline.graph.build import build_graph
+from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
+from leadline.tools.llm import LLMClient
+from leadline.tools.search.base import SearchBackend
+
+MAX_QUESTION_CHARS = 4000
+QUOTE_CHARS = 240
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Citation:
+    evidence: int
+    passage_id: str
+    title: str
+    source: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class ResearchResult:
+    run_id: str
+    question: str
+    answer: str
+    citations: list[Citation]
+    usage: dict[str, Any]
+    caps: dict[str, Any]
+    stop_reason: str
+    anytime: list[AnytimeAnswer] = field(default_factory=list)
+    events: list[LedgerEvent] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    error: str = ""
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "question": self.question,
+            "answer": self.answer,
+            "citations": [asdict(c) for c in self.citations],
+            "usage": self.usage,
+            "caps": self.caps,
+            "stop_reason": self.stop_reason,
+            "anytime": [asdict(a) for a in self.anytime],
+            "error": self.error,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def validate_question(question: str) -> str:
+    text = " ".join((question or "").split())
+    if not text:
+        raise ConfigError("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ConfigError(
+            f"the question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}"
+        )
+    return text
+
+
+def progress_event(node: str, update: dict[str, Any], spent_events: list[LedgerEvent]) -> list[dict[str, Any]]:
+    """Turn one graph update into the progress events users see (plan, search, reason, answer)."""
+    spent_events.extend(update.get("events", []))
+    spend = total_spend(spent_events).to_dict()
+    if node == "plan":
+        plan: PlanEntry = update["plan"]
+        return [{"type": "plan", "hops": plan.hops, "shape": plan.shape, "queries": list(plan.queries),
+                 "sub_questions": list(plan.sub_questions), "spend": spend}]
+    if node == "search":
+        return [{"type": "search", "query": e.detail, "error": e.error,
+                 "passages": [ev.title for ev in update.get("entries", [])], "spend": spend}
+                for e in update.get("events", []) if e.kind == "search"]
+    if node == "reason":
+        out: dict[str, Any] = {"type": "reason", "step": update.get("step"), "spend": spend}
+        for a in update.get("anytime", []):
+            out.update(answer=a.answer, confidence=a.confidence)
+        if update.get("queries"):
+            out["next_queries"] = update["queries"]
+        if update.get("stop_reason"):
+            out["stop_reason"] = update["stop_reason"]
+        return [out]
+    if node == "answer":
+        return [{"type": "answer", "answer": update["final"].answer, "spend": spend}]
+    return []
+
+
+def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> ResearchResult:
+    spec: RunSpec = values["spec"]
+    by_number = {e.n: e for e in evidence(values.get("entries", []))}
+    final = values.get("final")
+    citations = [
+        Citation(n, by_number[n].passage_id, by_number[n].title, by_number[n].source,
+                 by_number[n].text[:QUOTE_CHARS])
+        for n in (final.citations if final else ()) if n in by_number
+    ]
+    events = list(values.get("events", []))
+    return ResearchResult(
+        run_id=run_id,
+        question=spec.question,
+        answer=final.answer if final else "",
+        citations=citations,
+        usage=summarize(events),
+        caps=spec.budget.to_dict(),
+        stop_reason=values.get("stop_reason", "error" if not final else "done"),
+        anytime=list(values.get("anytime", [])),
+        events=events,
+        evidence=list(by_number.values()),
+        error=values.get("error", ""),
+        wall_s=wall_s,
+    )
+
+
+@asynccontextmanager
+async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
+    """A SQLite checkpointer that revives leadline's own record types."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        saver.serde = JsonPlusSerializer(allowed_msgpack_modules=SERIALIZABLE_TYPES)
+        yield saver
+
+
+async def run_graph(
+    spec: RunSpec,
+    *,
+    llm: LLMClient,
+    search: SearchBackend,
+    run_id: str | None = None,
+    checkpointer: Any = None,
+    resume: bool = False,
+    on_event: EventCallback | None = None,
+) -> ResearchResult:
+    """Run (or resume) one research graph with explicit dependencies."""
+    run_id = run_id or uuid.uuid4().hex
+    graph = build_graph(llm, search, checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": run_id}, "recursion_limit": 1000}
+    started = time.perf_counter()
+    inputs: dict[str, Any] | None = {"spec": spec}
+    if resume:
+        if checkpointer is None:
+            raise ConfigError("resuming a run needs a checkpointer")
+        snapshot = await graph.aget_state(config)
+        if not snapshot.values:
+            raise ConfigError(f"no saved run with id {run_id!r} to resume")
+        if not snapshot.next:  # already finished: just return it
+            return build_result(run_id, snapshot.values, 0.0)
+        inputs = None
+    seen: list[LedgerEvent] = []
+    if resume and checkpointer is not None:
+        seen.extend((await graph.aget_state(config)).values.get("events", []))
+    values: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(inputs, config, stream_mode=["updates", "values"]):
+        if mode == "values":
+            values = chunk
+        elif on_event is not None:
+            for node, update in chunk.items():
+                if isinstance(update, dict):
+                    for event in progress_event(node, update, seen):
+                        on_event({"run_id": run_id, **event})
+    return build_result(run_id, values, time.perf_counter() - started)
+
+
+async def aresearch(
+    question: str,
+    *,
+    budget: Budget | None = None,
+    policy: Policy = "adaptive",
+    shape: ShapeMode = "auto",
+    kv_mode: KVMode | None = None,
+    collection: str | None = None,
+    settings: Settings | None = None,
+    services: Any = None,
+    run_id: str | None = None,
+    resume: bool = False,
+    ledger_path: Path | str | None = None,
+    on_event: EventCallback | None = None,
+    checkpoint: bool = True,
+) -> ResearchResult:
+    """Answer one question with citations, never spending more than `budget`."""
+    from leadline.services import open_services
+
+    question = validate_question(question)
+    if policy not in ("fixed", "adaptive"):
+        raise ConfigError(f"unknown policy {policy!r}; use 'fixed' or 'adaptive'")
+    if shape not in ("sequential", "parallel", "auto"):
+        raise ConfigError(f"unknown shape {shape!r}; use 'sequential', 'parallel' or 'auto'")
+    async with AsyncExitStack() as stack:
+        if services is None:
+            services = await stack.enter_async_context(open_services(settings))
+        settings = services.settings
+        kv = kv_mode or settings.kv_mode
+        if kv not in ("shared", "isolated"):
+            raise ConfigError(f"unknown kv_mode {kv!r}; use 'shared' or 'isolated'")
+        slot = await stack.enter_async_context(services.acquire_slot())
+        spec = RunSpec(
+            question=question,
+            budget=budget or Budget(),
+            policy=policy,
+            shape=shape,
+            kv_mode=kv,
+            collection=collection or settings.collection,
+            llm_extra=services.slot_extra_body(slot),
+        )
+        checkpointer = None
+        if checkpoint:
+            checkpointer = getattr(services, "checkpointer", None) or await stack.enter_async_context(
+                open_checkpointer(settings.data_dir / "runs.sqlite")
+            )
+        result = await run_graph(
+            spec,
+            llm=services.llm,
+            search=services.search_backend(spec.collection),
+            run_id=run_id,
+            checkpointer=checkpointer,
+            resume=resume,
+            on_event=on_event,
+        )
+    if ledger_path is not None:
+        write_jsonl(ledger_path, result.events, result.anytime, result.run_id)
+    return result
+
+
+def research(question: str, **kwargs: Any) -> ResearchResult:
+    """Synchronous `aresearch`, for scripts and notebooks without an event loop."""
+    return asyncio.run(aresearch(question, **kwargs))
+
+
+__all__: Sequence[str] = ["Citation", "ResearchResult", "aresearch", "research", "run_graph"]

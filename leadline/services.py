@@ -1,0 +1,197 @@
+"""The long-lived things a research run needs, opened once and closed together.
+
+Why it exists: the research engine, the CLI, the API and the batch runner all need the same
+set-up — start the embedded llama.cpp server when no endpoint is configured, build one shared
+`LLMClient`, later the search backend — and the same tear-down in reverse order. `open_services`
+is that one place. With the embedded server, each of its `parallel_slots` keeps its own prefix
+cache, so a run pins itself to one slot (`acquire_slot`, `slot_extra_body`) and the shared-KV
+layout of its prompts keeps paying off; other endpoints get no `id_slot` (OpenAI rejects
+unknown fields).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from leadline.config import Settings, load_settings
+from leadline.errors import ConfigError, LeadlineError, LLMUnavailable, ModelError
+from leadline.tools.llm import LLMClient
+from leadline.tools.local_model import EmbeddedServer, default_model_path, resolve_model_path
+from leadline.tools.tokens import count_tokens
+
+
+@dataclass
+class Services:
+    """Shared clients for one process. Fields after `server` are filled by their own modules."""
+
+    settings: Settings
+    llm: LLMClient
+    server: EmbeddedServer | None = None
+    search: Any | None = None  # search backend (leadline.tools.search); None until wired
+    _free_slots: asyncio.Queue[int] | None = field(default=None, repr=False)
+
+    @property
+    def slots(self) -> int:
+        """How many runs can proceed concurrently without evicting each other's KV cache."""
+        server = self.server
+        return server.parallel_slots if server is not None else self.settings.parallel_slots
+
+    def slot_extra_body(self, slot_id: int) -> dict[str, Any]:
+        """Request-body fields pinning a call to KV slot `slot_id` (empty for remote endpoints)."""
+        if not 0 <= slot_id < self.slots:
+            raise ConfigError(f"slot {slot_id} out of range: this server has {self.slots} slot(s)")
+        return {"id_slot": slot_id} if self.server is not None else {}
+
+    @asynccontextmanager
+    async def acquire_slot(self) -> AsyncIterator[int]:
+        """Hold a free slot for the duration of one run; waits while all are busy."""
+        if self._free_slots is None:
+            self._free_slots = asyncio.Queue()
+            for slot in range(self.slots):
+                self._free_slots.put_nowait(slot)
+        slot = await self._free_slots.get()
+        try:
+            yield slot
+        finally:
+            self._free_slots.put_nowait(slot)
+
+
+async def discover_model(base_url: str, api_key: str | None, timeout_s: float = 10.0) -> str:
+    """The first model a server lists under /models, for servers that host exactly one."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as client:
+            response = await client.get(f"{base_url.rstrip('/')}/models", headers=headers)
+            response.raise_for_status()
+            models = response.json().get("data") or []
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        raise LLMUnavailable(
+            f"cannot list models at {base_url} ({exc}); set LEADLINE_MODEL explicitly"
+        ) from exc
+    if not models or not isinstance(models[0], dict) or "id" not in models[0]:
+        raise ConfigError(f"{base_url}/models lists no model; set LEADLINE_MODEL")
+    return str(models[0]["id"])
+
+
+@asynccontextmanager
+async def open_services(settings: Settings | None = None) -> AsyncIterator[Services]:
+    """Start (or connect to) the LLM endpoint and yield `Services`; close all of it on exit."""
+    settings = settings or load_settings()
+    async with AsyncExitStack() as stack:
+        server: EmbeddedServer | None = None
+        if settings.uses_embedded_model:
+            server = await stack.enter_async_context(EmbeddedServer.from_settings(settings))
+            base_url, model = server.base_url, server.model_name
+        else:
+            base_url = str(settings.base_url)
+            model = settings.model or await discover_model(base_url, settings.api_key)
+        llm = LLMClient(
+            base_url=base_url,
+            model=model,
+            api_key=settings.api_key,
+            timeout_s=settings.request_timeout_s,
+            max_retries=settings.max_retries,
+        )
+        stack.push_async_callback(llm.aclose)
+        services = Services(settings=settings, llm=llm, server=server)
+
+        async def close_search() -> None:  # whatever backend was attached by the time we exit
+            closer = getattr(services.search, "aclose", None)
+            if closer is not None:
+                await closer()
+
+        stack.push_async_callback(close_search)
+        yield services
+
+
+# --- health checks shared by `leadline model check` and `leadline doctor` -----------------------
+
+CHECK_PROMPT = "Reply with one short sentence: what is the capital of France?"
+
+
+async def check_llm(settings: Settings, *, max_tokens: int = 32) -> dict[str, Any]:
+    """Send one chat request through the configured (or embedded) endpoint; raise on failure."""
+    async with open_services(settings) as services:
+        completion = await services.llm.chat(
+            [{"role": "user", "content": CHECK_PROMPT}], max_tokens=max_tokens
+        )
+    usage = completion.usage
+    return {
+        "ok": True,
+        "model": completion.model,
+        "reply": completion.text.strip(),
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "latency_s": round(usage.latency_s, 3),
+        },
+        "endpoint": "embedded" if settings.uses_embedded_model else settings.base_url,
+    }
+
+
+async def _reachable(url: str | None, path: str = "") -> dict[str, Any]:
+    if not url:
+        return {"url": None, "reachable": None}
+    try:
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            response = await client.get(url.rstrip("/") + path)
+        return {"url": url, "reachable": response.status_code < 500, "status": response.status_code}
+    except httpx.HTTPError as exc:
+        return {"url": url, "reachable": False, "error": str(exc) or type(exc).__name__}
+
+
+def _model_file_report(settings: Settings) -> dict[str, Any]:
+    path = settings.model_path or default_model_path(settings)
+    report: dict[str, Any] = {
+        "path": str(path),
+        "size": settings.model_size,
+        "exists": path.is_file(),
+        "verified": False,
+    }
+    try:
+        resolve_model_path(settings)
+        # A user-supplied LEADLINE_MODEL_PATH has no known hash: it exists, nothing more.
+        report["verified"] = settings.model_path is None
+    except ModelError as exc:
+        report["error"] = str(exc)
+    return report
+
+
+async def diagnose(settings: Settings) -> dict[str, Any]:
+    """What `leadline doctor` reports: endpoint, model file, data dir, optional services."""
+    report: dict[str, Any] = {
+        "endpoint": {"base_url": settings.base_url or "embedded", "model": settings.model}
+    }
+    if settings.uses_embedded_model:
+        report["model_file"] = _model_file_report(settings)
+        try:
+            import xllamacpp  # noqa: F401
+
+            report["endpoint"]["runtime"] = "xllamacpp"
+        except ImportError:
+            report["endpoint"]["error"] = "xllamacpp is not installed (pip install -e .[local])"
+        ok = report["model_file"]["exists"] and "error" not in report["model_file"]
+    else:
+        report["endpoint"].update(await _reachable(settings.base_url, "/models"))
+        ok = bool(report["endpoint"]["reachable"])
+    data_dir = settings.data_dir
+    report["data_dir"] = {"path": str(data_dir), "exists": data_dir.is_dir()}
+    report["chroma"] = await _reachable(settings.chroma_url, "/api/v2/heartbeat")
+    if settings.chroma_url is None:
+        report["chroma"]["mode"] = "embedded (PersistentClient under data_dir)"
+    report["searxng"] = await _reachable(settings.searxng_url)
+    try:
+        report["tokens"] = {"offline": count_tokens("leadline") > 0}
+    except (LeadlineError, OSError, ValueError) as exc:
+        report["tokens"] = {"offline": False, "error": str(exc)}
+        ok = False
+    report["ok"] = ok and "error" not in report["endpoint"]
+    return report
