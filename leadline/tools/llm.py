@@ -245,7 +245,7 @@ class LLMClient:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_is_retryable),
                 stop=stop_after_attempt(self.max_retries + 1),
-                wait=_WaitRetryAfter(initial=initial, max=maximum, jitter=initial),
+                wait=_WaitRetryAfter(multiplier=initial, max=maximum, jitter=initial),
                 reraise=True,
             ):
                 with attempt:

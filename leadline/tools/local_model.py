@@ -238,8 +238,7 @@ def resolve_model_path(settings: Settings) -> Path:
                 f"LEADLINE_MODEL_PATH points at {path}, which does not exist or is not a file"
             )
         return path
-    spec = model_spec(settings.model_size)
-    path = settings.models_dir / spec.filename
+    spec, path = model_spec(settings.model_size), default_model_path(settings)
     if not path.exists():
         raise ModelError(
             f"the {spec.size} model is not installed (expected {path}). Run "
@@ -251,13 +250,6 @@ def resolve_model_path(settings: Settings) -> Path:
 
 
 # --- the embedded server ------------------------------------------------------------------------
-
-
-def _check_gguf(path: Path) -> None:
-    """Refuse a non-GGUF file here: llama.cpp would only say 'failed to init server'."""
-    with path.open("rb") as fh:
-        if fh.read(4) != GGUF_MAGIC:
-            raise ModelError(f"{path} is not a GGUF model file (bad magic bytes)")
 
 
 class EmbeddedServer:
@@ -292,9 +284,7 @@ class EmbeddedServer:
     def from_settings(cls, settings: Settings, *, port: int = 0) -> EmbeddedServer:
         """A server for the model `settings` resolve to (verified), sized by its slot settings."""
         path = resolve_model_path(settings)
-        name = settings.model or (
-            path.stem if settings.model_path is not None else model_spec(settings.model_size).name
-        )
+        name = settings.model or path.stem  # the packaged files are named after their model
         return cls(
             path,
             model_name=name,
@@ -352,7 +342,9 @@ class EmbeddedServer:
             ) from exc
         if not self.model_path.is_file():
             raise ModelError(f"model file {self.model_path} does not exist")
-        _check_gguf(self.model_path)
+        with self.model_path.open("rb") as fh:  # llama.cpp itself would only say "failed to init"
+            if fh.read(4) != GGUF_MAGIC:
+                raise ModelError(f"{self.model_path} is not a GGUF model file (bad magic bytes)")
         try:
             server = xllamacpp.Server(self._params())  # blocks while the model loads
         except RuntimeError as exc:

@@ -1,13 +1,31 @@
-"""The search contract: a `Passage` and the one-method `SearchBackend` protocol."""
+"""The one search contract every backend implements, and the passage record they all return.
+
+The searcher agent, the cache and the evals only ever see `SearchBackend.search(query, k)` and
+`Passage`, so a local corpus, a web engine or a test double are interchangeable (the same small
+protocol built-ins and plug-ins use). Passage ids are derived from content here, in one place, so
+that ingestion, the benchmark and the evals agree on what "the same paragraph" means.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+ID_HEX_CHARS = 16
+_WS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
 class Passage:
+    """One retrieved piece of evidence.
+
+    `id` is stable across runs (content hash or a caller-given id), `source` says where the text
+    came from (file path and line, document path, or URL), `score` is backend-specific (higher is
+    better) and `backend` names what produced it.
+    """
+
     id: str
     title: str
     text: str
@@ -16,7 +34,25 @@ class Passage:
     backend: str = ""
 
 
+@runtime_checkable
 class SearchBackend(Protocol):
+    """Anything that can answer a query with up to `k` passages, best first."""
+
     name: str
 
     async def search(self, query: str, k: int) -> list[Passage]: ...
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of whitespace, so layout differences do not change a passage's identity."""
+    return _WS.sub(" ", text).strip()
+
+
+def content_id(title: str, text: str) -> str:
+    """Stable id of a passage from its title and text (whitespace-insensitive).
+
+    The same paragraph under many HotpotQA questions, or in both HotpotQA layouts (whose sentence
+    joins differ only in spacing), gets one id and is stored once.
+    """
+    key = normalize_whitespace(title) + "\x1f" + normalize_whitespace(text)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:ID_HEX_CHARS]

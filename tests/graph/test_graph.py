@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from collections import Counter
+
+from leadline.budgets.budget import Budget
+from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role
+from tests.fakes.search import MemorySearch, make_passages
+from tests.graph.helpers import answer_reply, plan_reply, reason_reply, run, spent_within
+
+
+def roles(server: ScriptedLLMServer) -> Counter[str]:
+    return Counter(agent_role(body) for body in server.requests)
+
+
+async def test_stops_at_the_search_step_cap_and_still_answers() -> None:
+    handler = by_role(planner=plan_reply(["topic 1"]), reasoner=lambda b: reason_reply(
+        next_queries=[f"topic {len(b['messages'][1]['content'])}"]), answer=answer_reply())
+    budget = Budget(max_tokens=50_000, max_search_steps=3)
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, budget, policy="fixed")
+    assert result.stop_reason == "budget"
+    assert result.usage["search_steps"] == 3
+    assert result.answer == "Topic 5"
+    assert roles(server)["answer"] == 1
+
+
+async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> None:
+    handler = by_role(planner=plan_reply(["topic 1"]), reasoner=lambda b: reason_reply(
+        next_queries=[f"topic {len(b['messages'][1]['content']) % 11}"]), answer=answer_reply())
+    budget = Budget(max_tokens=3000, max_search_steps=50)
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, budget, policy="fixed")
+    assert result.stop_reason == "budget"
+    assert result.usage["search_steps"] < 50
+    assert result.usage["total_tokens"] <= 3000
+    assert roles(server)["answer"] == 1
+    assert result.answer == "Topic 5"  # the final answer came from the LLM, paid by the reserve
+
+
+async def test_reasoner_done_stops_and_cites_evidence() -> None:
+    handler = by_role(planner=plan_reply(["topic 5"]),
+                      reasoner=reason_reply("topic 5", 0.9, done=True), answer=answer_reply("Topic 5 [1]", []))
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert result.stop_reason == "done"
+    assert result.usage["search_steps"] == 1
+    assert [c.passage_id for c in result.citations] == ["p5"]
+    assert result.answer == "Topic 5"
+
+
+async def test_adaptive_stops_early_when_the_answer_settles() -> None:
+    handler = by_role(planner=plan_reply(["topic 1", "topic 2", "topic 3"], hops=4),
+                      reasoner=lambda b: reason_reply("Topic 5", 0.9, next_queries=[f"t{len(str(b))}"]),
+                      answer=answer_reply())
+    with ScriptedLLMServer(handler) as server:
+        adaptive = await run(server, Budget(max_search_steps=8), policy="adaptive")
+    with ScriptedLLMServer(handler) as server:
+        fixed = await run(server, Budget(max_search_steps=8), policy="fixed")
+    assert adaptive.stop_reason == "early_stop"
+    assert adaptive.usage["search_steps"] == 2
+    assert fixed.usage["search_steps"] == 8
+
+
+async def test_parallel_shape_fans_out_one_search_per_query() -> None:
+    handler = by_role(planner=plan_reply(["topic 1", "topic 2", "topic 3"], shape="comparison"),
+                      reasoner=reason_reply("x", 0.9, done=True), answer=answer_reply())
+    search = MemorySearch(make_passages())
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(), search=search, shape="auto")
+    assert sorted(search.queries) == ["topic 1", "topic 2", "topic 3"]
+    first_round = [e for e in result.events if e.kind == "search"]
+    assert len(first_round) == 3 and {e.step for e in first_round} == {1}
+    assert len({e.passage_id for e in result.evidence}) == len(result.evidence)
+
+
+async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> None:
+    handler = by_role(planner="not json at all", repair="still not json",
+                      reasoner=["{broken", reason_reply("topic 5", 0.9, done=True)],
+                      answer="```json\n" + answer_reply("Topic 5") + "\n```")
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert result.answer == "Topic 5"
+    assert result.stop_reason in {"done", "budget"}
+    # the fallback plan searched the question itself
+    assert [e.detail for e in result.events if e.kind == "search"][0] == "What is topic 5?"
+
+
+async def test_search_backend_down_is_recorded_and_the_run_still_answers() -> None:
+    handler = by_role(planner=plan_reply(["topic 5"]), reasoner=reason_reply("unknown"),
+                      answer=answer_reply("no idea", []))
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=2), search=MemorySearch([], fail=True))
+    errors = [e.error for e in result.events if e.kind == "search"]
+    assert errors and all("memory backend is down" in e for e in errors)
+    assert result.answer == "no idea" and result.citations == []
+
+
+async def test_llm_down_stops_with_error_and_a_clear_message() -> None:
+    with ScriptedLLMServer(lambda b: Reply(status=503)) as server:
+        result = await run(server, Budget())
+    assert result.stop_reason == "error"
+    assert "503" in result.error
+    assert result.usage["total_tokens"] == 0
+
+
+async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
+    handler = by_role(planner=plan_reply(["topic 5"]), reasoner=reason_reply("t", 0.9, done=True),
+                      answer=answer_reply())
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+        # the fake server reports exactly what usage_for computed for each request
+    llm_events = [e for e in result.events if e.kind == "llm"]
+    assert len(llm_events) == len(server.requests) == 3
+    assert result.usage["prompt_tokens"] == sum(e.prompt_tokens for e in llm_events)
+    assert 0 < result.usage["cached_tokens"] < result.usage["prompt_tokens"]
+    assert spent_within(result, Budget())
