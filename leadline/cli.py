@@ -148,6 +148,100 @@ def register_doctor(sub: Any) -> None:
 
 REGISTRY.extend([register_model, register_doctor])
 
+# --- ask -----------------------------------------------------------------------------------------
+
+
+def add_budget_flags(p: argparse.ArgumentParser) -> None:
+    """The budget flags shared by `ask`, `batch`, `eval` and `serve`."""
+    from leadline.budgets.budget import DEFAULT_MAX_SEARCH_STEPS, DEFAULT_MAX_TOKENS
+
+    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                   help=f"cap on prompt + completion tokens per question (default {DEFAULT_MAX_TOKENS})")
+    p.add_argument("--max-search-steps", type=int, default=DEFAULT_MAX_SEARCH_STEPS,
+                   help=f"cap on search queries per question (default {DEFAULT_MAX_SEARCH_STEPS})")
+    p.add_argument("--max-compute", type=float, default=None,
+                   help="optional cap on compute (token-equivalents: cached prompt tokens x0.1, "
+                   "a search step = 250 tokens)")
+    p.add_argument("--policy", choices=["fixed", "adaptive"], default="adaptive")
+    p.add_argument("--shape", choices=["sequential", "parallel", "auto"], default="auto")
+    p.add_argument("--kv-mode", choices=["shared", "isolated"], default=None,
+                   help="prompt layout (default: settings, i.e. shared)")
+    p.add_argument("--collection", default=None, help="corpus collection to search")
+
+
+def budget_from_args(args: argparse.Namespace) -> Any:
+    from leadline.budgets.budget import Budget
+
+    return Budget(max_tokens=args.max_tokens, max_search_steps=args.max_search_steps,
+                  max_compute=args.max_compute)
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One human line of progress for stderr."""
+    spend = event.get("spend", {})
+    cost = f"[{spend.get('total_tokens', 0)} tok, {spend.get('search_steps', 0)} steps]"
+    kind = event.get("type")
+    if kind == "plan":
+        return f"plan: {event['hops']} hop(s), {event['shape']}; queries {event['queries']} {cost}"
+    if kind == "search":
+        found = ", ".join(event["passages"]) or "nothing new"
+        return f"search {event['query']!r}: {event['error'] or found} {cost}"
+    if kind == "reason":
+        line = f"reason {event.get('step')}: {event.get('answer', '(no decision)')!r}"
+        if "confidence" in event:
+            line += f" (confidence {event['confidence']:.2f})"
+        return f"{line} {cost}"
+    if kind == "answer":
+        return f"answer: {event['answer']!r} {cost}"
+    return json.dumps(event, default=str)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from leadline.research import research
+
+    settings = _settings(args)
+    result = research(
+        args.question,
+        budget=budget_from_args(args),
+        policy=args.policy,
+        shape=args.shape,
+        kv_mode=args.kv_mode,
+        collection=args.collection,
+        settings=settings,
+        run_id=args.run_id,
+        resume=args.resume,
+        ledger_path=args.ledger,
+        on_event=lambda e: print(describe_event(e), file=sys.stderr, flush=True),
+    )
+    if args.json:
+        print_json(result.to_dict())
+        return 0 if result.stop_reason != "error" else 1
+    print(f"\nAnswer: {result.answer}")
+    for c in result.citations:
+        print(f"  [{c.evidence}] {c.title} ({c.source}): {c.quote[:160]}")
+    u = result.usage
+    print(f"Spend: {u['total_tokens']} tokens ({u['prompt_tokens']} prompt, {u['cached_tokens']} cached, "
+          f"{u['completion_tokens']} completion), {u['search_steps']} search steps; "
+          f"stopped: {result.stop_reason}; {result.wall_s:.1f}s; run id {result.run_id}")
+    if result.error:
+        print(f"Error: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register_ask(sub: Any) -> None:
+    p = sub.add_parser("ask", help="research one question and print answer, citations and spend")
+    p.add_argument("question")
+    add_budget_flags(p)
+    p.add_argument("--ledger", help="append the run's ledger to this JSONL file")
+    p.add_argument("--run-id", help="id for the run (to resume it later)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run --run-id")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(handler=_ask)
+
+
+REGISTRY.append(register_ask)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()

@@ -41,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_PARALLEL": "parallel_slots",
     "LEADLINE_KV_MODE": "kv_mode",
     "LEADLINE_COLLECTION": "collection",
+    "LEADLINE_CACHE_SALT": "cache_salt",
 }
 FALLBACK_ENV_VARS: dict[str, str] = {
     "OPENAI_BASE_URL": "base_url",
@@ -68,6 +69,7 @@ class Settings(BaseModel):
     ctx_per_slot: int = Field(8192, ge=512)
     parallel_slots: int = Field(1, ge=1, le=64)
     kv_mode: KVMode = "shared"
+    cache_salt: str | None = Field(None, description="vLLM cache_salt: isolates this tenant's prefix cache.")
 
     @property
     def models_dir(self) -> Path:

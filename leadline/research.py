@@ -26,6 +26,7 @@ from leadline.graph.build import build_graph
 from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
+from leadline.tools.server_metrics import read_prefix_cache_counters
 
 MAX_QUESTION_CHARS = 4000
 QUOTE_CHARS = 240
@@ -69,6 +70,23 @@ class ResearchResult:
             "error": self.error,
             "wall_s": round(self.wall_s, 3),
         }
+
+
+def cache_pinning(settings: Settings, run_id: str) -> dict[str, Any]:
+    """Request-body fields that keep a run on one prefix cache, per endpoint dialect.
+
+    The embedded llama.cpp server is pinned by slot elsewhere (`Services.slot_extra_body`);
+    OpenAI routes requests with the same `prompt_cache_key` to the same cache; vLLM shares its
+    cache only between requests with the same `cache_salt` (tenant isolation).
+    """
+    if settings.base_url is None:
+        return {}
+    body: dict[str, Any] = {}
+    if "api.openai.com" in settings.base_url:
+        body["prompt_cache_key"] = f"leadline-{run_id}"
+    if settings.cache_salt:
+        body["cache_salt"] = settings.cache_salt
+    return body
 
 
 def validate_question(question: str) -> str:
@@ -218,6 +236,7 @@ async def aresearch(
         if kv not in ("shared", "isolated"):
             raise ConfigError(f"unknown kv_mode {kv!r}; use 'shared' or 'isolated'")
         slot = await stack.enter_async_context(services.acquire_slot())
+        run_id = run_id or uuid.uuid4().hex
         spec = RunSpec(
             question=question,
             budget=budget or Budget(),
@@ -225,13 +244,15 @@ async def aresearch(
             shape=shape,
             kv_mode=kv,
             collection=collection or settings.collection,
-            llm_extra=services.slot_extra_body(slot),
+            llm_extra={**services.slot_extra_body(slot), **cache_pinning(settings, run_id)},
         )
         checkpointer = None
         if checkpoint:
             checkpointer = getattr(services, "checkpointer", None) or await stack.enter_async_context(
                 open_checkpointer(settings.data_dir / "runs.sqlite")
             )
+        counters_before = None if settings.uses_embedded_model else (
+            await read_prefix_cache_counters(services.llm.base_url))
         result = await run_graph(
             spec,
             llm=services.llm,
@@ -241,6 +262,10 @@ async def aresearch(
             resume=resume,
             on_event=on_event,
         )
+        if counters_before is not None:
+            after = await read_prefix_cache_counters(services.llm.base_url)
+            if after is not None:
+                result.usage["server_prefix_cache"] = (after - counters_before).to_dict()
     if ledger_path is not None:
         write_jsonl(ledger_path, result.events, result.anytime, result.run_id)
     return result

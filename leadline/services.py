@@ -33,8 +33,21 @@ class Services:
     settings: Settings
     llm: LLMClient
     server: EmbeddedServer | None = None
-    search: Any | None = None  # search backend (leadline.tools.search); None until wired
+    search: Any | None = None  # a fixed search backend (tests, custom deployments); else per collection
+    checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
     _free_slots: asyncio.Queue[int] | None = field(default=None, repr=False)
+    _backends: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def search_backend(self, collection: str | None = None) -> Any:
+        """The search backend for `collection`: the fixed one if set, else the local corpus."""
+        if self.search is not None:
+            return self.search
+        name = collection or self.settings.collection
+        if name not in self._backends:
+            from leadline.tools.search import open_search_backend
+
+            self._backends[name] = open_search_backend(self.settings, collection=name)
+        return self._backends[name]
 
     @property
     def slots(self) -> int:
@@ -101,10 +114,11 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
         stack.push_async_callback(llm.aclose)
         services = Services(settings=settings, llm=llm, server=server)
 
-        async def close_search() -> None:  # whatever backend was attached by the time we exit
-            closer = getattr(services.search, "aclose", None)
-            if closer is not None:
-                await closer()
+        async def close_search() -> None:  # whatever backends exist by the time we exit
+            for backend in [services.search, *services._backends.values()]:
+                closer = getattr(backend, "aclose", None)
+                if closer is not None:
+                    await closer()
 
         stack.push_async_callback(close_search)
         yield services

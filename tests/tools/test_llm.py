@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -112,9 +113,10 @@ async def test_usage_without_cache_details_and_with_reasoning(scripted_llm, llm_
 
 
 async def test_missing_usage_block_counts_zero(scripted_llm, llm_client) -> None:
-    body = (
-        '{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": '
-        '[{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}'
+    message = {"role": "assistant", "content": "hi"}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    body = json.dumps(
+        {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
     )
     server = scripted_llm(Reply(status=200, raw_body=body))
     completion = await llm_client(server).chat(HELLO, max_tokens=8)

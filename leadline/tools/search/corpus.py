@@ -1,0 +1,355 @@
+"""The local corpus: chromadb for dense retrieval, bm25s beside it, fused by reciprocal rank.
+
+Why hybrid: on multi-hop questions BM25 finds the paragraph that shares rare names with the
+question and dense retrieval finds the paraphrased one; reciprocal-rank fusion (RRF) needs no
+score calibration between the two and, with a candidate pool deeper than k, recovers passages
+that either list alone ranks just below the cut (benchmarks/README.md has the figures).
+chromadb is the source of truth (embedded `PersistentClient` by default, `HttpClient` against a
+`chroma run` server for shared deployments); the BM25 index is derived from it (see bm25.py).
+Embeddings are computed here with the packaged offline MiniLM and passed to chroma explicitly,
+so chroma's downloading default is never used. Blocking work runs in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from leadline.errors import ConfigError, SearchError
+from leadline.tools.search.base import Passage
+from leadline.tools.search.bm25 import BM25Index
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+    from leadline.config import Settings
+
+Mode = Literal["bm25", "dense", "hybrid"]
+MODES: tuple[str, ...] = get_args(Mode)
+# RRF constant and per-list candidate depth, chosen on the dev300 pool with `retrieval.py
+# --sweep`: recall@10 is flat for rrf_k 10-100; depth 40 beats 10-20 (see benchmarks/README.md).
+RRF_K = 60
+CANDIDATE_DEPTH = 40
+ADD_BATCH = 128  # passages embedded and written per chroma call
+PAGE = 5000  # passages read per chroma call when rebuilding the BM25 index
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[str]], *, k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks from 1; best first.
+
+    Ties keep the order in which ids were first seen, so results are deterministic.
+    """
+    scores: dict[str, float] = {}
+    for i, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[i]
+        for rank, pid in enumerate(ranking, start=1):
+            scores[pid] = scores.get(pid, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def embedding_text(title: str, text: str) -> str:
+    """What gets embedded and BM25-indexed: the title is part of a passage's meaning."""
+    return f"{title}\n{text}" if title else text
+
+
+def check_collection_name(name: str) -> str:
+    if not _COLLECTION_NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"invalid collection name {name!r}: use 3-512 characters from letters, digits, '.', "
+            "'_' and '-', starting and ending with a letter or digit"
+        )
+    return name
+
+
+@dataclass
+class _IndexState:
+    """BM25 state shared by every mode-view of one collection (see `with_mode`)."""
+
+    directory: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    bm25: BM25Index | None = None
+    count: int = -1
+
+
+class LocalCorpus:
+    """A named collection searchable by `bm25`, `dense` or `hybrid` (default); a SearchBackend."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        client: ClientAPI,
+        collection: str,
+        *,
+        bm25_dir: Path,
+        mode: Mode = "hybrid",
+        embedding: Any | None = None,
+        rrf_k: int = RRF_K,
+        depth: int = CANDIDATE_DEPTH,
+    ) -> None:
+        """`embedding` is a chromadb EmbeddingFunction (default: the offline MiniLM)."""
+        if mode not in MODES:
+            raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+        if embedding is None:
+            from leadline.tools.search.embeddings import MiniLMEmbedding
+
+            embedding = MiniLMEmbedding()
+        self.collection = check_collection_name(collection)
+        self.mode: Mode = mode
+        self.rrf_k = rrf_k
+        self.depth = depth
+        self._client = client
+        self._embedding = embedding
+        self._col: Collection = client.get_or_create_collection(
+            collection,
+            embedding_function=embedding,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        self._state = _IndexState(Path(bm25_dir))
+
+    def __repr__(self) -> str:
+        return f"LocalCorpus(collection={self.collection!r}, mode={self.mode!r})"
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def embedded(
+        cls, root: Path | str, collection: str, *, mode: Mode = "hybrid", **kwargs: Any
+    ) -> LocalCorpus:
+        """An embedded store under `root` (chroma in root/chroma, BM25 in root/bm25/local)."""
+        root = Path(root)
+        client = persistent_client(root / "chroma")
+        return cls(client, collection, bm25_dir=root / "bm25" / "local" / collection,
+                   mode=mode, **kwargs)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, collection: str | None = None, mode: Mode = "hybrid"
+    ) -> LocalCorpus:
+        """The configured store: `HttpClient` when `chroma_url` is set, else embedded."""
+        name = collection or settings.collection
+        if not settings.chroma_url:
+            return cls.embedded(settings.data_dir, name, mode=mode)
+        client = http_client(settings.chroma_url)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", settings.chroma_url.split("://", 1)[-1])
+        bm25_dir = settings.data_dir / "bm25" / slug.strip("_") / name
+        return cls(client, name, bm25_dir=bm25_dir, mode=mode)
+
+    def with_mode(self, mode: Mode) -> LocalCorpus:
+        """The same collection and BM25 index searched in another mode (no reload)."""
+        if mode not in MODES:
+            raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+        view = object.__new__(LocalCorpus)
+        view.__dict__.update(self.__dict__)
+        view.mode = mode
+        return view
+
+    async def aclose(self) -> None:
+        """Nothing to release (chroma clients hold no sockets between calls); for symmetry."""
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def search(self, query: str, k: int) -> list[Passage]:
+        return await asyncio.to_thread(self.search_sync, query, k)
+
+    def search_sync(self, query: str, k: int) -> list[Passage]:
+        """Blocking search; `search` runs this in a worker thread."""
+        if k <= 0 or not query.strip():
+            return []
+        try:
+            if self.mode == "bm25":
+                hits = self._bm25().search(query, k)
+                return self._fetch([(pid, score) for pid, score in hits], {})
+            if self.mode == "dense":
+                return self._dense(query, k)
+            depth = max(k, self.depth)
+            lexical = [pid for pid, _ in self._bm25().search(query, depth)]
+            dense = self._dense(query, depth)
+            fused = rrf_fuse([lexical, [p.id for p in dense]], k=self.rrf_k)[:k]
+            return self._fetch(fused, {p.id: p for p in dense})
+        except SearchError:
+            raise
+        except Exception as exc:  # chroma raises bare Exceptions for server-side failures
+            raise SearchError(f"search in collection {self.collection!r} failed: {exc}") from exc
+
+    def count(self) -> int:
+        """Passages stored in the collection."""
+        return int(self._col.count())
+
+    def get(self, passage_id: str) -> Passage | None:
+        """One passage by id, or None."""
+        found = self._get_many([passage_id])
+        return found.get(passage_id)
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` are already stored (ingestion skips those)."""
+        present: set[str] = set()
+        for start in range(0, len(ids), PAGE):
+            got = self._col.get(ids=list(ids[start : start + PAGE]), include=[])
+            present.update(got["ids"])
+        return present
+
+    def _bm25(self) -> BM25Index:
+        state = self._state
+        with state.lock:
+            if state.bm25 is None:
+                count = self.count()
+                state.bm25 = BM25Index.load(state.directory, count) or self._rebuild_locked()
+                state.count = len(state.bm25)
+            return state.bm25
+
+    def _dense(self, query: str, n: int) -> list[Passage]:
+        vector = self._embedding([query])[0]
+        limit = self._state.count if self._state.count >= 0 else self.count()
+        n = min(n, limit)
+        if n <= 0:
+            return []
+        result = self._col.query(
+            query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"]
+        )
+        ids = result["ids"][0]
+        docs = (result.get("documents") or [[]])[0]
+        metas = (result.get("metadatas") or [[]])[0]
+        dists = (result.get("distances") or [[]])[0]
+        return [
+            self._passage(pid, doc, meta, 1.0 - float(dist))  # cosine distance -> similarity
+            for pid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
+        ]
+
+    def _fetch(self, ranked: list[tuple[str, float]], known: dict[str, Passage]) -> list[Passage]:
+        missing = [pid for pid, _ in ranked if pid not in known]
+        found = {**known, **self._get_many(missing)} if missing else known
+        out = []
+        for pid, score in ranked:
+            p = found.get(pid)
+            if p is not None:  # an id the BM25 index knows but chroma lost: skip, don't fail
+                out.append(Passage(p.id, p.title, p.text, p.source, score, self.name))
+        return out
+
+    def _get_many(self, ids: list[str]) -> dict[str, Passage]:
+        if not ids:
+            return {}
+        got = self._col.get(ids=ids, include=["documents", "metadatas"])
+        docs = got.get("documents") or []
+        metas = got.get("metadatas") or []
+        return {
+            pid: self._passage(pid, doc, meta, 0.0)
+            for pid, doc, meta in zip(got["ids"], docs, metas, strict=True)
+        }
+
+    def _passage(self, pid: str, doc: Any, meta: Any, score: float) -> Passage:
+        meta = meta or {}
+        return Passage(
+            id=pid,
+            title=str(meta.get("title", "")),
+            text=str(doc or ""),
+            source=str(meta.get("source", "")),
+            score=score,
+            backend=self.name,
+        )
+
+    # --- writing --------------------------------------------------------------------------
+
+    def add(self, passages: Sequence[Passage], *, progress: bool = True) -> int:
+        """Embed and store the passages not already present; returns how many were added.
+
+        Callers validate everything before calling (ingest does), so a failure here is an I/O
+        problem; re-running is safe because ids already stored are skipped.
+        """
+        from tqdm import tqdm
+
+        present = self.existing_ids([p.id for p in passages])
+        new: list[Passage] = []
+        for p in passages:
+            if p.id not in present:
+                present.add(p.id)
+                new.append(p)
+        batch = max(1, min(ADD_BATCH, int(self._client.get_max_batch_size())))
+        with tqdm(total=len(new), desc=f"embedding into {self.collection}", unit="passage",
+                  file=sys.stderr, disable=not progress or not new) as bar:
+            for chunk in _batches(new, batch):
+                vectors = self._embedding([embedding_text(p.title, p.text) for p in chunk])
+                self._col.add(
+                    ids=[p.id for p in chunk],
+                    embeddings=vectors,
+                    documents=[p.text for p in chunk],
+                    metadatas=[{"title": p.title, "source": p.source} for p in chunk],
+                )
+                bar.update(len(chunk))
+        with self._state.lock:
+            if new or self._state.bm25 is None or self._state.count != self.count():
+                self._state.bm25 = self._rebuild_locked()
+                self._state.count = len(self._state.bm25)
+        return len(new)
+
+    def rebuild_bm25(self) -> None:
+        """Rebuild the BM25 index from the collection (also done automatically when stale)."""
+        with self._state.lock:
+            self._state.bm25 = self._rebuild_locked()
+            self._state.count = len(self._state.bm25)
+
+    def _rebuild_locked(self) -> BM25Index:
+        ids: list[str] = []
+        texts: list[str] = []
+        offset = 0
+        while True:
+            page = self._col.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            if not page["ids"]:
+                break
+            metas = page.get("metadatas") or [None] * len(page["ids"])
+            for pid, doc, meta in zip(page["ids"], page.get("documents") or [], metas,
+                                      strict=True):
+                ids.append(pid)
+                texts.append(embedding_text(str((meta or {}).get("title", "")), str(doc or "")))
+            offset += len(page["ids"])
+        index = BM25Index.build(ids, texts)
+        index.save(self._state.directory)
+        return index
+
+
+def _batches(items: list[Passage], size: int) -> Iterator[list[Passage]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def persistent_client(path: Path) -> ClientAPI:
+    """An embedded chroma store at `path`, with telemetry off (it would try the network)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+
+
+def http_client(url: str) -> ClientAPI:
+    """A client for a `chroma run` server at `url` (http[s]://host[:port])."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"chroma_url {url!r} is not an http(s)://host[:port] URL")
+    ssl = parts.scheme == "https"
+    port = parts.port or (443 if ssl else 8000)
+    try:
+        return chromadb.HttpClient(
+            host=parts.hostname, port=port, ssl=ssl,
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # chroma wraps connection failures in assorted exception types
+        raise SearchError(
+            f"cannot reach the chroma server at {url}: {exc} (is `chroma run` up?)"
+        ) from exc

@@ -1,0 +1,165 @@
+"""Readers for the corpus layouts leadline ingests, each turning a file into `Document`s.
+
+Layouts: plain-text and Markdown files (one document each); JSONL of `{id?, title?, text}`;
+HotpotQA in the IRCoT JSONL layout (`question_id`, `contexts[{title, paragraph_text}]`); the
+official HotpotQA JSON list (`context: [[title, [sentences]]]`, sentences joined as the
+official scripts do); and a JSON list of `{id?, title?, text}`. The layout is told apart by
+extension and by the keys present, per line, so a typo'd key is an error rather than a silently
+empty corpus. Readers only parse and validate; nothing is written until every file has been
+read (see ingest.py), which is what keeps a bad line from leaving a half-ingested corpus.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leadline.errors import IngestError
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+JSON_SUFFIXES = frozenset({".jsonl", ".json"})
+SUFFIXES = TEXT_SUFFIXES | JSON_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Document:
+    """A unit of text before chunking; `id` only when the input named one."""
+
+    title: str
+    text: str
+    source: str
+    id: str | None = None
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files to read: given files as-is, folders walked (sorted) for supported, non-hidden files."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            if path.suffix.lower() not in SUFFIXES:
+                raise IngestError(
+                    f"{path}: unsupported file type {path.suffix or '(none)'!r}; expected one of "
+                    + ", ".join(sorted(SUFFIXES))
+                )
+            files.append(path)
+        else:
+            raise IngestError(f"{path}: no such file or directory")
+    return files
+
+
+def read_file(path: Path) -> list[Document]:
+    """All documents in one file; IngestError naming the file (and line) on malformed input."""
+    suffix = path.suffix.lower()
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if suffix in TEXT_SUFFIXES:
+        return [_text_document(path, raw)]
+    if suffix == ".jsonl":
+        return list(_read_jsonl(path, raw))
+    return list(_read_json(path, raw))
+
+
+def _text_document(path: Path, raw: str) -> Document:
+    title = path.stem
+    if path.suffix.lower() != ".txt":
+        for line in raw.splitlines():
+            if line.startswith("# "):
+                title = line[2:].strip() or title
+                break
+    return Document(title=title, text=raw.strip(), source=str(path))
+
+
+def _read_jsonl(path: Path, raw: str) -> Iterator[Document]:
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from exc
+        yield from _record(obj, where, where)
+
+
+def _read_json(path: Path, raw: str) -> Iterator[Document]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise IngestError(
+            f"{path}:{exc.lineno}: invalid JSON ({exc.msg}, column {exc.colno})"
+        ) from exc
+    if not isinstance(data, list):
+        raise IngestError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    for i, obj in enumerate(data):
+        yield from _record(obj, f"{path}: item {i}", f"{path}#{i}")
+
+
+def _record(obj: Any, where: str, source: str) -> Iterator[Document]:
+    """One JSON record of any supported layout; `where` names it in errors."""
+    if not isinstance(obj, dict):
+        raise IngestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if "contexts" in obj:
+        yield from _ircot(obj, where, source)
+    elif "context" in obj:
+        yield from _official(obj, where, source)
+    elif "text" in obj:
+        text = _string(obj, "text", where)
+        title = _string(obj, "title", where) if obj.get("title") is not None else ""
+        pid = obj.get("id")
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, str | int)):
+            raise IngestError(f"{where}: 'id' must be a string or integer")
+        yield Document(title, text, source, None if pid in (None, "") else str(pid))
+    else:
+        raise IngestError(
+            f"{where}: unknown record layout (keys: {', '.join(sorted(obj)) or 'none'}); "
+            "expected 'text', HotpotQA 'contexts' (IRCoT) or 'context' (official)"
+        )
+
+
+def _ircot(obj: dict[str, Any], where: str, source: str) -> Iterator[Document]:
+    contexts = obj["contexts"]
+    if not isinstance(contexts, list):
+        raise IngestError(f"{where}: 'contexts' must be a list")
+    for j, ctx in enumerate(contexts):
+        at = f"{where}: contexts[{j}]"
+        if not isinstance(ctx, dict):
+            raise IngestError(f"{at}: expected an object with 'title' and 'paragraph_text'")
+        yield Document(_string(ctx, "title", at), _string(ctx, "paragraph_text", at), source)
+
+
+def _official(obj: dict[str, Any], where: str, source: str) -> Iterator[Document]:
+    context = obj["context"]
+    if not isinstance(context, list):
+        raise IngestError(f"{where}: 'context' must be a list of [title, sentences]")
+    for j, entry in enumerate(context):
+        at = f"{where}: context[{j}]"
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 2
+            or not isinstance(entry[0], str)
+            or not isinstance(entry[1], list)
+            or not all(isinstance(s, str) for s in entry[1])
+        ):
+            raise IngestError(f"{at}: expected [title, [sentence, ...]]")
+        yield Document(entry[0], "".join(entry[1]), source)
+
+
+def _string(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        got = "missing" if key not in obj else type(value).__name__
+        raise IngestError(f"{where}: '{key}' must be a string ({got})")
+    return value

@@ -1,0 +1,162 @@
+"""Ingestion: files in, deduplicated and chunked passages into a `LocalCorpus`, with a summary.
+
+Order matters for safety: every file is read and validated first (formats.py), then chunked and
+deduplicated in memory, and only then written, so malformed input raises an `IngestError`
+naming the file and line with nothing written. Passage ids come from content (title + text,
+whitespace-insensitive) unless the input names one, so the same HotpotQA paragraph under many
+questions is stored once and re-ingesting the same files adds nothing. Long documents are cut
+into overlapping windows of the embedding tokenizer's tokens, because MiniLM reads at most 256
+tokens and silently ignores the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from leadline.errors import ConfigError, IngestError
+from leadline.tools.search.base import Passage, content_id, normalize_whitespace
+from leadline.tools.search.embeddings import MAX_TOKENS, load_tokenizer
+from leadline.tools.search.formats import SUFFIXES, Document, expand_paths, read_file
+
+DEFAULT_CHUNK_TOKENS = 200  # leaves room for the title within MiniLM's 256 tokens
+MIN_CHUNK_TOKENS = 16
+
+
+class PassageSink(Protocol):
+    """What ingest writes to (LocalCorpus implements it)."""
+
+    collection: str
+
+    def add(self, passages: Sequence[Passage], *, progress: bool = True) -> int: ...
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one ingest did. `skipped`: already stored, or empty; `duplicates`: repeats in input."""
+
+    collection: str
+    files: int
+    documents: int
+    passages: int
+    added: int
+    skipped: int
+    duplicates: int
+    elapsed_s: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.collection}: {self.files} file(s), {self.documents} document(s) -> "
+            f"{self.passages} passage(s): {self.added} added, {self.skipped} skipped, "
+            f"{self.duplicates} duplicate(s) in {self.elapsed_s:.1f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ingest(
+    paths: Iterable[Path | str] | Path | str,
+    corpus: PassageSink,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    *,
+    progress: bool = True,
+) -> IngestSummary:
+    """Read, validate, chunk and deduplicate `paths`, then add the new passages to `corpus`."""
+    started = time.perf_counter()
+    if not MIN_CHUNK_TOKENS <= chunk_tokens <= MAX_TOKENS:
+        raise ConfigError(
+            f"chunk_tokens must be between {MIN_CHUNK_TOKENS} and {MAX_TOKENS} "
+            f"(the embedding model reads at most {MAX_TOKENS} tokens), got {chunk_tokens}"
+        )
+    path_list = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    files = expand_paths(path_list)
+    if not files:
+        where = ", ".join(str(p) for p in path_list)
+        raise IngestError(f"no {'/'.join(sorted(SUFFIXES))} files found in {where}")
+    documents: list[Document] = []
+    for path in files:
+        documents.extend(read_file(path))
+    passages, duplicates, empty = make_passages(documents, chunk_tokens)
+    added = corpus.add(passages, progress=progress)
+    return IngestSummary(
+        collection=corpus.collection,
+        files=len(files),
+        documents=len(documents),
+        passages=len(passages),
+        added=added,
+        skipped=len(passages) - added + empty,
+        duplicates=duplicates,
+        elapsed_s=round(time.perf_counter() - started, 3),
+    )
+
+
+def make_passages(
+    documents: Sequence[Document], chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+) -> tuple[list[Passage], int, int]:
+    """Chunk and deduplicate: (unique passages in input order, duplicates, empty documents).
+
+    Two documents with the same caller-given id but different text are an error: silently
+    keeping one would make results depend on file order.
+    """
+    kept = [d for d in documents if d.text.strip()]
+    empty = len(documents) - len(kept)
+    encodings = load_tokenizer(False).encode_batch(
+        [d.text for d in kept], add_special_tokens=False
+    ) if kept else []
+    unique: dict[str, Passage] = {}
+    origin: dict[str, Document] = {}
+    duplicates = 0
+    for doc, encoding in zip(kept, encodings, strict=True):
+        base = doc.id or content_id(doc.title, doc.text)
+        spans = chunk_spans(encoding, len(doc.text), chunk_tokens)
+        for i, (start, end) in enumerate(spans):
+            pid = base if len(spans) == 1 else f"{base}#{i}"
+            text = doc.text[start:end].strip()
+            if pid in unique:
+                first = origin[pid]
+                if doc.id and normalize_whitespace(first.text) != normalize_whitespace(doc.text):
+                    raise IngestError(
+                        f"{doc.source}: id {doc.id!r} was already used for different text "
+                        f"at {first.source}"
+                    )
+                duplicates += 1
+                continue
+            unique[pid] = Passage(id=pid, title=doc.title.strip(), text=text, source=doc.source)
+            origin[pid] = doc
+    return list(unique.values()), duplicates, empty
+
+
+def chunk_spans(encoding: Any, text_len: int, chunk_tokens: int) -> list[tuple[int, int]]:
+    """Character spans of overlapping windows of at most `chunk_tokens` tokens.
+
+    Windows end and start on word boundaries (never inside a WordPiece word) and overlap by
+    an eighth, so a fact straddling a cut is whole in at least one chunk.
+    """
+    n = len(encoding.ids)
+    if n <= chunk_tokens:
+        return [(0, text_len)]
+    offsets = encoding.offsets
+    words = encoding.word_ids
+    overlap = chunk_tokens // 8
+
+    def inside_word(i: int) -> bool:
+        return 0 < i < n and words[i] is not None and words[i] == words[i - 1]
+
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = min(start + chunk_tokens, n)
+        while end < n and end > start + 1 and inside_word(end):
+            end -= 1
+        spans.append((offsets[start][0], offsets[end - 1][1]))
+        if end >= n:
+            return spans
+        nxt = max(end - overlap, start + 1)
+        while nxt < end and inside_word(nxt):
+            nxt += 1
+        start = nxt
+
