@@ -33,7 +33,8 @@ class Services:
     settings: Settings
     llm: LLMClient
     server: EmbeddedServer | None = None
-    search: Any | None = None  # a fixed search backend (tests, custom deployments); else per collection
+    # A fixed search backend (tests, custom deployments); else one per collection, on demand.
+    search: Any | None = None
     checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
     _free_slots: asyncio.Queue[int] | None = field(default=None, repr=False)
     _backends: dict[str, Any] = field(default_factory=dict, repr=False)

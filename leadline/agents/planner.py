@@ -30,13 +30,17 @@ def planner_messages(question: str, entries: Sequence[Entry], kv_mode: KVMode) -
     return build_messages("planner", question, entries, kv_mode, max_queries=MAX_QUERIES)
 
 
+# Placeholders small models copy from the instructions instead of writing a query.
+NOT_A_QUERY = frozenset({"", "...", "unknown", "none", "n/a", "null", "query", "search query"})
+
+
 def clean_queries(queries: Sequence[str], exclude: Sequence[str] = (), limit: int = MAX_QUERIES) -> list[str]:
-    """Strip, drop empties and case-insensitive duplicates (also of `exclude`), keep `limit`."""
+    """Strip, drop placeholders and case-insensitive duplicates (also of `exclude`), keep `limit`."""
     seen = {q.strip().lower() for q in exclude}
     kept: list[str] = []
     for q in queries:
         q = " ".join(str(q).split())[:200]
-        if q and q.lower() not in seen:
+        if len(q) > 1 and q.lower().strip(" .\"'") not in NOT_A_QUERY and q.lower() not in seen:
             seen.add(q.lower())
             kept.append(q)
     return kept[:limit]
@@ -44,7 +48,9 @@ def clean_queries(queries: Sequence[str], exclude: Sequence[str] = (), limit: in
 
 def to_plan(output: PlannerOutput, question: str) -> PlanEntry:
     shape: QuestionShape = "comparison" if output.shape.strip().lower().startswith("comp") else "bridge"
-    queries = clean_queries(output.queries) or [question]
+    # The question itself goes first: it is the strongest single query for the first hop, and
+    # the planner's queries then target what it misses.
+    queries = clean_queries([question, *output.queries], limit=MAX_QUERIES + 1)
     return PlanEntry(
         sub_questions=tuple(s.strip() for s in output.sub_questions if s.strip())[:4],
         queries=tuple(queries),

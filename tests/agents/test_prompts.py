@@ -22,6 +22,10 @@ PASSED = {
     "planner_system": set(),
     "reasoner_system": set(),
     "answer_system": set(),
+    "baseline_system": set(),
+    "baseline_closed_book": {"question"},
+    "baseline_reader": {"question", "passages"},
+    "baseline_ircot": {"question", "passages", "thoughts"},
 }
 
 

@@ -6,7 +6,7 @@ from leadline.budgets.controller import decide, is_settled
 from leadline.budgets.ledger import AnytimeAnswer
 
 BRIDGE = PlanEntry(sub_questions=(), queries=("q1", "q2", "q3"), hops=2, shape="bridge")
-COMPARISON = PlanEntry(sub_questions=(), queries=("a", "b", "c"), hops=2, shape="comparison")
+COMPARISON = PlanEntry(sub_questions=(), queries=("aa", "bb", "cc"), hops=2, shape="comparison")
 
 
 def cheap(n: int) -> Spend:
@@ -31,9 +31,9 @@ def test_reasoner_done_stops_with_done() -> None:
 
 def test_auto_shape_is_sequential_for_bridge_and_parallel_for_comparison() -> None:
     assert _decide().queries == ("q1",)
-    assert _decide(plan=COMPARISON).queries == ("a", "b", "c")
+    assert _decide(plan=COMPARISON).queries == ("aa", "bb", "cc")
     assert _decide(shape="parallel").queries == ("q1", "q2", "q3")
-    assert _decide(plan=COMPARISON, shape="sequential").queries == ("a",)
+    assert _decide(plan=COMPARISON, shape="sequential").queries == ("aa",)
 
 
 def test_proposed_queries_come_first_and_done_queries_are_skipped() -> None:
@@ -58,7 +58,7 @@ def test_token_cap_trims_or_refuses_a_round() -> None:
 
 
 def test_adaptive_allocates_steps_by_hops() -> None:
-    one_hop = PlanEntry(sub_questions=(), queries=("x", "y", "z"), hops=1, shape="bridge")
+    one_hop = PlanEntry(sub_questions=(), queries=("x1", "y1", "z1"), hops=1, shape="bridge")
     assert _decide(policy="adaptive", plan=one_hop, spent=Spend(search_steps=2)).stop_reason == "budget"
     assert _decide(policy="fixed", plan=one_hop, spent=Spend(search_steps=2)).kind == "search"
 
@@ -71,6 +71,11 @@ def test_adaptive_stops_early_when_the_answer_is_settled_but_fixed_does_not() ->
     assert not is_settled(_anytime(("Paris", 0.9), ("Lyon", 0.9)))
     assert not is_settled(_anytime(("unknown", 0.9), ("unknown", 0.9)))
     assert not is_settled(_anytime(("Paris", 0.5), ("Paris", 0.9)))
+
+
+def test_placeholder_queries_are_ignored() -> None:
+    action = _decide(proposed_queries=("unknown", "...", "x"), shape="parallel")
+    assert action.queries == ("q1", "q2", "q3")
 
 
 def test_no_new_query_means_done() -> None:

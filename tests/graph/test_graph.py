@@ -67,7 +67,8 @@ async def test_parallel_shape_fans_out_one_search_per_query() -> None:
     search = MemorySearch(make_passages())
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(), search=search, shape="auto")
-    assert sorted(search.queries) == ["topic 1", "topic 2", "topic 3"]
+    # the question itself leads the first round, then the planner's queries
+    assert search.queries == ["What is topic 5?", "topic 1", "topic 2"]
     first_round = [e for e in result.events if e.kind == "search"]
     assert len(first_round) == 3 and {e.step for e in first_round} == {1}
     assert len({e.passage_id for e in result.evidence}) == len(result.evidence)

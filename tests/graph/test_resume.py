@@ -50,7 +50,7 @@ async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None
     assert calls == {"planner": 1, "reasoner": 2, "answer": 1}  # nothing finished was redone
     assert healthy.queries == ["topic 5"]
     assert result.answer == "Topic 5" and result.stop_reason == "done"
-    assert [e.detail for e in result.events if e.kind == "search"] == ["topic 1", "topic 5"]
+    assert [e.detail for e in result.events if e.kind == "search"] == ["What is topic 5?", "topic 5"]
     assert again.answer == result.answer  # a finished run is returned as saved
 
 

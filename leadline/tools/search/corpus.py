@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
+import httpx
+from chromadb.errors import ChromaError
+
 from leadline.errors import ConfigError, SearchError
 from leadline.tools.search.base import Passage
 from leadline.tools.search.bm25 import BM25Index
@@ -38,8 +41,12 @@ MODES: tuple[str, ...] = get_args(Mode)
 # --sweep`: recall@10 is flat for rrf_k 10-100; depth 40 beats 10-20 (see benchmarks/README.md).
 RRF_K = 60
 CANDIDATE_DEPTH = 40
+DENSE_WEIGHT = 1.0  # weight of the dense list against BM25's 1.0 in the fusion
 ADD_BATCH = 128  # passages embedded and written per chroma call
 PAGE = 5000  # passages read per chroma call when rebuilding the BM25 index
+# What chroma raises when its store or server fails (ChromaError; httpx errors from HttpClient;
+# ValueError for "could not connect" and server-side validation).
+_STORE_ERRORS: tuple[type[BaseException], ...] = (ChromaError, httpx.HTTPError, ValueError, OSError)
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
 
@@ -97,6 +104,7 @@ class LocalCorpus:
         embedding: Any | None = None,
         rrf_k: int = RRF_K,
         depth: int = CANDIDATE_DEPTH,
+        dense_weight: float = DENSE_WEIGHT,
     ) -> None:
         """`embedding` is a chromadb EmbeddingFunction (default: the offline MiniLM)."""
         if mode not in MODES:
@@ -109,7 +117,9 @@ class LocalCorpus:
         self.mode: Mode = mode
         self.rrf_k = rrf_k
         self.depth = depth
+        self.dense_weight = dense_weight
         self._client = client
+        self._owns_client = False  # set by the constructors that create the client
         self._embedding = embedding
         self._col: Collection = client.get_or_create_collection(
             collection,
@@ -130,8 +140,10 @@ class LocalCorpus:
         """An embedded store under `root` (chroma in root/chroma, BM25 in root/bm25/local)."""
         root = Path(root)
         client = persistent_client(root / "chroma")
-        return cls(client, collection, bm25_dir=root / "bm25" / "local" / collection,
-                   mode=mode, **kwargs)
+        corpus = cls(client, collection, bm25_dir=root / "bm25" / "local" / collection,
+                     mode=mode, **kwargs)
+        corpus._owns_client = True
+        return corpus
 
     @classmethod
     def from_settings(
@@ -144,7 +156,9 @@ class LocalCorpus:
         client = http_client(settings.chroma_url)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", settings.chroma_url.split("://", 1)[-1])
         bm25_dir = settings.data_dir / "bm25" / slug.strip("_") / name
-        return cls(client, name, bm25_dir=bm25_dir, mode=mode)
+        corpus = cls(client, name, bm25_dir=bm25_dir, mode=mode)
+        corpus._owns_client = True
+        return corpus
 
     def with_mode(self, mode: Mode) -> LocalCorpus:
         """The same collection and BM25 index searched in another mode (no reload)."""
@@ -153,10 +167,23 @@ class LocalCorpus:
         view = object.__new__(LocalCorpus)
         view.__dict__.update(self.__dict__)
         view.mode = mode
+        view._owns_client = False  # the original closes the shared client
         return view
 
+    def close(self) -> None:
+        """Release the chroma client if this corpus created it (idempotent)."""
+        if not self._owns_client:
+            return
+        self._owns_client = False
+        # HttpClient keeps an httpx session that client.close() leaves open; close it too, or
+        # its sockets linger until interpreter exit.
+        session = getattr(getattr(self._client, "_server", None), "_session", None)
+        self._client.close()
+        if isinstance(session, httpx.Client):
+            session.close()
+
     async def aclose(self) -> None:
-        """Nothing to release (chroma clients hold no sockets between calls); for symmetry."""
+        await asyncio.to_thread(self.close)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -173,15 +200,22 @@ class LocalCorpus:
                 return self._fetch([(pid, score) for pid, score in hits], {})
             if self.mode == "dense":
                 return self._dense(query, k)
-            depth = max(k, self.depth)
-            lexical = [pid for pid, _ in self._bm25().search(query, depth)]
-            dense = self._dense(query, depth)
-            fused = rrf_fuse([lexical, [p.id for p in dense]], k=self.rrf_k)[:k]
-            return self._fetch(fused, {p.id: p for p in dense})
-        except SearchError:
-            raise
-        except Exception as exc:  # chroma raises bare Exceptions for server-side failures
+            lexical, dense = self.candidates(query, max(k, self.depth))
+            fused = rrf_fuse([[pid for pid, _ in lexical], [p.id for p in dense]],
+                             k=self.rrf_k, weights=[1.0, self.dense_weight])
+            return self._fetch(fused[:k], {p.id: p for p in dense})
+        except _STORE_ERRORS as exc:  # a dead chroma server is a recoverable search failure
             raise SearchError(f"search in collection {self.collection!r} failed: {exc}") from exc
+
+    def candidates(
+        self, query: str, depth: int
+    ) -> tuple[list[tuple[str, float]], list[Passage]]:
+        """The two ranked lists hybrid fuses: BM25 (id, score) and dense passages, `depth` each.
+
+        Public so fusion can be studied offline (benchmarks/retrieval.py --sweep) on exactly the
+        lists `search` sees.
+        """
+        return self._bm25().search(query, depth), self._dense(query, depth)
 
     def count(self) -> int:
         """Passages stored in the collection."""
@@ -349,7 +383,7 @@ def http_client(url: str) -> ClientAPI:
             host=parts.hostname, port=port, ssl=ssl,
             settings=ChromaSettings(anonymized_telemetry=False),
         )
-    except Exception as exc:  # chroma wraps connection failures in assorted exception types
+    except _STORE_ERRORS as exc:  # chroma reports "could not connect" as a ValueError
         raise SearchError(
             f"cannot reach the chroma server at {url}: {exc} (is `chroma run` up?)"
         ) from exc

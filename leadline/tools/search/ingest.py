@@ -133,8 +133,9 @@ def make_passages(
 def chunk_spans(encoding: Any, text_len: int, chunk_tokens: int) -> list[tuple[int, int]]:
     """Character spans of overlapping windows of at most `chunk_tokens` tokens.
 
-    Windows end and start on word boundaries (never inside a WordPiece word) and overlap by
-    an eighth, so a fact straddling a cut is whole in at least one chunk.
+    Windows are balanced (a 230-token text becomes two of ~125, not 200 + 30), end and start on
+    word boundaries (never inside a WordPiece word) and overlap by about an eighth, so a fact
+    straddling a cut is whole in at least one chunk.
     """
     n = len(encoding.ids)
     if n <= chunk_tokens:
@@ -142,6 +143,8 @@ def chunk_spans(encoding: Any, text_len: int, chunk_tokens: int) -> list[tuple[i
     offsets = encoding.offsets
     words = encoding.word_ids
     overlap = chunk_tokens // 8
+    count = -(-(n - overlap) // (chunk_tokens - overlap))
+    width = min(chunk_tokens, -(-(n + (count - 1) * overlap) // count))
 
     def inside_word(i: int) -> bool:
         return 0 < i < n and words[i] is not None and words[i] == words[i - 1]
@@ -149,7 +152,7 @@ def chunk_spans(encoding: Any, text_len: int, chunk_tokens: int) -> list[tuple[i
     spans: list[tuple[int, int]] = []
     start = 0
     while True:
-        end = min(start + chunk_tokens, n)
+        end = min(start + width, n)
         while end < n and end > start + 1 and inside_word(end):
             end -= 1
         spans.append((offsets[start][0], offsets[end - 1][1]))

@@ -1,0 +1,84 @@
+"""The FastAPI research assistant API, built by `create_app` (nothing is built at import time).
+
+The app's lifespan opens the long-lived pieces once and closes them in reverse: the `Services`
+(one LLM client or embedded model), a LangGraph checkpointer shared by every run, the job store,
+and the `JobManager` whose asyncio tasks run the jobs. On start the manager resumes what a
+previous process left unfinished. `uvicorn leadline.api.app:create_app --factory` works too, but
+`leadline serve` adds the loopback/API-key check and ends event streams promptly on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from leadline import __version__
+from leadline.api.chat import build_chat_router
+from leadline.api.config import ApiConfig, load_api_config
+from leadline.api.jobs import JobManager
+from leadline.api.routes import build_research_router
+from leadline.api.security import BodyLimitMiddleware, error_response, install_error_handlers
+from leadline.api.store import open_api_checkpointer, open_store
+from leadline.config import Settings, load_settings
+
+ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]
+
+DESCRIPTION = """\
+Deep research as a service. `POST /v1/research` starts a job (202, then follow
+`/v1/research/{id}/events` or poll `/v1/research/{id}`); `POST /v1/chat/completions` with model
+`leadline` answers through the OpenAI chat API, citations included. When the server has API keys,
+send `Authorization: Bearer <key>`. Errors are `{"error": {"message", "type", "code", "param"}}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    api_config: ApiConfig | None = None,
+    services_factory: ServicesFactory | None = None,
+) -> FastAPI:
+    """The API app; `services_factory(settings)` yields its `Services` (default `open_services`)."""
+    config = api_config or load_api_config()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from leadline.services import open_services
+
+        resolved = settings or load_settings()
+        factory = services_factory or open_services
+        async with AsyncExitStack() as stack:
+            services = await stack.enter_async_context(factory(resolved))
+            if getattr(services, "checkpointer", None) is None:
+                services.checkpointer = await stack.enter_async_context(
+                    open_api_checkpointer(config.db_url, resolved.data_dir)
+                )
+            store = await stack.enter_async_context(open_store(config.db_url, resolved.data_dir))
+            jobs = JobManager(store, services, config)
+            stack.push_async_callback(jobs.close)
+            await jobs.start()
+            app.state.jobs = jobs
+            app.state.services = services
+            yield
+
+    app = FastAPI(title="leadline", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.api_config = config
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(build_research_router())
+    app.include_router(build_chat_router())
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> Any:
+        """Liveness and load: 200 while serving, 503 before start-up or while stopping."""
+        jobs: JobManager | None = getattr(request.app.state, "jobs", None)
+        if jobs is None or jobs.stopping.is_set():
+            return error_response(503, "not serving: starting up or shutting down",
+                                  code="not_ready")
+        return {"status": "ok", "version": __version__, "jobs_running": len(jobs.live),
+                "auth": bool(config.api_keys)}
+
+    return app

@@ -1,0 +1,121 @@
+"""Server-side settings of the research API: keys, limits, budget maxima and where jobs live.
+
+Kept apart from `leadline.config.Settings` (which says where the model and the data are) because
+these only matter to a running server. Precedence as everywhere in leadline: explicit argument >
+environment (`LEADLINE_API_KEYS`, `LEADLINE_API_DB`, `LEADLINE_API_MAX_JOBS_PER_KEY`) > default.
+The budget maxima bound every request; a request that leaves a budget field out gets leadline's
+default for it, lowered to the maximum when the operator set a smaller one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leadline.budgets.budget import (
+    DEFAULT_ANSWER_TOKENS,
+    DEFAULT_MAX_SEARCH_STEPS,
+    DEFAULT_MAX_TOKENS,
+    MIN_MAX_TOKENS,
+    Budget,
+)
+from leadline.budgets.controller import Policy, ShapeMode
+from leadline.config import KVMode
+from leadline.errors import BudgetError, ConfigError
+
+DEFAULT_MAX_BODY_BYTES = 128 * 1024
+DEFAULT_MAX_JOBS_PER_KEY = 8
+DEFAULT_MAX_ANSWER_TOKENS = 1024
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_KEEPALIVE_S = 15.0
+
+ENV_VARS: dict[str, str] = {
+    "LEADLINE_API_KEYS": "api_keys",
+    "LEADLINE_API_DB": "db_url",
+    "LEADLINE_API_MAX_JOBS_PER_KEY": "max_jobs_per_key",
+}
+
+
+class ApiConfig(BaseModel):
+    """Limits and storage of one API server."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_keys: tuple[str, ...] = Field((), description="Accepted Bearer keys; empty = no auth.")
+    db_url: str | None = Field(
+        None, description="None: SQLite under data_dir/api; 'sqlite:///path' or 'postgresql://…'."
+    )
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_jobs_per_key: int = Field(DEFAULT_MAX_JOBS_PER_KEY, ge=1)
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=MIN_MAX_TOKENS)
+    max_search_steps: int = Field(DEFAULT_MAX_SEARCH_STEPS, ge=0)
+    max_compute: float | None = Field(None, gt=0)
+    max_answer_tokens: int = Field(DEFAULT_MAX_ANSWER_TOKENS, ge=16, le=4096)
+    default_policy: Policy = "adaptive"
+    default_shape: ShapeMode = "auto"
+    default_kv_mode: KVMode | None = None
+    default_collection: str | None = None
+    resume_interrupted: bool = Field(True, description="Resume jobs a restart interrupted.")
+    max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, description="Starts before giving up.")
+    keepalive_s: float = Field(DEFAULT_KEEPALIVE_S, gt=0)
+
+    def __repr__(self) -> str:  # never print the keys themselves
+        shown = self.model_dump(exclude={"api_keys"})
+        fields = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return f"ApiConfig(api_keys=<{len(self.api_keys)} key(s)>, {fields})"
+
+    __str__ = __repr__
+
+    def bound_budget(self, requested: dict[str, Any]) -> Budget:
+        """The budget a request may have: its own fields, defaults for the rest, within maxima.
+
+        `requested` holds only the fields the client sent; an explicit null means "no cap",
+        which a server with a maximum on that axis refuses.
+        """
+        defaults = {
+            "max_tokens": min(DEFAULT_MAX_TOKENS, self.max_tokens),
+            "max_search_steps": min(DEFAULT_MAX_SEARCH_STEPS, self.max_search_steps),
+            "answer_tokens": min(DEFAULT_ANSWER_TOKENS, self.max_answer_tokens),
+            "max_compute": self.max_compute,
+        }
+        maxima: dict[str, float | None] = {
+            "max_tokens": self.max_tokens,
+            "max_search_steps": self.max_search_steps,
+            "answer_tokens": self.max_answer_tokens,
+            "max_compute": self.max_compute,
+        }
+        values: dict[str, Any] = {}
+        for name, default in defaults.items():
+            value = requested.get(name, default)
+            if name == "answer_tokens" and value is None:
+                value = default
+            cap = maxima[name]
+            if cap is not None and value is None:
+                raise BudgetError(f"budget.{name} cannot be unlimited here; the maximum is {cap:g}")
+            if cap is not None and value > cap:
+                raise BudgetError(
+                    f"budget.{name}={value:g} is above this server's maximum of {cap:g}"
+                )
+            values[name] = value
+        return Budget(**values)
+
+
+def parse_keys(raw: str) -> tuple[str, ...]:
+    """`LEADLINE_API_KEYS`: comma-separated, blanks ignored."""
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+def load_api_config(environ: dict[str, str] | None = None, **overrides: Any) -> ApiConfig:
+    """Resolve an `ApiConfig` from defaults, the environment and explicit overrides."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for var, name in ENV_VARS.items():
+        if env.get(var):
+            values[name] = parse_keys(env[var]) if name == "api_keys" else env[var]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ApiConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid API settings: {exc}") from exc

@@ -1,0 +1,122 @@
+"""Request and response bodies of the API, as pydantic models (they also make the /docs page).
+
+Research requests are strict (`extra="forbid"`: a misspelt field is a 422, not silence). Chat
+completion requests accept and ignore the many optional fields OpenAI clients send, so the
+official client works unchanged; leadline's own options ride in an optional `leadline` object
+(`extra_body={"leadline": {...}}` in the `openai` client).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadline.budgets.controller import Policy, ShapeMode
+from leadline.config import KVMode
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_MESSAGES = 256
+
+
+class BudgetRequest(BaseModel):
+    """Caps for one run; fields left out get the server's defaults, all within its maxima."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int | None = Field(None, description="Prompt + completion tokens.")
+    max_search_steps: int | None = Field(None, description="Search queries.")
+    max_compute: float | None = Field(None, description="Token-equivalents (optional).")
+    answer_tokens: int | None = Field(None, description="Completion allowance of the answer.")
+
+
+class ResearchOptions(BaseModel):
+    """How to research: corpus, budget and strategy. Every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str | None = Field(None, pattern=COLLECTION_PATTERN)
+    budget: BudgetRequest | None = None
+    policy: Policy | None = None
+    shape: ShapeMode | None = None
+    kv_mode: KVMode | None = None
+
+
+class ResearchRequest(ResearchOptions):
+    question: str = Field(..., description="The question to research.")
+
+
+class ResearchAccepted(BaseModel):
+    id: str
+    status: JobStatus
+
+
+class JobView(BaseModel):
+    """One research job: its request, state and, once finished, its result and ledger."""
+
+    object: Literal["research.job"] = "research.job"
+    id: str
+    kind: Literal["research", "chat"]
+    status: JobStatus
+    question: str
+    request: dict[str, Any]
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    progress: dict[str, Any] | None = Field(
+        None, description="While running: events so far and the spend after the last one."
+    )
+    result: dict[str, Any] | None = Field(
+        None, description="answer, citations, usage, stop_reason, anytime answers, caps."
+    )
+    ledger: dict[str, Any] | None = Field(None, description="Totals and per-agent spend.")
+
+
+class JobSummary(BaseModel):
+    id: str
+    kind: Literal["research", "chat"]
+    status: JobStatus
+    question: str
+    created_at: str
+    finished_at: str | None = None
+    answer: str | None = None
+    stop_reason: str | None = None
+
+
+class JobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JobSummary]
+    has_more: bool
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request; the last user message is the question."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = None
+    tools: list[Any] | None = None
+    leadline: ResearchOptions | None = Field(
+        None, description="leadline's options (collection, budget, policy, shape, kv_mode)."
+    )

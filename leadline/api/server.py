@@ -1,0 +1,76 @@
+"""Running the API under uvicorn: the bind check, prompt shutdown of event streams, `serve`.
+
+The server refuses a non-loopback host unless API keys are configured: an open research endpoint
+spends model tokens for anyone who finds it. On shutdown, `ApiServer` first tells the job
+manager to stop, which ends every open event stream (clients reconnect with `Last-Event-ID`
+after the restart), so uvicorn does not wait on streams that would never close by themselves.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from leadline.api.config import ApiConfig
+from leadline.config import Settings
+from leadline.errors import ConfigError
+
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, config: ApiConfig) -> None:
+    """Refuse to listen beyond this machine without API keys."""
+    if not is_loopback(host) and not config.api_keys:
+        raise ConfigError(
+            f"refusing to listen on {host}: without API keys anyone who can reach it can spend "
+            "your model budget; set LEADLINE_API_KEYS=key1,key2 or bind 127.0.0.1"
+        )
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn's server, ending the app's event streams before waiting on connections."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.app
+        jobs = getattr(getattr(app, "state", None), "jobs", None)
+        if jobs is not None:
+            jobs.begin_shutdown()
+        await super().shutdown(sockets)
+
+
+def make_server(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any
+) -> ApiServer:
+    options: dict[str, Any] = {
+        "lifespan": "on",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "server_header": False,
+        "log_level": "info",
+        **kwargs,
+    }
+    return ApiServer(uvicorn.Config(app, host=host, port=port, **options))
+
+
+def serve(
+    settings: Settings, config: ApiConfig, *, host: str = "127.0.0.1", port: int = 8000
+) -> int:
+    """Run the API until interrupted (what `leadline serve` calls)."""
+    from leadline.api.app import create_app
+
+    check_bind(host, config)
+    server = make_server(create_app(settings, api_config=config), host=host, port=port)
+    server.run()
+    return 0 if server.started else 1

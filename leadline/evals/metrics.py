@@ -1,0 +1,149 @@
+"""Scores: official SQuAD/HotpotQA answer normalisation, EM and F1, retrieval recall, costs.
+
+`normalize_answer`, `exact_match` and `f1` follow the official HotpotQA evaluation script (which
+is SQuAD v1.1's plus one rule: when either side is "yes", "no" or "noanswer" and they differ, F1
+is 0). Scores against several gold aliases take the maximum. `support_recall` is the share of gold
+supporting titles among the passages a system retrieved; `QuestionCost` is what one question cost
+on both axes plus wall time, and its `compute` uses the same exchange rates as the budget.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from leadline.budgets.budget import Rates, Spend
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = frozenset(string.punctuation)
+_SPECIAL = ("yes", "no", "noanswer")
+
+
+def normalize_answer(s: str) -> str:
+    """Lower-case, drop punctuation and the articles a/an/the, collapse whitespace."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in _PUNCT)
+    s = _ARTICLES.sub(" ", s)
+    return " ".join(s.split())
+
+
+def _f1_single(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction), normalize_answer(gold)
+    if (pred in _SPECIAL or ref in _SPECIAL) and pred != ref:
+        return 0.0
+    pred_tokens, ref_tokens = pred.split(), ref.split()
+    common = Counter(pred_tokens) & Counter(ref_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(ref_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction: str, golds: str | Sequence[str]) -> float:
+    """1.0 if the normalised prediction equals any normalised gold answer."""
+    golds = [golds] if isinstance(golds, str) else golds
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(g) for g in golds))
+
+
+def f1(prediction: str, golds: str | Sequence[str]) -> float:
+    """Token F1 against the best-matching gold alias."""
+    golds = [golds] if isinstance(golds, str) else golds
+    return max((_f1_single(prediction, g) for g in golds), default=0.0)
+
+
+def normalize_title(title: str) -> str:
+    return " ".join(title.lower().split())
+
+
+def support_recall(retrieved_titles: Iterable[str], gold_titles: Sequence[str]) -> float | None:
+    """Share of gold supporting paragraphs (by title) that were retrieved; None without gold."""
+    gold = {normalize_title(t) for t in gold_titles}
+    if not gold:
+        return None
+    got = {normalize_title(t) for t in retrieved_titles}
+    return len(gold & got) / len(gold)
+
+
+@dataclass(frozen=True)
+class QuestionCost:
+    """What one question cost: tokens by kind, search steps, calls, wall time, compute."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    search_steps: int = 0
+    llm_calls: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def uncached_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def compute(self, rates: Rates) -> float:
+        spend = Spend(
+            self.prompt_tokens, self.cached_tokens, self.completion_tokens, self.search_steps
+        )
+        return spend.compute(rates)
+
+    @classmethod
+    def from_usage(cls, usage: dict[str, Any], wall_s: float) -> QuestionCost:
+        return cls(
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            cached_tokens=int(usage.get("cached_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            search_steps=int(usage.get("search_steps", 0)),
+            llm_calls=int(usage.get("llm_calls", 0)),
+            wall_s=round(wall_s, 3),
+        )
+
+    def to_dict(self, rates: Rates | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **asdict(self),
+            "uncached_tokens": self.uncached_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        out["compute"] = round(self.compute(rates or Rates()), 1)
+        return out
+
+
+COST_FIELDS = (
+    "prompt_tokens",
+    "uncached_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "search_steps",
+    "llm_calls",
+    "compute",
+    "wall_s",
+)
+
+
+def mean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean scores and costs over per-question records (as the runner writes them)."""
+    recalls = [r["support_recall"] for r in records if r.get("support_recall") is not None]
+    out: dict[str, Any] = {
+        "n": len(records),
+        "em": round(mean(r["em"] for r in records), 4),
+        "f1": round(mean(r["f1"] for r in records), 4),
+        "support_recall": round(mean(recalls), 4) if recalls else None,
+        "errors": sum(1 for r in records if r.get("error")),
+    }
+    for key in COST_FIELDS:
+        out[f"mean_{key}"] = round(mean(float(r["cost"].get(key, 0)) for r in records), 2)
+    return out

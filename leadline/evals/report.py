@@ -1,0 +1,415 @@
+"""Human-readable outputs of evals and sweeps: markdown tables, fits, plots.
+
+`eval_summary_markdown` renders `leadline eval`'s summary; `sweep_fits` computes the log-linear
+fits and the compute-efficient frontier from a sweep's curve points; `plot_sweep` draws accuracy
+against search steps (one line per token cap, replayed anytime curves dashed, fits dotted) and
+against total compute (frontier marked); `sweep_report_markdown` writes report.md. Plots use
+matplotlib's Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from leadline.budgets.curves import CurvePoint, loglinear_fit, pareto_frontier
+
+COST_COLUMNS = [
+    ("mean_prompt_tokens", "prompt tok"),
+    ("mean_cached_tokens", "cached"),
+    ("mean_completion_tokens", "completion"),
+    ("mean_total_tokens", "total tok"),
+    ("mean_search_steps", "search steps"),
+    ("mean_compute", "compute"),
+    ("mean_wall_s", "s/question"),
+]
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def eval_summary_table(systems: dict[str, dict[str, Any]]) -> str:
+    head = ["system", "n", "EM", "F1", "support recall", *(label for _, label in COST_COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in systems.items():
+        cells = [
+            name,
+            str(s["n"]),
+            _fmt(s["em"]),
+            _fmt(s["f1"]),
+            _fmt(s["support_recall"]),
+            *(_fmt(s[key], 1) for key, _ in COST_COLUMNS),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def eval_summary_markdown(result: dict[str, Any]) -> str:
+    b = result["budget"]
+    return (
+        f"# Evaluation on {result['dataset']}\n\n"
+        f"Budget per question: max_tokens={b['max_tokens']}, "
+        f"max_search_steps={b['max_search_steps']}, "
+        f"max_compute={b['max_compute']}; collection `{result['collection']}`; "
+        f"wall time {result['wall_s']:.0f} s.\n\n"
+        + eval_summary_table(result["systems"])
+        + "\nCosts are means per question. compute = uncached prompt + 0.1 × cached prompt + "
+        "completion tokens + 250 per search step.\n"
+    )
+
+
+# --- sweeps --------------------------------------------------------------------------------------
+
+
+def _groups(
+    points: Sequence[CurvePoint], mode: str
+) -> dict[tuple[str, int | None], list[CurvePoint]]:
+    groups: dict[tuple[str, int | None], list[CurvePoint]] = {}
+    for p in points:
+        if p.mode == mode:
+            groups.setdefault((p.shape, p.max_tokens), []).append(p)
+    return {k: sorted(v, key=lambda p: p.max_search_steps or 0) for k, v in sorted(groups.items())}
+
+
+def sweep_fits(points: Sequence[CurvePoint]) -> dict[str, Any]:
+    """Log-linear fits (F1, EM against mean search steps; F1 against compute) and the frontier."""
+    steps = []
+    for mode in ("true", "anytime"):
+        for (shape, tokens), group in _groups(points, mode).items():
+            for metric in ("f1", "em"):
+                fit = loglinear_fit(
+                    [p.mean_search_steps for p in group], [getattr(p, metric) for p in group]
+                )
+                if fit:
+                    steps.append(
+                        {
+                            "mode": mode,
+                            "shape": shape,
+                            "max_tokens": tokens,
+                            "metric": metric,
+                            "x": "log2(mean search steps + 1)",
+                            **fit.to_dict(),
+                        }
+                    )
+    compute, frontier = [], []
+    for shape in sorted({p.shape for p in points if p.mode == "true"}):
+        cells = [p for p in points if p.mode == "true" and p.shape == shape]
+        fit = loglinear_fit([p.mean_compute for p in cells], [p.f1 for p in cells], offset=0.0)
+        if fit:
+            compute.append(
+                {"shape": shape, "metric": "f1", "x": "log2(mean compute)", **fit.to_dict()}
+            )
+        for p in pareto_frontier(cells, lambda p: p.mean_compute, lambda p: p.f1):
+            frontier.append(
+                {
+                    "shape": shape,
+                    "max_search_steps": p.max_search_steps,
+                    "max_tokens": p.max_tokens,
+                    "mean_compute": p.mean_compute,
+                    "f1": p.f1,
+                }
+            )
+    return {"steps": steps, "compute": compute, "frontier": frontier}
+
+
+def _log2p1(x: Any) -> Any:
+    import numpy as np
+
+    return np.log2(np.maximum(np.asarray(x, dtype=float), 0.0) + 1.0)
+
+
+def _exp2m1(y: Any) -> Any:
+    import numpy as np
+
+    return np.exp2(np.asarray(y, dtype=float)) - 1.0
+
+
+def plot_sweep(points: Sequence[CurvePoint], out: Path, fits: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+    import numpy as np
+
+    from leadline.budgets.curves import Fit
+
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    true_groups, any_groups = _groups(points, "true"), _groups(points, "anytime")
+    fit_of = {(f["mode"], f["shape"], f["max_tokens"], f["metric"]): f for f in fits["steps"]}
+    multi_shape = len({shape for shape, _ in true_groups}) > 1
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric in zip(axes, ("em", "f1"), strict=True):
+        for i, ((shape, tokens), group) in enumerate(true_groups.items()):
+            color = colors[i % len(colors)]
+            label = f"{tokens} tok" + (f", {shape}" if multi_shape else "")
+            xs = [p.mean_search_steps for p in group]
+            ax.plot(xs, [getattr(p, metric) for p in group], "o-", color=color, label=label)
+            for p in group:
+                ax.annotate(
+                    f"cap {p.max_search_steps}",
+                    (p.mean_search_steps, getattr(p, metric)),
+                    textcoords="offset points",
+                    xytext=(3, -10),
+                    fontsize=7,
+                    color=color,
+                )
+            f = fit_of.get(("true", shape, tokens, metric))
+            if f:
+                grid = np.linspace(min(xs), max(xs), 50)
+                fit = Fit(f["slope"], f["intercept"], f["r2"], f["n"], f["offset"])
+                ax.plot(
+                    grid,
+                    np.clip(fit.predict(grid), 0.0, 1.0),
+                    ":",
+                    color=color,
+                    label=f"fit: {f['slope']:+.3f}/doubling (R² {f['r2']:.2f})",
+                )
+            anytime = any_groups.get((shape, tokens))
+            if anytime:
+                ax.plot(
+                    [p.mean_search_steps for p in anytime],
+                    [getattr(p, metric) for p in anytime],
+                    "x--",
+                    color=color,
+                    alpha=0.6,
+                    label=f"{label}, anytime replay",
+                )
+        # log2(x + 1) axis: the fits are straight lines and a cap of 0 still has a place
+        ax.set_xscale("function", functions=(_log2p1, _exp2m1))
+        top = max((p.mean_search_steps for g in true_groups.values() for p in g), default=1.0)
+        ax.set_xticks([t for t in (0, 1, 2, 4, 8, 16, 32) if t <= max(top, 1.0) * 1.05])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("mean search steps used per question (log2(x+1) axis)")
+        ax.set_ylabel(metric.upper())
+        ax.set_title(f"{metric.upper()} against search steps")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    steps_png = out / "accuracy_vs_search_steps.png"
+    fig.savefig(steps_png, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, ((shape, tokens), group) in enumerate(true_groups.items()):
+        ax.scatter(
+            [p.mean_compute for p in group],
+            [p.f1 for p in group],
+            color=colors[i % len(colors)],
+            label=f"fixed, {tokens} tok" + (f", {shape}" if multi_shape else ""),
+            zorder=3,
+        )
+        for p in group:
+            ax.annotate(
+                f"s{p.max_search_steps}",
+                (p.mean_compute, p.f1),
+                textcoords="offset points",
+                xytext=(4, 3),
+                fontsize=7,
+            )
+    for shape in sorted({f["shape"] for f in fits["frontier"]}):
+        front = [f for f in fits["frontier"] if f["shape"] == shape]
+        ax.step(
+            [f["mean_compute"] for f in front],
+            [f["f1"] for f in front],
+            "k-",
+            where="post",
+            alpha=0.7,
+            label="compute-efficient frontier" + (f" ({shape})" if multi_shape else ""),
+        )
+    for f in fits["compute"]:
+        xs = [p.mean_compute for p in points if p.mode == "true" and p.shape == f["shape"]]
+        grid = np.geomspace(min(xs), max(xs), 50)
+        fit = Fit(f["slope"], f["intercept"], f["r2"], f["n"], f["offset"])
+        ax.plot(
+            grid,
+            np.clip(fit.predict(grid), 0.0, 1.0),
+            ":",
+            color="grey",
+            label=f"log-linear fit: {f['slope']:+.3f} F1/doubling (R² {f['r2']:.2f})",
+        )
+    others = [p for p in points if p.mode not in ("true", "anytime")]
+    for p in others:
+        ax.scatter(
+            [p.mean_compute],
+            [p.f1],
+            marker="*",
+            s=160,
+            color="crimson",
+            zorder=4,
+            label=f"{p.mode}, {p.max_search_steps} steps / {p.max_tokens} tok",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("mean compute per question (token-equivalents)")
+    ax.set_ylabel("F1")
+    ax.set_title("F1 against total compute")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    compute_png = out / "accuracy_vs_compute.png"
+    fig.savefig(compute_png, dpi=120)
+    plt.close(fig)
+    return [steps_png, compute_png]
+
+
+def _cells_table(rows: Sequence[tuple[CurvePoint, dict[str, float]]], mode: str) -> str:
+    head = [
+        "shape",
+        "search cap",
+        "token cap",
+        "n",
+        "EM",
+        "F1 (95% CI)",
+        "support recall",
+        "mean steps",
+        "mean tokens",
+        "mean compute",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p, ci in rows:
+        if p.mode != mode:
+            continue
+        f1 = f"{p.f1:.3f} [{ci['f1_ci_low']:.2f}, {ci['f1_ci_high']:.2f}]"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    p.shape,
+                    str(p.max_search_steps),
+                    str(p.max_tokens),
+                    str(p.n),
+                    f"{p.em:.3f}",
+                    f1,
+                    _fmt(p.support_recall),
+                    f"{p.mean_search_steps:.2f}",
+                    f"{p.mean_total_tokens:,.0f}",
+                    f"{p.mean_compute:,.0f}",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _anytime_table(points: Sequence[CurvePoint]) -> str:
+    true = {(p.shape, p.max_search_steps, p.max_tokens): p for p in points if p.mode == "true"}
+    lines = [
+        "| shape | search cap | token cap | F1 true | F1 anytime | Δ | steps true "
+        "| steps anytime |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        t = true.get((p.shape, p.max_search_steps, p.max_tokens))
+        if p.mode == "anytime" and t:
+            lines.append(
+                f"| {p.shape} | {p.max_search_steps} | {p.max_tokens} | {t.f1:.3f} | {p.f1:.3f} | "
+                f"{p.f1 - t.f1:+.3f} | {t.mean_search_steps:.2f} | {p.mean_search_steps:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _matched_section(matched: dict[str, Any]) -> str:
+    if not matched:
+        return "Not run (pass --compare-adaptive).\n"
+    lines = [
+        "| shape | metric | mean compute | adaptive (95% CI) "
+        "| fixed frontier at same compute (95% CI) "
+        "| difference (95% CI) | P(adaptive better) | within fixed range |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for shape, by_metric in matched.items():
+        for metric, m in by_metric.items():
+            if not m:
+                continue
+            lines.append(
+                f"| {shape} | {metric.upper()} | {m['mean_compute']:,.0f} | "
+                f"{m['policy']:.3f} {m['policy_ci']} | "
+                f"{m['fixed_at_same_compute']:.3f} {m['fixed_ci']} | {m['difference']:+.3f} "
+                f"{m['difference_ci']} | {m['p_policy_better']:.2f} | "
+                f"{'yes' if m['within_fixed_range'] else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def sweep_report_markdown(
+    summary: dict[str, Any], rows: Sequence[tuple[CurvePoint, dict[str, float]]]
+) -> str:
+    g = summary["grid"]
+    points = [p for p, _ in rows]
+    fit_lines = [
+        f"- {f['mode']}, {f['shape']}, {f['max_tokens']} tok, {f['metric'].upper()}: "
+        f"{f['slope']:+.3f} per doubling of (search steps + 1), intercept {f['intercept']:.3f}, "
+        f"R² {f['r2']:.2f} (n={f['n']} cells)"
+        for f in summary["fits"]["steps"]
+    ]
+    fit_lines += [
+        f"- all fixed cells, {f['shape']}: F1 {f['slope']:+.3f} per doubling of compute, "
+        f"R² {f['r2']:.2f} (n={f['n']})"
+        for f in summary["fits"]["compute"]
+    ]
+    frontier = ", ".join(
+        f"s{f['max_search_steps']}/t{f['max_tokens']} ({f['mean_compute']:,.0f} → F1 {f['f1']:.3f})"
+        for f in summary["fits"]["frontier"]
+    )
+    broken = summary["budget_violations"]
+    others = [p for p in points if p.mode not in ("true", "anytime")]
+    return "\n".join(
+        [
+            f"# Budget sweep on {summary['dataset']}",
+            "",
+            f"{summary['n']} questions; search-step caps {g['search_steps']} × "
+            f"token caps {g['token_caps']} × "
+            f"shapes {g['shapes']}, policy `{g['policy']}`; {summary['cells']} cells. "
+            f"Wall time {summary['wall_s']:.0f} s "
+            f"({summary['mean_wall_s_per_run']:.1f} s per run).",
+            "",
+            f"Command: `{summary['command']}`" if summary.get("command") else "",
+            "",
+            "Budgets respected in every cell: "
+            + ("**yes**" if not broken else f"**NO**: {broken}"),
+            "",
+            "## Cells (true runs)",
+            "",
+            _cells_table(rows, "true"),
+            "## Log-linear fits",
+            "",
+            *fit_lines,
+            "",
+            f"Compute-efficient frontier (fixed cells): {frontier or '–'}",
+            "",
+            "![accuracy against search steps](accuracy_vs_search_steps.png)",
+            "",
+            "![F1 against compute](accuracy_vs_compute.png)",
+            "",
+            "## Anytime replay against true cells",
+            "",
+            "The anytime curve replays the max-budget run's anytime answers (recorded after each "
+            "reasoning step) as if it had stopped at each cell's caps. It needs one run instead of "
+            "one per cell, but it reads the reasoner's interim answer, not a final answer call, "
+            "and a cap of 0 search steps "
+            "has no anytime answer at all (scored 0).",
+            "",
+            _anytime_table(points),
+            "## Adaptive against fixed at equal compute",
+            "",
+            *(
+                f"- {p.mode} at {p.max_search_steps} steps / {p.max_tokens} tok: "
+                f"EM {p.em:.3f}, F1 {p.f1:.3f}, "
+                f"mean compute {p.mean_compute:,.0f}, mean steps {p.mean_search_steps:.2f}"
+                for p in others
+            ),
+            "",
+            "Fixed accuracy at the adaptive run's mean compute is read off the fixed cells' "
+            "frontier (interpolated in log compute); intervals are paired bootstrap percentiles "
+            "over questions.",
+            "",
+            _matched_section(summary.get("compute_matched") or {}),
+        ]
+    )

@@ -1,0 +1,301 @@
+"""Run systems over a dataset: one JSONL record per question, resumable, with a summary.
+
+`evaluate` answers every question of a dataset with one system under one budget and appends a
+record per question as soon as it finishes (answer, EM/F1 against all aliases, supporting
+recall, costs, anytime answers), so an interrupted run loses at most the questions in flight;
+run again with the same output file and finished ids are skipped. Records carry a key of the
+configuration that made them, and resuming with a different configuration is refused rather
+than mixing results. Questions run concurrently up to the server's KV slots, each pinned to one.
+`run_eval` is what `leadline eval` calls: corpus ingestion, several systems, summary files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from leadline.agents.prompting import KVMode
+from leadline.budgets.budget import Budget, Spend
+from leadline.budgets.ledger import total_spend
+from leadline.config import Settings
+from leadline.errors import ConfigError
+from leadline.evals.baselines import SystemContext, SystemOutput, SystemSpec, run_system
+from leadline.evals.datasets import Dataset, Example
+from leadline.evals.metrics import QuestionCost, exact_match, f1, summarize_records, support_recall
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that makes two records comparable; part of every record."""
+
+    dataset: str
+    system: SystemSpec
+    budget: Budget
+    kv_mode: KVMode
+    collection: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "system": self.system.name,
+            "budget": self.budget.to_dict(),
+            "kv_mode": self.kv_mode,
+            "collection": self.collection,
+        }
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def spend_until(out: SystemOutput, step: int) -> Spend:
+    """What a run had spent when its reasoning step `step` ended (what its anytime answer cost)."""
+    return total_spend(e for e in out.events if e.step <= step and e.agent != "answer")
+
+
+def make_record(
+    example: Example, config: EvalConfig, out: SystemOutput, wall_s: float
+) -> dict[str, Any]:
+    golds = example.answers
+    retrieved = [e.title for e in out.retrieved]
+    return {
+        "id": example.id,
+        "question": example.question,
+        "answers": list(golds),
+        "system": config.system.name,
+        "prediction": out.answer,
+        "em": exact_match(out.answer, golds),
+        "f1": round(f1(out.answer, golds), 4),
+        "support_recall": support_recall(retrieved, example.supporting_titles),
+        "retrieved": retrieved,
+        "cost": QuestionCost.from_usage(out.usage, wall_s).to_dict(config.budget.rates),
+        "stop_reason": out.stop_reason,
+        "error": out.error,
+        "anytime": [
+            {
+                "step": a.step,
+                "answer": a.answer,
+                "confidence": a.confidence,
+                "total_tokens": a.total_tokens,
+                "search_steps": a.search_steps,
+                "compute": round(spend_until(out, a.step).compute(config.budget.rates), 1),
+                "em": exact_match(a.answer, golds),
+                "f1": round(f1(a.answer, golds), 4),
+            }
+            for a in out.anytime
+        ],
+        "config_key": config.key,
+        "config": config.to_dict(),
+    }
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """Records already written; a torn last line (a crash mid-write) is ignored."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def finished(path: Path, config: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Finished records by question id; refuses a file written with another configuration."""
+    done: dict[str, dict[str, Any]] = {}
+    for record in load_records(path):
+        if record.get("config_key") != config.key:
+            raise ConfigError(
+                f"{path} holds results of another configuration ({record.get('config')}); "
+                "use a different --out directory or delete the file"
+            )
+        done[str(record["id"])] = record
+    return done
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="q",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        leave=True,
+    )
+
+
+async def evaluate(
+    dataset: Dataset,
+    system: SystemSpec,
+    budget: Budget,
+    path: Path | str,
+    *,
+    services: Any,
+    collection: str | None = None,
+    kv_mode: KVMode | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+) -> list[dict[str, Any]]:
+    """Answer every question not yet in `path`; return all records in dataset order."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kv = kv_mode or services.settings.kv_mode
+    needs_search = system.kind != "closed-book"
+    collection = collection or services.settings.collection
+    config = EvalConfig(dataset.name, system, budget, kv, collection if needs_search else None)
+    done = finished(path, config)
+    todo = [ex for ex in dataset.examples if ex.id not in done]
+    search = services.search_backend(collection) if needs_search and todo else None
+    queue: asyncio.Queue[Example] = asyncio.Queue()
+    for ex in todo:
+        queue.put_nowait(ex)
+    lock = asyncio.Lock()
+    bar = progress_bar(
+        len(dataset.examples), len(dataset.examples) - len(todo), desc or system.name, progress
+    )
+    scores = [
+        (r["em"], r["f1"]) for r in done.values() if r["id"] in {e.id for e in dataset.examples}
+    ]
+
+    async def worker() -> None:
+        while not queue.empty():
+            example = queue.get_nowait()
+            async with services.acquire_slot() as slot:
+                ctx = SystemContext(
+                    llm=services.llm,
+                    search=search,
+                    collection=collection,
+                    extra_body=services.slot_extra_body(slot),
+                    kv_mode=kv,
+                )
+                started = time.perf_counter()
+                out = await run_system(system, example.question, budget, ctx)
+                record = make_record(example, config, out, time.perf_counter() - started)
+            async with lock:
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                done[example.id] = record
+                scores.append((record["em"], record["f1"]))
+                bar.set_postfix(
+                    em=f"{sum(s[0] for s in scores) / len(scores):.2f}",
+                    f1=f"{sum(s[1] for s in scores) / len(scores):.2f}",
+                    tok=record["cost"]["total_tokens"],
+                    refresh=False,
+                )
+                bar.update(1)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, min(services.slots, len(todo))))))
+    finally:
+        bar.close()
+    return [done[ex.id] for ex in dataset.examples if ex.id in done]
+
+
+async def prepare_corpus(
+    dataset: Dataset, settings: Settings, collection: str, progress: bool
+) -> str:
+    """Ingest the dataset's pooled corpus into `collection` (idempotent); a one-line summary."""
+    if not dataset.corpus:
+        return f"{dataset.name} has no paragraphs; searching collection {collection!r} as it is"
+    from leadline.tools.search import LocalCorpus
+
+    # From the submodule: once it is imported, the package attribute `ingest` is the module.
+    from leadline.tools.search.ingest import ingest
+
+    with tempfile.TemporaryDirectory(prefix="leadline-eval-") as tmp:
+        pooled = Path(tmp) / f"{dataset.path.stem}.jsonl"
+        with pooled.open("w", encoding="utf-8") as fh:
+            for doc in dataset.corpus:
+                fh.write(
+                    json.dumps({"title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n"
+                )
+        corpus = LocalCorpus.from_settings(settings, collection=collection)
+        summary = await asyncio.to_thread(ingest, [pooled], corpus, progress=progress)
+    return f"corpus: {summary}"
+
+
+def eval_collection(dataset: Dataset, explicit: str | None, settings: Settings) -> str:
+    return explicit or (dataset.collection if dataset.corpus else settings.collection)
+
+
+@asynccontextmanager
+async def open_eval_services(settings: Settings) -> AsyncIterator[Any]:
+    """The services an evaluation uses (a seam tests replace)."""
+    from leadline.services import open_services
+
+    async with open_services(settings) as services:
+        yield services
+
+
+async def run_eval(
+    dataset: Dataset,
+    systems: list[SystemSpec],
+    budget: Budget,
+    out_dir: Path | str,
+    *,
+    settings: Settings,
+    services: Any = None,
+    collection: str | None = None,
+    kv_mode: KVMode | None = None,
+    progress: bool = True,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Evaluate each system into OUT/<system>.jsonl, then write OUT/summary.{md,json}."""
+    from leadline.evals.report import eval_summary_markdown
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    collection = eval_collection(dataset, collection, settings)
+    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    if services is None and any(s.kind != "closed-book" for s in systems):
+        say(await prepare_corpus(dataset, settings, collection, progress))
+    started = time.perf_counter()
+    summaries: dict[str, dict[str, Any]] = {}
+    async with _maybe_services(services, settings) as svc:
+        for system in systems:
+            records = await evaluate(
+                dataset,
+                system,
+                budget,
+                out / f"{system.name}.jsonl",
+                services=svc,
+                collection=collection,
+                kv_mode=kv_mode,
+                progress=progress,
+            )
+            summaries[system.name] = summarize_records(records)
+    result = {
+        "dataset": dataset.name,
+        "collection": collection,
+        "budget": budget.to_dict(),
+        "systems": summaries,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(eval_summary_markdown(result), encoding="utf-8")
+    return result
+
+
+@asynccontextmanager
+async def _maybe_services(services: Any, settings: Settings) -> AsyncIterator[Any]:
+    if services is not None:
+        yield services
+        return
+    async with open_eval_services(settings) as opened:
+        yield opened
