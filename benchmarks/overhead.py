@@ -8,7 +8,8 @@ in memory; `--search corpus`: the local corpus, `LocalCorpus` in bm25 mode, inge
 Reported: questions/s at each concurrency, CPU ms per question, and at concurrency 1 the
 overhead per graph step — question wall time minus the time spent waiting on the LLM and search
 (as the ledger measured them), divided by the graph steps. `--profile` adds a cProfile of the
-highest concurrency, summed by package. With `--json` the last line is one JSON object.
+highest concurrency, summed by package; `--what-if` measures two pending fixes (see
+`apply_what_if`). With `--json` the last line is one JSON object.
 
     python benchmarks/overhead.py --json [--concurrency 1 8 64] [--questions 40 160 320]
 """
@@ -20,6 +21,7 @@ import asyncio
 import cProfile
 import json
 import multiprocessing as mp
+import os
 import pstats
 import statistics
 import sys
@@ -144,6 +146,7 @@ async def run_level(base_url: str, search: Any, data_dir: Path, questions: list[
         "questions_per_s": round(len(rows) / wall, 2),
         "cpu_ms_per_question": round(cpu / len(rows) * 1000, 2),
         "cpu_ms_per_step": round(cpu / len(rows) / steps * 1000, 3),
+        "cpu_bound_ceiling_qps": round(len(rows) / cpu, 1),  # with a whole core to itself
         "graph_steps_per_question": steps,
         "question_p50_s": round(statistics.median(r[0] for r in rows), 4),
         "llm_wait_ms_per_call": round(sum(r[1] for r in rows) / sum(r[3] - SEARCH_STEPS
@@ -160,27 +163,63 @@ def package_of(filename: str) -> str:
         return parts[parts.index("site-packages") + 1].split(".")[0].split("-")[0]
     if "leadline" in parts:
         return "leadline." + parts[parts.index("leadline") + 1].removesuffix(".py")
+    if filename == "~":
+        return "builtins (C: sockets, tiktoken, json)"
     return "stdlib/other" if filename.startswith(("/", "<")) else filename
 
 
-def profile_summary(profile: cProfile.Profile, top: int = 12) -> dict[str, Any]:
-    stats = pstats.Stats(profile)
-    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+# Where the CPU goes, by the cumulative time of functions that mark one cost each.
+MARKERS = {
+    "graph compile (once per question)": [("leadline/graph/build.py", "build_graph")],
+    "JSON schema generation (once per LLM call)": [("leadline/tools/llm.py", "json_schema_format")],
+    "token counting (tiktoken)": [("leadline/tools/tokens.py", "count_tokens"),
+                                  ("leadline/tools/tokens.py", "truncate_to_tokens")],
+    "openai client: build, send, parse a request": [
+        ("openai/resources/chat/completions/completions.py", "create")],
+    "  of which openai's param transform": [
+        ("openai/_utils/_transform.py", "async_maybe_transform")],
+    "BM25 search": [("leadline/tools/search/bm25.py", "search")],
+}
+
+
+def profile_summary(profile: cProfile.Profile, top: int = 10) -> dict[str, Any]:
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
     by_package: dict[str, float] = defaultdict(float)
-    functions = []
-    for (filename, line, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, _, _), (_, _, tottime, _, _) in stats.items():
         by_package[package_of(filename)] += tottime
-        functions.append((tottime, f"{package_of(filename)}:{name}:{line}"))
-    share = {k: round(v / total, 3) for k, v in sorted(by_package.items(), key=lambda kv: -kv[1])}
+    markers = {}
+    for label, functions in MARKERS.items():
+        cum = sum(v[3] for (f, _, name), v in stats.items()
+                  if any(f.endswith(path) and name == fn for path, fn in functions))
+        markers[label] = round(cum / total, 3)
+    share = sorted(by_package.items(), key=lambda kv: -kv[1])[:top]
     return {
-        "self_time_share_by_package": dict(list(share.items())[:top]),
-        "top_functions_self_s": [
-            (f, round(t, 3)) for t, f in sorted(functions, reverse=True)[:top]
-        ],
+        "profiled_cpu_s": round(total, 2),
+        "share_of_cpu_by_cost": markers,
+        "self_time_share_by_package": {k: round(v / total, 3) for k, v in share},
     }
 
 
+def apply_what_if() -> None:
+    """Measure two fixes before they land: compile the graph once, build each JSON schema once.
+
+    Today `run_graph` compiles a fresh LangGraph graph for every question and `chat_json`
+    regenerates the pydantic JSON schema for every call; both are pure in their inputs.
+    """
+    import functools
+
+    import leadline.research
+    import leadline.tools.llm
+
+    leadline.research.build_graph = functools.lru_cache(maxsize=16)(leadline.research.build_graph)
+    leadline.tools.llm.json_schema_format = functools.cache(leadline.tools.llm.json_schema_format)
+
+
 async def main_async(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
+    if args.what_if:
+        apply_what_if()
+    load_start = round(os.getloadavg()[0], 2)  # other work on the machine skews wall-clock rates
     n_max = max(args.questions)
     questions, passages = load_hotpot(n_max)
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,6 +255,8 @@ async def main_async(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
         "target_questions_per_s_at_64": TARGET_QPS,
         "meets_target": levels.get("64", top)["questions_per_s"] >= TARGET_QPS,
         "profile": profile,
+        "what_if_cached_graph_and_schema": args.what_if,
+        "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
     }
 
 
@@ -226,6 +267,8 @@ def main() -> None:
                         help="questions per concurrency level (same order)")
     parser.add_argument("--search", choices=["passages", "corpus"], default="passages")
     parser.add_argument("--profile", action="store_true", help="cProfile the top concurrency")
+    parser.add_argument("--what-if", action="store_true",
+                        help="cache the compiled graph and JSON schemas (see apply_what_if)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     if len(args.questions) != len(args.concurrency):

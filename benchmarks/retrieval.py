@@ -109,7 +109,7 @@ def sweep(corpus: LocalCorpus, questions: list[tuple[str, set[str]]]) -> dict[st
     lists = []
     for q, _ in questions:
         lexical, dense = corpus.candidates(q, max_depth)
-        lists.append(([pid for pid, _ in lexical], [p.id for p in dense]))
+        lists.append(([pid for pid, _ in lexical], [pid for pid, _ in dense]))
     golds = [g for _, g in questions]
     half = len(questions) // 2
     grid = []

@@ -88,7 +88,7 @@ class BatchResult:
             "id": self.item.id,
             "question": self.item.question,
             "answer": r.answer if r else "",
-            "citations": r.to_dict()["citations"] if r else [],
+            "citations": [dataclasses.asdict(c) for c in r.citations] if r else [],
             "usage": self.usage,
             "stop_reason": self.stop_reason,
             "error": self.error,
@@ -558,6 +558,8 @@ async def run_file(
 ) -> dict[str, Any]:
     """What `leadline batch` does: read, resume, run with a progress bar; return a summary."""
     budget = budget or Budget()
+    if Path(output_path).resolve() == Path(input_path).resolve():
+        raise ConfigError("the output must be another file than the input (-o OUT.jsonl)")
     items, problems = read_questions(input_path, budget, strict=strict)
     for p in problems[:MAX_REPORTED_PROBLEMS]:
         print(f"leadline: skipping {input_path}:{p}", file=sys.stderr)

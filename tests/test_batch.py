@@ -87,7 +87,7 @@ async def test_results_stream_as_they_finish_and_each_is_recorded(
     row = rows[0]
     assert {"id", "question", "answer", "citations", "usage", "stop_reason", "error"} <= set(row)
     assert row["answer"] == "Topic 5" and row["stop_reason"] == "done" and row["error"] == ""
-    assert row["citations"][0]["passage_id"] == "p5"
+    assert row["citations"][0]["passage_id"] == f"p{row['id'][1:]}"  # the question, searched
     assert row["usage"]["total_tokens"] > 0 and row["usage"]["search_steps"] == 1
 
 
@@ -199,7 +199,7 @@ async def test_a_server_billing_past_the_grant_overdraws_the_pool_loudly_not_fat
 
     def handler(body: dict[str, Any]) -> Any:
         reply = inner(body)
-        if "topic 2" in flatten_prompt(body):  # billed far beyond any estimate
+        if "What is topic 2?" in flatten_prompt(body):  # billed far beyond any estimate
             return Reply(reply.content, usage={"prompt_tokens": 40_000, "completion_tokens": 1})
         return reply
 
@@ -236,7 +236,7 @@ async def aenumerate(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]
 
 class ExplodingSearch(MemorySearch):
     async def search(self, query: str, k: int) -> list[Passage]:
-        if "topic 3" in query:
+        if query == "What is topic 3?":
             raise RuntimeError("index corrupted")  # not a LeadlineError: the run itself dies
         return await super().search(query, k)
 
@@ -247,11 +247,8 @@ async def test_a_failing_question_is_recorded_and_the_batch_goes_on(
     inner = easy_handler()
 
     def handler(body: dict[str, Any]) -> Any:
-        if "topic 1" in flatten_prompt(body):
+        if "What is topic 1?" in flatten_prompt(body):
             return Reply(status=400)
-        body_text = flatten_prompt(body)
-        if "Your job: plan" in body_text and "topic 3" in body_text:
-            return plan_reply(["topic 3"], hops=1)
         return inner(body)
 
     out = tmp_path / "out.jsonl"
@@ -262,7 +259,7 @@ async def test_a_failing_question_is_recorded_and_the_batch_goes_on(
     by_id = {r.item.id: r for r in results}
     assert "HTTP 400" in by_id[1].error and by_id[1].stop_reason == "error"
     assert by_id[3].error == "RuntimeError: index corrupted" and by_id[3].result is None
-    assert all(by_id[i].ok for i in (0, 2, 4))
+    assert all(by_id[i].ok for i in (0, 2, 4)), [by_id[i].error for i in (0, 2, 4)]
     rows = {row["id"]: row for row in read_rows(out)}
     assert set(rows) == set(range(5)) and rows[3]["usage"] == {} and rows[3]["grant"] == 10_000
 

@@ -308,7 +308,9 @@ class JobManager:
                 continue
             if live.done.is_set() or self.stopping.is_set():
                 return
-            if not await first_of(changed, self.stopping, timeout=self.config.keepalive_s):
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=self.config.keepalive_s)
+            except TimeoutError:
                 yield None
 
     async def wait(self, job_id: str) -> JobRecord | None:
@@ -362,6 +364,8 @@ class JobManager:
     def begin_shutdown(self) -> None:
         """Stop taking jobs and end every follower's stream (clients reconnect after restart)."""
         self.stopping.set()
+        for live in self.live.values():
+            live.notify()
 
     async def close(self) -> None:
         self.begin_shutdown()

@@ -151,8 +151,13 @@ async def evaluate(
     kv_mode: KVMode | None = None,
     progress: bool = True,
     desc: str | None = None,
+    deadline: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer every question not yet in `path`; return all records in dataset order."""
+    """Answer every question not yet in `path`; return all records in dataset order.
+
+    With `deadline` (a `time.monotonic()` value) no question is started after it, so a
+    time-boxed benchmark ends with fewer questions instead of being killed mid-way.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     kv = kv_mode or services.settings.kv_mode
@@ -174,7 +179,7 @@ async def evaluate(
     ]
 
     async def worker() -> None:
-        while not queue.empty():
+        while not queue.empty() and (deadline is None or time.monotonic() < deadline):
             example = queue.get_nowait()
             async with services.acquire_slot() as slot:
                 ctx = SystemContext(

@@ -191,8 +191,13 @@ async def run_sweep(
     progress: bool = True,
     command: str = "",
     log: Any = None,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """Run every cell (resumably), then write curves.csv, plots and report.md under `out_dir`."""
+    """Run every cell (resumably), then write curves.csv, plots and report.md under `out_dir`.
+
+    With `deadline` (a `time.monotonic()` value) no question starts after it: cells left short
+    show their smaller n, and cells with no question at all are left out of the curves.
+    """
     from leadline.evals.report import plot_sweep, sweep_fits, sweep_report_markdown
     from leadline.evals.runner import _maybe_services, eval_collection, evaluate, prepare_corpus
 
@@ -220,6 +225,7 @@ async def run_sweep(
                 kv_mode=kv_mode,
                 progress=progress,
                 desc=f"cell {i}/{len(cells)} {cell.name}",
+                deadline=deadline,
             )
         if compare_adaptive and grid.policy != "adaptive":
             for shape in grid.shapes:
@@ -234,12 +240,17 @@ async def run_sweep(
                     kv_mode=kv_mode,
                     progress=progress,
                     desc=f"adaptive {cell.name}",
+                    deadline=deadline,
                 )
     wall_s = time.perf_counter() - started
+    results = {c: r for c, r in results.items() if r}  # cells the deadline left empty
+    extra = {c: r for c, r in extra.items() if r}
 
     rows = [point("true", c, r) for c, r in results.items()]
     for shape in grid.shapes:
-        top = results[grid.max_cell(shape)]
+        top = results.get(grid.max_cell(shape), [])
+        if not top:
+            continue
         rows += [point("anytime", c, anytime_records(top, c)) for c in cells if c.shape == shape]
     rows += [point(c.policy, c, r) for c, r in extra.items()]
     write_csv(out / "curves.csv", rows)
@@ -259,6 +270,7 @@ async def run_sweep(
             "policy": grid.policy,
         },
         "cells": len(results),
+        "cells_planned": len(cells),
         "budget_violations": broken,
         "compute_matched": matched,
         "wall_s": round(wall_s, 1),

@@ -33,7 +33,8 @@ QUESTION = "What is topic 5?"
 
 def quick_handler(**overrides: Any) -> Handler:
     """One search, one reasoning step that settles, one cited answer."""
-    replies = {"planner": plan_reply(["topic 5"]), "reasoner": reason_reply("Topic 5", 0.9, done=True),
+    replies = {"planner": plan_reply(["topic 5"]),
+               "reasoner": reason_reply("Topic 5", 0.9, done=True),
                "answer": answer_reply("Topic 5", [1])}
     return by_role(**{**replies, **overrides})
 

@@ -86,7 +86,8 @@ def test_chat_errors_reach_the_openai_client(stack: Stack) -> None:
     api = stack.api(stack.llm(quick_handler(planner=Reply(status=400))))
     with client_for(api) as client:
         with pytest.raises(openai.NotFoundError, match="does not exist"):
-            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "q"}])
+            client.chat.completions.create(model="gpt-4o",
+                                           messages=[{"role": "user", "content": "q"}])
         with pytest.raises(openai.BadRequestError, match="no user message"):
             client.chat.completions.create(model="leadline",
                                            messages=[{"role": "system", "content": "q"}])
@@ -105,5 +106,6 @@ def test_chat_errors_reach_the_openai_client(stack: Stack) -> None:
         assert failed.value.response.headers["x-should-retry"] == "false"
         with pytest.raises(openai.APIError, match="research failed"):
             for _ in client.chat.completions.create(
-                    model="leadline", messages=[{"role": "user", "content": QUESTION}], stream=True):
+                    model="leadline", stream=True,
+                    messages=[{"role": "user", "content": QUESTION}]):
                 pass

@@ -41,7 +41,8 @@ def test_chat_completion_through_the_embedded_model(embedded_model: str, tmp_pat
                            timeout=600) as client:
             completion = client.chat.completions.create(
                 model="leadline",
-                messages=[{"role": "user", "content": "In which year was the Eiffel Tower completed?"}],
+                messages=[{"role": "user",
+                           "content": "In which year was the Eiffel Tower completed?"}],
                 extra_body={"leadline": {"budget": {"max_search_steps": 1, "max_tokens": 6000},
                                          "policy": "fixed"}},
             )

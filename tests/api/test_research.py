@@ -35,7 +35,8 @@ def test_submit_then_read_the_result_and_ledger(stack: Stack) -> None:
     assert set(job["ledger"]["by_agent"]) == {"planner", "searcher", "reasoner", "answer"}
     assert job["attempts"] == 1 and job["error"] is None and job["finished_at"]
     # the ledger is the server's own count: three LLM calls, as the scripted server saw
-    assert Counter(agent_role(b) for b in llm.requests) == {"planner": 1, "reasoner": 1, "answer": 1}
+    roles = Counter(agent_role(b) for b in llm.requests)
+    assert roles == {"planner": 1, "reasoner": 1, "answer": 1}
 
 
 def test_events_follow_live_then_replay(stack: Stack) -> None:
@@ -111,7 +112,8 @@ def test_health_docs_and_models(stack: Stack) -> None:
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert client.get("/docs").status_code == 200
         paths = client.get("/openapi.json").json()["paths"]
-        assert {"/v1/research", "/v1/research/{job_id}/events", "/v1/chat/completions"} <= set(paths)
+        routes = {"/v1/research", "/v1/research/{job_id}/events", "/v1/chat/completions"}
+        assert routes <= set(paths)
         assert client.get("/v1/models").status_code == 401
     with api.client("k1") as client:
         assert client.get("/v1/models").json()["data"][0]["id"] == "leadline"

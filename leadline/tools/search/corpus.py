@@ -20,14 +20,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
-from urllib.parse import urlsplit
-
-import httpx
-from chromadb.errors import ChromaError
 
 from leadline.errors import ConfigError, SearchError
 from leadline.tools.search.base import Passage
 from leadline.tools.search.bm25 import BM25Index
+from leadline.tools.search.stores import STORE_ERRORS, close_client, http_client, persistent_client
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -37,16 +34,16 @@ if TYPE_CHECKING:
 
 Mode = Literal["bm25", "dense", "hybrid"]
 MODES: tuple[str, ...] = get_args(Mode)
-# RRF constant and per-list candidate depth, chosen on the dev300 pool with `retrieval.py
-# --sweep`: recall@10 is flat for rrf_k 10-100; depth 40 beats 10-20 (see benchmarks/README.md).
-RRF_K = 60
+# Fusion settings, from `benchmarks/retrieval.py --sweep` on the dev300 pool (grid over rrf_k
+# 1-100, depth 10-100, dense weight 0.5-1.25; chosen on half the questions, confirmed on the
+# other half). With two lists cut at a small k, a small rrf_k (near round-robin interleaving,
+# consensus still first) beats the customary 60: recall@10 0.800 vs 0.763, on a plateau for
+# rrf_k 3-5 and depth >= 40. Equal weights: the sweep gave no robust reason to prefer either.
+RRF_K = 5
 CANDIDATE_DEPTH = 40
 DENSE_WEIGHT = 1.0  # weight of the dense list against BM25's 1.0 in the fusion
 ADD_BATCH = 128  # passages embedded and written per chroma call
 PAGE = 5000  # passages read per chroma call when rebuilding the BM25 index
-# What chroma raises when its store or server fails (ChromaError; httpx errors from HttpClient;
-# ValueError for "could not connect" and server-side validation).
-_STORE_ERRORS: tuple[type[BaseException], ...] = (ChromaError, httpx.HTTPError, ValueError, OSError)
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
 
@@ -121,11 +118,16 @@ class LocalCorpus:
         self._client = client
         self._owns_client = False  # set by the constructors that create the client
         self._embedding = embedding
-        self._col: Collection = client.get_or_create_collection(
-            collection,
-            embedding_function=embedding,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        try:
+            self._col: Collection = client.get_or_create_collection(
+                collection,
+                embedding_function=embedding,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        except ValueError as exc:  # e.g. the collection was built with another embedding
+            raise ConfigError(f"cannot open collection {collection!r}: {exc}") from exc
+        except STORE_ERRORS as exc:
+            raise SearchError(f"cannot open collection {collection!r}: {exc}") from exc
         self._state = _IndexState(Path(bm25_dir))
 
     def __repr__(self) -> str:
@@ -175,12 +177,7 @@ class LocalCorpus:
         if not self._owns_client:
             return
         self._owns_client = False
-        # HttpClient keeps an httpx session that client.close() leaves open; close it too, or
-        # its sockets linger until interpreter exit.
-        session = getattr(getattr(self._client, "_server", None), "_session", None)
-        self._client.close()
-        if isinstance(session, httpx.Client):
-            session.close()
+        close_client(self._client)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
@@ -201,21 +198,22 @@ class LocalCorpus:
             if self.mode == "dense":
                 return self._dense(query, k)
             lexical, dense = self.candidates(query, max(k, self.depth))
-            fused = rrf_fuse([[pid for pid, _ in lexical], [p.id for p in dense]],
+            fused = rrf_fuse([[pid for pid, _ in lexical], [pid for pid, _ in dense]],
                              k=self.rrf_k, weights=[1.0, self.dense_weight])
-            return self._fetch(fused[:k], {p.id: p for p in dense})
-        except _STORE_ERRORS as exc:  # a dead chroma server is a recoverable search failure
+            return self._fetch(fused[:k], {})
+        except STORE_ERRORS as exc:  # a dead chroma server is a recoverable search failure
             raise SearchError(f"search in collection {self.collection!r} failed: {exc}") from exc
 
     def candidates(
         self, query: str, depth: int
-    ) -> tuple[list[tuple[str, float]], list[Passage]]:
-        """The two ranked lists hybrid fuses: BM25 (id, score) and dense passages, `depth` each.
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """The two ranked lists hybrid fuses, `depth` each: BM25 and dense (id, score).
 
-        Public so fusion can be studied offline (benchmarks/retrieval.py --sweep) on exactly the
-        lists `search` sees.
+        Ids only: fetching 40 documents with the query costs more than the whole BM25 search,
+        and only the fused top k are read. Public so fusion can be studied offline
+        (benchmarks/retrieval.py --sweep) on exactly the lists `search` sees.
         """
-        return self._bm25().search(query, depth), self._dense(query, depth)
+        return self._bm25().search(query, depth), self._dense_ids(query, depth)
 
     def count(self) -> int:
         """Passages stored in the collection."""
@@ -243,15 +241,25 @@ class LocalCorpus:
                 state.count = len(state.bm25)
             return state.bm25
 
-    def _dense(self, query: str, n: int) -> list[Passage]:
-        vector = self._embedding([query])[0]
+    def _dense_query(self, query: str, n: int, include: list[Any]) -> dict[str, Any] | None:
         limit = self._state.count if self._state.count >= 0 else self.count()
         n = min(n, limit)
         if n <= 0:
+            return None
+        vector = self._embedding([query])[0]
+        return dict(self._col.query(query_embeddings=[vector], n_results=n, include=include))
+
+    def _dense_ids(self, query: str, n: int) -> list[tuple[str, float]]:
+        result = self._dense_query(query, n, ["distances"])
+        if result is None:
             return []
-        result = self._col.query(
-            query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"]
-        )
+        dists = (result.get("distances") or [[]])[0]
+        return [(pid, 1.0 - float(d)) for pid, d in zip(result["ids"][0], dists, strict=True)]
+
+    def _dense(self, query: str, n: int) -> list[Passage]:
+        result = self._dense_query(query, n, ["documents", "metadatas", "distances"])
+        if result is None:
+            return []
         ids = result["ids"][0]
         docs = (result.get("documents") or [[]])[0]
         metas = (result.get("metadatas") or [[]])[0]
@@ -355,35 +363,3 @@ class LocalCorpus:
 def _batches(items: list[Passage], size: int) -> Iterator[list[Passage]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def persistent_client(path: Path) -> ClientAPI:
-    """An embedded chroma store at `path`, with telemetry off (it would try the network)."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-    )
-
-
-def http_client(url: str) -> ClientAPI:
-    """A client for a `chroma run` server at `url` (http[s]://host[:port])."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"chroma_url {url!r} is not an http(s)://host[:port] URL")
-    ssl = parts.scheme == "https"
-    port = parts.port or (443 if ssl else 8000)
-    try:
-        return chromadb.HttpClient(
-            host=parts.hostname, port=port, ssl=ssl,
-            settings=ChromaSettings(anonymized_telemetry=False),
-        )
-    except _STORE_ERRORS as exc:  # chroma reports "could not connect" as a ValueError
-        raise SearchError(
-            f"cannot reach the chroma server at {url}: {exc} (is `chroma run` up?)"
-        ) from exc

@@ -15,8 +15,9 @@ import pytest
 
 from leadline.config import load_settings
 from leadline.errors import SearchError
-from leadline.tools.search.corpus import LocalCorpus, http_client
+from leadline.tools.search.corpus import LocalCorpus
 from leadline.tools.search.ingest import ingest
+from leadline.tools.search.stores import http_client
 from tests.tools.search.conftest import write
 
 CHROMA = Path(sys.executable).parent / "chroma"

@@ -127,6 +127,9 @@ def test_bad_names_and_modes(make_corpus: MakeCorpus) -> None:
         make_corpus("bad name!")
     with pytest.raises(ConfigError, match="search mode"):
         make_corpus("fine", mode="fuzzy")
+    make_corpus("hashed", fast=True)
+    with pytest.raises(ConfigError, match="cannot open collection 'hashed'.*embedding"):
+        make_corpus("hashed")  # built with another embedding: mixing vectors would be garbage
 
 
 async def test_from_settings_uses_the_data_dir(tmp_path: Path) -> None:

@@ -1,0 +1,124 @@
+"""Time-boxed benchmark of issue 5 on dev300 with the embedded model: four systems, then a sweep.
+
+One process, one model load. Phase A evaluates closed-book, single-shot RAG, IRCoT and leadline
+(adaptive, auto shape) at one budget in rounds of growing n (every system reaches n before any
+goes further), so whatever the time box allows is balanced across systems. Phase B runs the
+search-step × token-cap sweep (policy fixed) on the first questions; its adaptive comparison
+cell has the same configuration as phase A's leadline run, so those records are reused.
+Everything is resumable: run it again and finished questions are skipped.
+
+    python benchmarks/results/run_benchmark.py --minutes-eval 15 --minutes-sweep 13
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from leadline.budgets.budget import Budget
+from leadline.config import load_settings
+from leadline.evals.baselines import parse_system
+from leadline.evals.datasets import load_dataset
+from leadline.evals.metrics import summarize_records
+from leadline.evals.report import eval_summary_markdown
+from leadline.evals.runner import eval_collection, evaluate, prepare_corpus
+from leadline.evals.sweep import SweepGrid, run_sweep
+from leadline.services import open_services
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hotpotqa" / "dev300.jsonl"
+SYSTEMS = ["closed-book", "rag", "ircot", "leadline-adaptive-auto"]
+ROUNDS = (2, 4, 6, 10, 20, 30, 50)
+
+
+async def main(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    settings = load_settings()
+    dataset = load_dataset(f"hotpotqa:{DATA}")
+    collection = eval_collection(dataset, None, settings)
+    budget = Budget(max_tokens=args.max_tokens, max_search_steps=args.max_search_steps)
+    print(await prepare_corpus(dataset, settings, collection, progress=False), file=sys.stderr)
+    started = time.monotonic()
+    async with open_services(settings) as services:
+        model = services.llm.model
+        eval_deadline = started + args.minutes_eval * 60
+        systems = [parse_system(s) for s in SYSTEMS]
+        for n in ROUNDS:
+            if time.monotonic() >= eval_deadline:
+                break
+            for system in systems:
+                await evaluate(
+                    dataset.head(n),
+                    system,
+                    budget,
+                    out / "eval" / f"{system.name}.jsonl",
+                    services=services,
+                    collection=collection,
+                    deadline=eval_deadline,
+                    desc=f"n={n} {system.name}",
+                )
+        eval_wall = time.monotonic() - started
+        summaries = {}
+        for system in systems:
+            records = [
+                json.loads(line)
+                for line in (out / "eval" / f"{system.name}.jsonl").read_text().splitlines()
+            ]
+            summaries[system.name] = summarize_records(records)
+        result = {
+            "dataset": dataset.name,
+            "collection": collection,
+            "budget": budget.to_dict(),
+            "systems": summaries,
+            "wall_s": round(eval_wall, 1),
+            "model": model,
+        }
+        (out / "eval" / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "eval" / "summary.md").write_text(eval_summary_markdown(result))
+
+        grid = SweepGrid(tuple(args.search_steps), tuple(args.token_caps))
+        adaptive = grid.max_cell("auto", "adaptive")
+        if adaptive.budget(budget).to_dict() == budget.to_dict():  # same config: reuse the records
+            (out / "sweep" / "cells").mkdir(parents=True, exist_ok=True)
+            target = out / "sweep" / "cells" / f"{adaptive.name}.jsonl"
+            if not target.exists():
+                shutil.copyfile(out / "eval" / "leadline-adaptive-auto.jsonl", target)
+        sweep_started = time.monotonic()
+        summary = await run_sweep(
+            dataset.head(args.sweep_n),
+            grid,
+            out / "sweep",
+            settings=settings,
+            base_budget=budget,
+            services=services,
+            collection=collection,
+            command=" ".join(sys.argv),
+            deadline=sweep_started + args.minutes_sweep * 60,
+        )
+    summary["model"] = model
+    print(
+        json.dumps(
+            {
+                "eval": result,
+                "sweep_cells": summary["cells"],
+                "total_wall_s": round(time.monotonic() - started, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    parser.add_argument("--minutes-eval", type=float, default=15)
+    parser.add_argument("--minutes-sweep", type=float, default=13)
+    parser.add_argument("--max-tokens", type=int, default=6000)
+    parser.add_argument("--max-search-steps", type=int, default=4)
+    parser.add_argument("--sweep-n", type=int, default=30)
+    parser.add_argument("--search-steps", type=int, nargs="+", default=[0, 1, 2, 4])
+    parser.add_argument("--token-caps", type=int, nargs="+", default=[3000, 6000])
+    asyncio.run(main(parser.parse_args()))
