@@ -38,9 +38,11 @@ def scripted_handler(delay_s: float) -> Any:
     from tests.fakes.llm_server import Reply, by_role
     from tests.graph.helpers import answer_reply, plan_reply, reason_reply
 
-    return by_role(planner=Reply(plan_reply(["topic 5"]), delay_s=delay_s),
-                   reasoner=Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=delay_s),
-                   answer=Reply(answer_reply("Topic 5", [1]), delay_s=delay_s))
+    return by_role(
+        planner=Reply(plan_reply(["topic 5"]), delay_s=delay_s),
+        reasoner=Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=delay_s),
+        answer=Reply(answer_reply("Topic 5", [1]), delay_s=delay_s),
+    )
 
 
 def services_factory(llm_url: str) -> Any:
@@ -73,10 +75,14 @@ def role_api(llm_url: str, data_dir: str, jobs: int) -> None:
     from leadline.api.server import make_server
     from leadline.config import Settings
 
-    settings = Settings(base_url=llm_url, model="scripted", data_dir=Path(data_dir),
-                        parallel_slots=min(64, jobs))
-    app = create_app(settings, api_config=ApiConfig(max_jobs_per_key=jobs),
-                     services_factory=services_factory(llm_url))
+    settings = Settings(
+        base_url=llm_url, model="scripted", data_dir=Path(data_dir), parallel_slots=min(64, jobs)
+    )
+    app = create_app(
+        settings,
+        api_config=ApiConfig(max_jobs_per_key=jobs),
+        services_factory=services_factory(llm_url),
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
@@ -84,8 +90,13 @@ def role_api(llm_url: str, data_dir: str, jobs: int) -> None:
 
 
 def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -116,9 +127,7 @@ async def one_job(client: httpx.AsyncClient, i: int) -> dict[str, Any]:
     return {"ok": ok, "error": final.get("error"), "latency_s": latency, "core_s": core}
 
 
-async def through_api(
-    base_url: str, n: int, pid: int
-) -> tuple[list[dict[str, Any]], float, float]:
+async def through_api(base_url: str, n: int, pid: int) -> tuple[list[dict[str, Any]], float, float]:
     """The jobs through the API: results, wall time, and the server's CPU seconds for them."""
     limits = httpx.Limits(max_connections=2 * n + 10, max_keepalive_connections=2 * n)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
@@ -142,10 +151,13 @@ async def in_process(llm_url: str, n: int, data_dir: Path) -> tuple[list[float],
     from leadline.config import Settings
     from leadline.research import aresearch, open_checkpointer
 
-    settings = Settings(base_url=llm_url, model="scripted", data_dir=data_dir,
-                        parallel_slots=min(64, n))
-    async with services_factory(llm_url)(settings) as services, \
-            open_checkpointer(data_dir / "baseline.sqlite") as saver:
+    settings = Settings(
+        base_url=llm_url, model="scripted", data_dir=data_dir, parallel_slots=min(64, n)
+    )
+    async with (
+        services_factory(llm_url)(settings) as services,
+        open_checkpointer(data_dir / "baseline.sqlite") as saver,
+    ):
         services.checkpointer = saver
 
         async def timed(i: int) -> float:
@@ -184,8 +196,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         llm, llm_url = spawn("--role", "llm", "--llm-delay", str(args.llm_delay))
-        api, api_url = spawn("--role", "api", "--llm-url", llm_url, "--data-dir", tmp,
-                             "--jobs", str(args.jobs))
+        api, api_url = spawn(
+            "--role", "api", "--llm-url", llm_url, "--data-dir", tmp, "--jobs", str(args.jobs)
+        )
         try:
             results, elapsed, api_cpu = asyncio.run(through_api(api_url, args.jobs, api.pid))
             baseline, baseline_cpu = asyncio.run(in_process(llm_url, args.jobs, Path(tmp)))
@@ -218,9 +231,11 @@ def main() -> int:
         "baseline_cpu_ms_per_job": round(1000 * baseline_cpu / max(1, args.jobs), 1),
     }
     report["added_latency_p50_s"] = round(
-        report["latency_p50_s"] - report["baseline_latency_p50_s"], 3)
+        report["latency_p50_s"] - report["baseline_latency_p50_s"], 3
+    )
     report["added_cpu_ms_per_job"] = round(
-        report["api_cpu_ms_per_job"] - report["baseline_cpu_ms_per_job"], 1)
+        report["api_cpu_ms_per_job"] - report["baseline_cpu_ms_per_job"], 1
+    )
     if args.json:
         print(json.dumps(report))
     else:

@@ -26,7 +26,7 @@ from leadline.graph.build import build_graph
 from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
-from leadline.tools.server_metrics import read_prefix_cache_counters
+from leadline.tools.server_metrics import PrefixCacheCounters, read_prefix_cache_counters
 
 MAX_QUESTION_CHARS = 4000
 QUOTE_CHARS = 240
@@ -204,6 +204,15 @@ async def run_graph(
     return build_result(run_id, values, time.perf_counter() - started)
 
 
+async def _prefix_cache_counters(services: Any) -> PrefixCacheCounters | None:
+    """The endpoint's vLLM prefix-cache counters; asked once per process if it has none."""
+    if services.settings.uses_embedded_model or services.has_cache_metrics is False:
+        return None
+    counters = await read_prefix_cache_counters(services.llm.base_url)
+    services.has_cache_metrics = counters is not None
+    return counters
+
+
 async def aresearch(
     question: str,
     *,
@@ -251,8 +260,7 @@ async def aresearch(
             checkpointer = getattr(services, "checkpointer", None) or await stack.enter_async_context(
                 open_checkpointer(settings.data_dir / "runs.sqlite")
             )
-        counters_before = None if settings.uses_embedded_model else (
-            await read_prefix_cache_counters(services.llm.base_url))
+        counters_before = await _prefix_cache_counters(services)
         result = await run_graph(
             spec,
             llm=services.llm,
@@ -263,7 +271,7 @@ async def aresearch(
             on_event=on_event,
         )
         if counters_before is not None:
-            after = await read_prefix_cache_counters(services.llm.base_url)
+            after = await _prefix_cache_counters(services)
             if after is not None:
                 result.usage["server_prefix_cache"] = (after - counters_before).to_dict()
     if ledger_path is not None:

@@ -36,6 +36,8 @@ class Services:
     # A fixed search backend (tests, custom deployments); else one per collection, on demand.
     search: Any | None = None
     checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
+    # Whether the endpoint exposes vLLM prefix-cache counters; None until first asked.
+    has_cache_metrics: bool | None = None
     _free_slots: asyncio.Queue[int] | None = field(default=None, repr=False)
     _backends: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -64,7 +66,14 @@ class Services:
 
     @asynccontextmanager
     async def acquire_slot(self) -> AsyncIterator[int]:
-        """Hold a free slot for the duration of one run; waits while all are busy."""
+        """Hold a free slot of the embedded server for one run; waits while all are busy.
+
+        Remote endpoints schedule their own cache and batching, so runs against them are not
+        serialised here (callers bound their own concurrency: batch, API per-key limits).
+        """
+        if self.server is None:
+            yield 0
+            return
         if self._free_slots is None:
             self._free_slots = asyncio.Queue()
             for slot in range(self.slots):

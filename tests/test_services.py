@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import asyncio
 import json
 from pathlib import Path
@@ -51,7 +53,8 @@ async def test_remote_endpoints_get_no_slot_field(tmp_path: Path) -> None:
 
 async def test_acquire_slot_hands_out_each_slot_once(tmp_path: Path) -> None:
     llm = LLMClient(base_url="http://127.0.0.1:9/v1", model="m")
-    services = Services(Settings(data_dir=tmp_path, parallel_slots=2), llm)
+    embedded = SimpleNamespace(parallel_slots=2)  # stands in for EmbeddedServer: only slots matter
+    services = Services(Settings(data_dir=tmp_path), llm, server=embedded)  # type: ignore[arg-type]
     held: list[int] = []
 
     async def run() -> None:
@@ -62,6 +65,27 @@ async def test_acquire_slot_hands_out_each_slot_once(tmp_path: Path) -> None:
             held.remove(slot)
 
     await asyncio.gather(*(run() for _ in range(6)))
+    assert services.slot_extra_body(1) == {"id_slot": 1}
+    await llm.aclose()
+
+
+async def test_remote_endpoints_are_not_serialised_by_slots(tmp_path: Path) -> None:
+    llm = LLMClient(base_url="http://127.0.0.1:9/v1", model="m")
+    services = Services(Settings(data_dir=tmp_path), llm)
+    inside = 0
+    peak = 0
+
+    async def run() -> None:
+        nonlocal inside, peak
+        async with services.acquire_slot():
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(run() for _ in range(5)))
+    assert peak == 5
+    assert services.slot_extra_body(0) == {}
     await llm.aclose()
 
 

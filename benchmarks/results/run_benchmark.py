@@ -80,6 +80,9 @@ async def main(args: argparse.Namespace) -> None:
         (out / "eval" / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
         (out / "eval" / "summary.md").write_text(eval_summary_markdown(result))
 
+        if args.minutes_sweep <= 0:
+            print(json.dumps({"eval": result}))
+            return
         grid = SweepGrid(tuple(args.search_steps), tuple(args.token_caps))
         adaptive = grid.max_cell("auto", "adaptive")
         if adaptive.budget(budget).to_dict() == budget.to_dict():  # same config: reuse the records

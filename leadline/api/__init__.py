@@ -4,6 +4,7 @@
     routes.py    /v1/research: submit, read, events (SSE), cancel, list
     chat.py      /v1/chat/completions and /v1/models (model "leadline")
     jobs.py      JobManager: asyncio tasks, live + replayable events, recovery after restart
+    views.py     the JSON form of a job and its ledger summary
     store.py     jobs and events in SQLite (default) or Postgres; the checkpointer beside them
     security.py  API keys, the body-size limit, one JSON error shape
     config.py    ApiConfig: keys, limits, budget maxima

@@ -63,8 +63,7 @@ def create_app(
             app.state.services = services
             yield
 
-    app = FastAPI(title="leadline", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(title="leadline", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.api_config = config
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     install_error_handlers(app)
@@ -76,9 +75,14 @@ def create_app(
         """Liveness and load: 200 while serving, 503 before start-up or while stopping."""
         jobs: JobManager | None = getattr(request.app.state, "jobs", None)
         if jobs is None or jobs.stopping.is_set():
-            return error_response(503, "not serving: starting up or shutting down",
-                                  code="not_ready")
-        return {"status": "ok", "version": __version__, "jobs_running": len(jobs.live),
-                "auth": bool(config.api_keys)}
+            return error_response(
+                503, "not serving: starting up or shutting down", code="not_ready"
+            )
+        return {
+            "status": "ok",
+            "version": __version__,
+            "jobs_running": jobs.running(),
+            "auth": bool(config.api_keys),
+        }
 
     return app

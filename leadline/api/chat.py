@@ -41,12 +41,15 @@ def question_from(messages: list[ChatMessage]) -> str:
         texts = []
         for part in content:
             if part.get("type") != "text":
-                raise ApiError(400, f"leadline reads text only; the last user message has a "
-                               f"{part.get('type')!r} part", param="messages")
+                raise ApiError(
+                    400,
+                    f"leadline reads text only; the last user message has a "
+                    f"{part.get('type')!r} part",
+                    param="messages",
+                )
             texts.append(str(part.get("text") or ""))
         return "\n".join(texts)
-    raise ApiError(400, "no user message: the last user message is the question",
-                   param="messages")
+    raise ApiError(400, "no user message: the last user message is the question", param="messages")
 
 
 def render_content(result: dict[str, Any]) -> str:
@@ -71,8 +74,12 @@ def openai_usage(result: dict[str, Any]) -> dict[str, Any]:
 
 def leadline_details(job_id: str, result: dict[str, Any]) -> dict[str, Any]:
     usage = result.get("usage") or {}
-    return {"research_id": job_id, "stop_reason": result.get("stop_reason"),
-            "search_steps": usage.get("search_steps", 0), "wall_s": result.get("wall_s")}
+    return {
+        "research_id": job_id,
+        "stop_reason": result.get("stop_reason"),
+        "search_steps": usage.get("search_steps", 0),
+        "wall_s": result.get("wall_s"),
+    }
 
 
 def outcome_error(job_id: str, status: str, error: str | None) -> ApiError | None:
@@ -80,14 +87,28 @@ def outcome_error(job_id: str, status: str, error: str | None) -> ApiError | Non
     if status == "succeeded":
         return None
     if status == "cancelled":
-        return ApiError(409, f"research job {job_id} was cancelled", code="research_cancelled",
-                        research_id=job_id)
+        return ApiError(
+            409,
+            f"research job {job_id} was cancelled",
+            code="research_cancelled",
+            research_id=job_id,
+        )
     if status == "failed":
-        return ApiError(502, f"research failed: {error or 'unknown error'}",
-                        code="research_failed", headers=NO_RETRY, research_id=job_id)
-    return ApiError(503, f"the server is shutting down; research job {job_id} resumes after "
-                    f"restart: GET /v1/research/{job_id}", code="shutting_down",
-                    headers=NO_RETRY, research_id=job_id)
+        return ApiError(
+            502,
+            f"research failed: {error or 'unknown error'}",
+            code="research_failed",
+            headers=NO_RETRY,
+            research_id=job_id,
+        )
+    return ApiError(
+        503,
+        f"the server is shutting down; research job {job_id} resumes after "
+        f"restart: GET /v1/research/{job_id}",
+        code="shutting_down",
+        headers=NO_RETRY,
+        research_id=job_id,
+    )
 
 
 def completion_body(record: JobRecord, completion_id: str) -> dict[str, Any]:
@@ -97,12 +118,14 @@ def completion_body(record: JobRecord, completion_id: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(record.created_at),
         "model": MODEL_NAME,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": render_content(result)},
-            "finish_reason": "stop",
-            "logprobs": None,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": render_content(result)},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
         "usage": openai_usage(result),
         "citations": result.get("citations") or [],
         "leadline": leadline_details(record.id, result),
@@ -112,16 +135,25 @@ def completion_body(record: JobRecord, completion_id: str) -> dict[str, Any]:
 async def stream_chunks(
     jobs: JobManager, record: JobRecord, completion_id: str, include_usage: bool
 ) -> AsyncIterator[str]:
-    base = {"id": completion_id, "object": "chat.completion.chunk",
-            "created": int(record.created_at), "model": MODEL_NAME}
+    base = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(record.created_at),
+        "model": MODEL_NAME,
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         return f"data: {json.dumps({**base, 'choices': [choice], **extra}, default=str)}\n\n"
 
     def error(err: ApiError) -> str:
-        body = {"message": err.message, "type": ERROR_TYPES.get(err.status, "server_error"),
-                "code": err.code, "param": None, **err.extra}
+        body = {
+            "message": err.message,
+            "type": ERROR_TYPES.get(err.status, "server_error"),
+            "code": err.code,
+            "param": None,
+            **err.extra,
+        }
         return f"data: {json.dumps({'error': body})}\n\n"
 
     yield chunk({"role": "assistant", "content": ""}, leadline={"research_id": record.id})
@@ -138,8 +170,12 @@ async def stream_chunks(
             return
         result = event.data.get("result") or {}
         yield chunk({"content": render_content(result)})
-        yield chunk({}, "stop", citations=result.get("citations") or [],
-                    leadline=leadline_details(record.id, result))
+        yield chunk(
+            {},
+            "stop",
+            citations=result.get("citations") or [],
+            leadline=leadline_details(record.id, result),
+        )
         if include_usage:
             yield f"data: {json.dumps({**base, 'choices': [], 'usage': openai_usage(result)})}\n\n"
         yield "data: [DONE]\n\n"
@@ -160,18 +196,26 @@ def build_chat_router() -> APIRouter:
 
     @router.post(
         "/chat/completions",
-        responses={200: {"content": {"text/event-stream": {}},
-                         "description": "A chat.completion, or chunks when stream is true."},
-                   404: {"description": "Unknown model (use 'leadline')."},
-                   502: {"description": "The research run failed; the message says why."}},
+        responses={
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "A chat.completion, or chunks when stream is true.",
+            },
+            404: {"description": "Unknown model (use 'leadline')."},
+            502: {"description": "The research run failed; the message says why."},
+        },
     )
     async def chat_completions(
         body: ChatCompletionRequest, request: Request, key: Annotated[str, Depends(require_key)]
     ) -> Any:
         """Answer the last user message with a research run (OpenAI chat completions API)."""
         if body.model != MODEL_NAME:
-            raise ApiError(404, f"model {body.model!r} does not exist; this server serves "
-                           f"{MODEL_NAME!r}", code="model_not_found", param="model")
+            raise ApiError(
+                404,
+                f"model {body.model!r} does not exist; this server serves {MODEL_NAME!r}",
+                code="model_not_found",
+                param="model",
+            )
         if body.n not in (None, 1):
             raise ApiError(400, "n must be 1: a research run gives one answer", param="n")
         if body.tools:
@@ -183,8 +227,11 @@ def build_chat_router() -> APIRouter:
         jobs = manager(request)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(stream_chunks(jobs, record, completion_id, include_usage),
-                                     media_type="text/event-stream", headers=SSE_HEADERS)
+            return StreamingResponse(
+                stream_chunks(jobs, record, completion_id, include_usage),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
         final = await jobs.wait(record.id) or record
         failure = outcome_error(final.id, final.status, final.error)
         if failure is not None:

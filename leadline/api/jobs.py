@@ -20,15 +20,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from leadline.api.config import ApiConfig
 from leadline.api.store import JobRecord, JobStore, StoredEvent
+from leadline.api.views import job_view, result_payload
 from leadline.budgets.budget import Budget
-from leadline.budgets.ledger import LedgerEvent, summarize
 from leadline.errors import LeadlineError
-from leadline.research import ResearchResult, aresearch
+from leadline.research import aresearch
 
 log = logging.getLogger("leadline.api")
 
@@ -68,7 +67,7 @@ class LiveJob:
         old.set()
 
     def after(self, cursor: int) -> list[StoredEvent]:
-        return self.events[max(0, cursor - self.first_seq + 1):]
+        return self.events[max(0, cursor - self.first_seq + 1) :]
 
 
 class EventWriter:
@@ -125,64 +124,16 @@ async def first_of(*events: asyncio.Event, timeout: float | None = None) -> bool
             w.cancel()
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def ledger_summary(events: list[LedgerEvent]) -> dict[str, Any]:
-    """Totals and per-agent spend of one run."""
-    by_agent: dict[str, dict[str, Any]] = {}
-    for e in events:
-        a = by_agent.setdefault(e.agent, {"calls": 0, "prompt_tokens": 0, "cached_tokens": 0,
-                                          "completion_tokens": 0, "search_steps": 0,
-                                          "latency_s": 0.0, "errors": 0})
-        a["calls"] += 1
-        a["prompt_tokens"] += e.prompt_tokens
-        a["cached_tokens"] += e.cached_tokens
-        a["completion_tokens"] += e.completion_tokens
-        a["search_steps"] += e.search_steps
-        a["latency_s"] = round(a["latency_s"] + e.latency_s, 4)
-        a["errors"] += bool(e.error)
-    return {"totals": summarize(events), "by_agent": by_agent}
-
-
-def result_payload(result: ResearchResult) -> dict[str, Any]:
-    return {**result.to_dict(), "ledger": ledger_summary(result.events)}
-
-
-def job_view(record: JobRecord, live: LiveJob | None = None) -> dict[str, Any]:
-    """The JSON form of a job (see `schemas.JobView`)."""
-    payload = dict(record.result or {})
-    ledger = payload.pop("ledger", None)
-    progress = None
-    if live is not None and not record.terminal:
-        progress = {"events": live.next_seq - 1, "spend": live.last_spend}
-    return {
-        "object": "research.job",
-        "id": record.id,
-        "kind": record.kind,
-        "status": record.status,
-        "question": record.question,
-        "request": record.request,
-        "created_at": iso(record.created_at),
-        "started_at": iso(record.started_at),
-        "finished_at": iso(record.finished_at),
-        "attempts": record.attempts,
-        "error": record.error or None,
-        "progress": progress,
-        "result": payload or None,
-        "ledger": ledger,
-    }
-
-
 class JobManager:
     """Starts, follows, cancels and recovers jobs; one per server process."""
 
     def __init__(
-        self, store: JobStore, services: Any, config: ApiConfig,
-        *, clock: Callable[[], float] = time.time,
+        self,
+        store: JobStore,
+        services: Any,
+        config: ApiConfig,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.services = services
@@ -195,6 +146,9 @@ class JobManager:
     async def start(self) -> None:
         self.writer.start()
         await self._recover()
+
+    def running(self) -> int:
+        return sum(1 for j in self.live.values() if not j.finishing)
 
     def active(self, key_id: str) -> int:
         return sum(1 for j in self.live.values() if j.record.key_id == key_id and not j.finishing)
@@ -210,8 +164,15 @@ class JobManager:
                 f"this API key already has {limit} unfinished job(s), the most this server allows "
                 "at once; wait for one to finish or cancel one"
             )
-        record = JobRecord(id=uuid.uuid4().hex, key_id=key_id, kind=kind, status="queued",
-                           question=question, request=request, created_at=self.clock())
+        record = JobRecord(
+            id=uuid.uuid4().hex,
+            key_id=key_id,
+            kind=kind,
+            status="queued",
+            question=question,
+            request=request,
+            created_at=self.clock(),
+        )
         live = LiveJob(record, next_seq=1)
         self.live[record.id] = live  # reserved before the first await, so the limit holds
         try:
@@ -243,8 +204,9 @@ class JobManager:
         try:
             record.status, record.started_at = "running", self.clock()
             record.attempts += 1
-            await self.store.update(record.id, status="running", started_at=record.started_at,
-                                    attempts=record.attempts)
+            await self.store.update(
+                record.id, status="running", started_at=record.started_at, attempts=record.attempts
+            )
             self._publish(live, {"type": "status", "status": "running", "note": note})
             req = record.request
             result = await aresearch(
@@ -261,8 +223,14 @@ class JobManager:
             )
         except asyncio.CancelledError:
             if not live.cancel_requested:  # shutdown: leave it unfinished, to resume on restart
-                self._publish(live, {"type": "status", "status": "interrupted",
-                                     "note": "the server stopped; the job resumes on restart"})
+                self._publish(
+                    live,
+                    {
+                        "type": "status",
+                        "status": "interrupted",
+                        "note": "the server stopped; the job resumes on restart",
+                    },
+                )
                 raise
             await self._finish(live, "cancelled", None, "cancelled by request")
         except LeadlineError as exc:
@@ -282,12 +250,15 @@ class JobManager:
         record.status, record.result, record.error = status, result, error
         record.finished_at = self.clock()
         self._publish(live, {"type": "result", **job_view(record)})
-        await self.writer.flush()
-        await self.store.update(record.id, status=status, result=result, error=error,
-                                finished_at=record.finished_at)
-        live.done.set()
-        live.notify()
-        self.live.pop(record.id, None)
+        try:
+            await self.writer.flush()
+            await self.store.update(
+                record.id, status=status, result=result, error=error, finished_at=record.finished_at
+            )
+        finally:  # even if the store failed, no follower may wait on this job forever
+            live.done.set()
+            live.notify()
+            self.live.pop(record.id, None)
 
     async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[StoredEvent | None]:
         """Stored events after `after`, then live ones until the job ends; None = keep-alive."""
@@ -348,16 +319,26 @@ class JobManager:
             live = LiveJob(record, next_seq=await self.store.last_seq(record.id) + 1)
             self.live[record.id] = live
             if not self.config.resume_interrupted:
-                await self._finish(live, "failed", None, "interrupted by a server restart "
-                                   "(resuming is off); submit it again")
+                await self._finish(
+                    live,
+                    "failed",
+                    None,
+                    "interrupted by a server restart (resuming is off); submit it again",
+                )
             elif record.attempts >= self.config.max_attempts:
-                await self._finish(live, "failed", None,
-                                   f"interrupted {record.attempts} time(s) without finishing; "
-                                   "giving up")
+                await self._finish(
+                    live,
+                    "failed",
+                    None,
+                    f"interrupted {record.attempts} time(s) without finishing; giving up",
+                )
             else:
                 resume = await self._has_checkpoint(record.id)
-                note = ("resumed from its last checkpoint after a restart" if resume
-                        else "restarted after a restart: no checkpoint had been saved")
+                note = (
+                    "resumed from its last checkpoint after a restart"
+                    if resume
+                    else "restarted after a restart: no checkpoint had been saved"
+                )
                 log.info("job %s: %s", record.id, note)
                 live.task = asyncio.create_task(self._run(live, resume=resume, note=note))
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from leadline.api.config import ApiConfig
-from leadline.api.jobs import JobManager, LiveJob, iso, job_view
+from leadline.api.jobs import JobManager, LiveJob
 from leadline.api.schemas import (
     JobList,
     JobStatus,
@@ -26,6 +26,7 @@ from leadline.api.schemas import (
 )
 from leadline.api.security import ApiError, require_key
 from leadline.api.store import JobRecord, StoredEvent
+from leadline.api.views import iso, job_view
 from leadline.errors import ConfigError
 from leadline.research import validate_question
 
@@ -71,8 +72,7 @@ async def submit_job(
 async def owned_job(request: Request, key: str, job_id: str) -> tuple[JobRecord, LiveJob | None]:
     record, live = await manager(request).get(job_id)
     if record is None or record.key_id != key:
-        raise ApiError(404, f"no research job with id {job_id!r}", code="job_not_found",
-                       param="id")
+        raise ApiError(404, f"no research job with id {job_id!r}", code="job_not_found", param="id")
     return record, live
 
 
@@ -84,18 +84,26 @@ def sse_event(event: StoredEvent) -> str:
 def summary(record: JobRecord) -> dict[str, Any]:
     result = record.result or {}
     return {
-        "id": record.id, "kind": record.kind, "status": record.status,
-        "question": record.question, "created_at": iso(record.created_at),
+        "id": record.id,
+        "kind": record.kind,
+        "status": record.status,
+        "question": record.question,
+        "created_at": iso(record.created_at),
         "finished_at": iso(record.finished_at),
-        "answer": result.get("answer"), "stop_reason": result.get("stop_reason"),
+        "answer": result.get("answer"),
+        "stop_reason": result.get("stop_reason"),
     }
 
 
 def build_research_router() -> APIRouter:
     router = APIRouter(prefix="/v1/research", tags=["research"], responses=ERROR_RESPONSES)
 
-    @router.post("", status_code=202, response_model=ResearchAccepted,
-                 responses={429: {"description": "Too many unfinished jobs for this key."}})
+    @router.post(
+        "",
+        status_code=202,
+        response_model=ResearchAccepted,
+        responses={429: {"description": "Too many unfinished jobs for this key."}},
+    )
     async def create_research(
         body: ResearchRequest, request: Request, response: Response, key: Key
     ) -> dict[str, Any]:
@@ -114,15 +122,24 @@ def build_research_router() -> APIRouter:
     ) -> dict[str, Any]:
         """Your jobs, newest first."""
         if cursor is not None and not cursor.isdigit():
-            raise ApiError(422, "cursor must be a next_cursor value from a previous page",
-                           code="invalid_cursor", param="cursor")
+            raise ApiError(
+                422,
+                "cursor must be a next_cursor value from a previous page",
+                code="invalid_cursor",
+                param="cursor",
+            )
         jobs = manager(request)
-        records = await jobs.store.list(key, limit=limit + 1, status=status,
-                                        before=int(cursor) if cursor else None)
+        records = await jobs.store.list(
+            key, limit=limit + 1, status=status, before=int(cursor) if cursor else None
+        )
         page = [jobs.live[r.id].record if r.id in jobs.live else r for r in records[:limit]]
         has_more = len(records) > limit
-        return {"object": "list", "data": [summary(r) for r in page], "has_more": has_more,
-                "next_cursor": str(page[-1].seq) if has_more else None}
+        return {
+            "object": "list",
+            "data": [summary(r) for r in page],
+            "has_more": has_more,
+            "next_cursor": str(page[-1].seq) if has_more else None,
+        }
 
     @router.get("/{job_id}", response_model=JobView)
     async def get_research(job_id: str, request: Request, key: Key) -> Any:
@@ -133,9 +150,13 @@ def build_research_router() -> APIRouter:
     @router.get(
         "/{job_id}/events",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}},
-                         "description": "Progress events (status, plan, search, reason, answer), "
-                         "then one `result` event; earlier events are replayed first."}},
+        responses={
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "Progress events (status, plan, search, reason, answer), "
+                "then one `result` event; earlier events are replayed first.",
+            }
+        },
     )
     async def research_events(
         job_id: str,
@@ -157,8 +178,11 @@ def build_research_router() -> APIRouter:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
-    @router.post("/{job_id}/cancel", response_model=JobView,
-                 responses={409: {"description": "The job has already finished."}})
+    @router.post(
+        "/{job_id}/cancel",
+        response_model=JobView,
+        responses={409: {"description": "The job has already finished."}},
+    )
     async def cancel_research(job_id: str, request: Request, key: Key) -> Any:
         """Stop a queued or running job; it ends with status `cancelled`."""
         await owned_job(request, key, job_id)

@@ -42,8 +42,14 @@ class ApiError(Exception):
     """An error answered with `status` and a clear message."""
 
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, param: str | None = None,
-        headers: dict[str, str] | None = None, **extra: Any,
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param = status, message, code, param
@@ -52,11 +58,21 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, message: str, *, code: str | None = None, param: str | None = None,
-    headers: dict[str, str] | None = None, **extra: Any,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    error = {"message": message, "type": ERROR_TYPES.get(status, "server_error"),
-             "code": code, "param": param, **extra}
+    error = {
+        "message": message,
+        "type": ERROR_TYPES.get(status, "server_error"),
+        "code": code,
+        "param": param,
+        **extra,
+    }
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
@@ -76,8 +92,12 @@ async def require_key(
         return ANONYMOUS
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'",
-                       code="missing_api_key", headers=challenge)
+        raise ApiError(
+            401,
+            "missing API key: send 'Authorization: Bearer <key>'",
+            code="missing_api_key",
+            headers=challenge,
+        )
     given = credentials.credentials.encode()
     for key in keys:
         if hmac.compare_digest(given, key.encode()):
@@ -94,7 +114,8 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, f"request body is larger than this server's limit of {self.max_bytes} bytes",
+            413,
+            f"request body is larger than this server's limit of {self.max_bytes} bytes",
             code="body_too_large",
         )
         await response(scope, receive, send)
@@ -155,16 +176,23 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str | No
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, code=exc.code, param=exc.param,
-                              headers=exc.headers, **exc.extra)
+        return error_response(
+            exc.status,
+            exc.message,
+            code=exc.code,
+            param=exc.param,
+            headers=exc.headers,
+            **exc.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message, param = _validation_message(exc)
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-                   for e in exc.errors()]
-        return error_response(status, message, code="invalid_request", param=param,
-                              details=details)
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return error_response(status, message, code="invalid_request", param=param, details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

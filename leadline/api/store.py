@@ -80,9 +80,19 @@ class StoredEvent:
 def _record(row: Sequence[Any]) -> JobRecord:
     seq, id_, key_id, kind, status, question, request, result, error, attempts, c, s, f = row
     return JobRecord(
-        id=id_, key_id=key_id, kind=kind, status=status, question=question,
-        request=json.loads(request), result=json.loads(result) if result else None,
-        error=error or "", attempts=attempts, created_at=c, started_at=s, finished_at=f, seq=seq,
+        id=id_,
+        key_id=key_id,
+        kind=kind,
+        status=status,
+        question=question,
+        request=json.loads(request),
+        result=json.loads(result) if result else None,
+        error=error or "",
+        attempts=attempts,
+        created_at=c,
+        started_at=s,
+        finished_at=f,
+        seq=seq,
     )
 
 
@@ -122,8 +132,17 @@ class JobStore:
         await self._execute(
             "INSERT INTO jobs (id, key_id, kind, status, question, request, error, attempts, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.key_id, job.kind, job.status, job.question, json.dumps(job.request),
-             job.error, job.attempts, job.created_at),
+            (
+                job.id,
+                job.key_id,
+                job.kind,
+                job.status,
+                job.question,
+                json.dumps(job.request),
+                job.error,
+                job.attempts,
+                job.created_at,
+            ),
         )
 
     async def update(self, job_id: str, **fields: Any) -> None:

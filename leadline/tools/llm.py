@@ -166,7 +166,7 @@ def _translate(exc: Exception, base_url: str, timeout_s: float) -> LLMError:
         return LLMTimeout(f"{base_url} did not answer within {timeout_s:g}s (after retries)")
     if isinstance(exc, openai.APIConnectionError):
         return LLMUnavailable(
-            f"cannot reach the LLM endpoint {base_url}: {exc}. Is the server running? "
+            f"cannot reach the LLM endpoint {base_url} ({str(exc).rstrip('.')}). Is it running? "
             "Set LEADLINE_BASE_URL, or unset it to use the embedded model."
         )
     if isinstance(exc, openai.APIStatusError):

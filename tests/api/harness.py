@@ -33,9 +33,11 @@ QUESTION = "What is topic 5?"
 
 def quick_handler(**overrides: Any) -> Handler:
     """One search, one reasoning step that settles, one cited answer."""
-    replies = {"planner": plan_reply(["topic 5"]),
-               "reasoner": reason_reply("Topic 5", 0.9, done=True),
-               "answer": answer_reply("Topic 5", [1])}
+    replies = {
+        "planner": plan_reply(["topic 5"]),
+        "reasoner": reason_reply("Topic 5", 0.9, done=True),
+        "answer": answer_reply("Topic 5", [1]),
+    }
     return by_role(**{**replies, **overrides})
 
 
@@ -44,8 +46,9 @@ def scripted_factory(base_url: str, search: Any = None) -> Any:
     async def factory(settings: Settings) -> AsyncIterator[Services]:
         llm = LLMClient(base_url=base_url, model="scripted", max_retries=0, timeout_s=30)
         try:
-            yield Services(settings=settings, llm=llm,
-                           search=search or MemorySearch(make_passages()))
+            yield Services(
+                settings=settings, llm=llm, search=search or MemorySearch(make_passages())
+            )
         finally:
             await llm.aclose()
 
@@ -53,19 +56,28 @@ def scripted_factory(base_url: str, search: Any = None) -> Any:
 
 
 class ApiHarness:
-    def __init__(self, data_dir: Path, llm_url: str, config: ApiConfig | None = None,
-                 factory: Any = None) -> None:
-        settings = Settings(base_url=llm_url, model="scripted", data_dir=data_dir,
-                            parallel_slots=64)
-        self.app = create_app(settings, api_config=config or ApiConfig(),
-                              services_factory=factory or scripted_factory(llm_url))
+    def __init__(
+        self, data_dir: Path, llm_url: str, config: ApiConfig | None = None, factory: Any = None
+    ) -> None:
+        settings = Settings(
+            base_url=llm_url, model="scripted", data_dir=data_dir, parallel_slots=64
+        )
+        self.app = create_app(
+            settings,
+            api_config=config or ApiConfig(),
+            services_factory=factory or scripted_factory(llm_url),
+        )
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.server = make_server(self.app, "127.0.0.1", self.port, log_level="warning")
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
-                                        daemon=True, name=f"api-{self.port}")
+        self._thread = threading.Thread(
+            target=self.server.run,
+            kwargs={"sockets": [self._sock]},
+            daemon=True,
+            name=f"api-{self.port}",
+        )
 
     @property
     def base_url(self) -> str:
@@ -104,8 +116,13 @@ class Stack:
         self._stops.append(lambda: server.__exit__(None, None, None))
         return server
 
-    def api(self, llm: ScriptedLLMServer | None = None, config: ApiConfig | None = None,
-            data_dir: Path | None = None, **kwargs: Any) -> ApiHarness:
+    def api(
+        self,
+        llm: ScriptedLLMServer | None = None,
+        config: ApiConfig | None = None,
+        data_dir: Path | None = None,
+        **kwargs: Any,
+    ) -> ApiHarness:
         llm = llm or self.llm()
         harness = ApiHarness(data_dir or self.tmp_path / "data", llm.base_url, config, **kwargs)
         harness.start()

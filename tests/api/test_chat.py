@@ -8,6 +8,7 @@ import pytest
 from leadline.api.config import ApiConfig
 from tests.api.harness import QUESTION, ApiHarness, Stack, quick_handler, wait_for
 from tests.fakes.llm_server import Reply
+from tests.graph.helpers import reason_reply
 
 
 def client_for(api: ApiHarness, key: str = "unused") -> openai.OpenAI:
@@ -19,10 +20,12 @@ def test_chat_completion_with_the_openai_client(stack: Stack) -> None:
     with client_for(api, "sk-test") as client:
         completion = client.chat.completions.create(
             model="leadline",
-            messages=[{"role": "system", "content": "Be brief."},
-                      {"role": "user", "content": "Earlier question?"},
-                      {"role": "assistant", "content": "Earlier answer."},
-                      {"role": "user", "content": QUESTION}],
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Earlier question?"},
+                {"role": "assistant", "content": "Earlier answer."},
+                {"role": "user", "content": QUESTION},
+            ],
             temperature=0.2,  # accepted and ignored
             extra_body={"leadline": {"budget": {"max_search_steps": 2}, "policy": "fixed"}},
         )
@@ -43,19 +46,29 @@ def test_chat_completion_with_the_openai_client(stack: Stack) -> None:
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens > 0
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
-        spent["prompt_tokens"], spent["completion_tokens"], spent["total_tokens"])
+        spent["prompt_tokens"],
+        spent["completion_tokens"],
+        spent["total_tokens"],
+    )
     assert usage.prompt_tokens_details is not None
     assert usage.prompt_tokens_details.cached_tokens == spent["cached_tokens"]
 
 
 def test_streaming_chat_with_the_openai_client(stack: Stack) -> None:
-    api = stack.api(stack.llm(quick_handler(reasoner=Reply(
-        '{"note": "n", "answer": "Topic 5", "confidence": 0.9, "done": true, "next_queries": []}',
-        delay_s=0.2))))
+    api = stack.api(
+        stack.llm(
+            quick_handler(reasoner=Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=0.2))
+        )
+    )
     with client_for(api) as client:
-        chunks = list(client.chat.completions.create(
-            model="leadline", messages=[{"role": "user", "content": QUESTION}], stream=True,
-            stream_options={"include_usage": True}))
+        chunks = list(
+            client.chat.completions.create(
+                model="leadline",
+                messages=[{"role": "user", "content": QUESTION}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.startswith("Topic 5\n\nSources:")
@@ -74,10 +87,21 @@ def test_streaming_chat_with_the_openai_client(stack: Stack) -> None:
 def test_streaming_without_usage_option_sends_no_usage_chunk(stack: Stack) -> None:
     api = stack.api()
     with client_for(api) as client:
-        chunks = list(client.chat.completions.create(
-            model="leadline", messages=[{"role": "user", "content": [
-                {"type": "text", "text": "What is"}, {"type": "text", "text": "topic 5?"}]}],
-            stream=True))
+        chunks = list(
+            client.chat.completions.create(
+                model="leadline",
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is"},
+                            {"type": "text", "text": "topic 5?"},
+                        ],
+                    }
+                ],
+                stream=True,
+            )
+        )
     assert all(c.usage is None for c in chunks)
     assert "Topic 5" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
@@ -86,26 +110,38 @@ def test_chat_errors_reach_the_openai_client(stack: Stack) -> None:
     api = stack.api(stack.llm(quick_handler(planner=Reply(status=400))))
     with client_for(api) as client:
         with pytest.raises(openai.NotFoundError, match="does not exist"):
-            client.chat.completions.create(model="gpt-4o",
-                                           messages=[{"role": "user", "content": "q"}])
+            client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "q"}]
+            )
         with pytest.raises(openai.BadRequestError, match="no user message"):
-            client.chat.completions.create(model="leadline",
-                                           messages=[{"role": "system", "content": "q"}])
+            client.chat.completions.create(
+                model="leadline", messages=[{"role": "system", "content": "q"}]
+            )
         with pytest.raises(openai.BadRequestError, match="text only"):
-            client.chat.completions.create(model="leadline", messages=[{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}])
+            client.chat.completions.create(
+                model="leadline",
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}],
+                    }
+                ],
+            )
         with pytest.raises(openai.UnprocessableEntityError, match="max_search_steps"):
             client.chat.completions.create(
-                model="leadline", messages=[{"role": "user", "content": QUESTION}],
-                extra_body={"leadline": {"budget": {"max_search_steps": 99}}})
+                model="leadline",
+                messages=[{"role": "user", "content": QUESTION}],
+                extra_body={"leadline": {"budget": {"max_search_steps": 99}}},
+            )
         # the planner's endpoint refuses: the research fails, and says why
         with pytest.raises(openai.InternalServerError, match="research failed") as failed:
-            client.chat.completions.create(model="leadline",
-                                           messages=[{"role": "user", "content": QUESTION}])
+            client.chat.completions.create(
+                model="leadline", messages=[{"role": "user", "content": QUESTION}]
+            )
         assert failed.value.response.status_code == 502
         assert failed.value.response.headers["x-should-retry"] == "false"
         with pytest.raises(openai.APIError, match="research failed"):
             for _ in client.chat.completions.create(
-                    model="leadline", stream=True,
-                    messages=[{"role": "user", "content": QUESTION}]):
+                model="leadline", stream=True, messages=[{"role": "user", "content": QUESTION}]
+            ):
                 pass

@@ -16,13 +16,25 @@ from tests.api.harness import ApiHarness, wait_for
 from tests.fakes.search import MemorySearch
 
 CORPUS = [
-    Passage(id="eiffel", title="Eiffel Tower", source="mem://eiffel",
-            text="The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
-                 "designed by the engineering company of Gustave Eiffel and completed in 1889."),
-    Passage(id="gustave", title="Gustave Eiffel", source="mem://gustave",
-            text="Gustave Eiffel was a French civil engineer born in Dijon in 1832."),
-    Passage(id="louvre", title="Louvre", source="mem://louvre",
-            text="The Louvre is the world's most-visited art museum, in Paris."),
+    Passage(
+        id="eiffel",
+        title="Eiffel Tower",
+        source="mem://eiffel",
+        text="The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was "
+        "designed by the engineering company of Gustave Eiffel and completed in 1889.",
+    ),
+    Passage(
+        id="gustave",
+        title="Gustave Eiffel",
+        source="mem://gustave",
+        text="Gustave Eiffel was a French civil engineer born in Dijon in 1832.",
+    ),
+    Passage(
+        id="louvre",
+        title="Louvre",
+        source="mem://louvre",
+        text="The Louvre is the world's most-visited art museum, in Paris.",
+    ),
 ]
 
 
@@ -37,14 +49,20 @@ def test_chat_completion_through_the_embedded_model(embedded_model: str, tmp_pat
     harness = ApiHarness(tmp_path / "data", embedded_model, factory=factory)
     harness.start()
     try:
-        with openai.OpenAI(base_url=f"{harness.base_url}/v1", api_key="x", max_retries=0,
-                           timeout=600) as client:
+        with openai.OpenAI(
+            base_url=f"{harness.base_url}/v1", api_key="x", max_retries=0, timeout=600
+        ) as client:
             completion = client.chat.completions.create(
                 model="leadline",
-                messages=[{"role": "user",
-                           "content": "In which year was the Eiffel Tower completed?"}],
-                extra_body={"leadline": {"budget": {"max_search_steps": 1, "max_tokens": 6000},
-                                         "policy": "fixed"}},
+                messages=[
+                    {"role": "user", "content": "In which year was the Eiffel Tower completed?"}
+                ],
+                extra_body={
+                    "leadline": {
+                        "budget": {"max_search_steps": 1, "max_tokens": 6000},
+                        "policy": "fixed",
+                    }
+                },
             )
         with harness.client() as http:
             job = wait_for(http, (completion.model_extra or {})["leadline"]["research_id"])

@@ -5,8 +5,18 @@ from __future__ import annotations
 from collections import Counter
 
 from leadline.api.config import ApiConfig
-from tests.api.harness import QUESTION, Stack, quick_handler, sse_events, submit, wait_for
+from leadline.tools.search.base import Passage
+from tests.api.harness import (
+    QUESTION,
+    Stack,
+    quick_handler,
+    scripted_factory,
+    sse_events,
+    submit,
+    wait_for,
+)
 from tests.fakes.llm_server import Reply, agent_role
+from tests.fakes.search import MemorySearch
 from tests.graph.helpers import reason_reply
 
 
@@ -14,8 +24,9 @@ def test_submit_then_read_the_result_and_ledger(stack: Stack) -> None:
     llm = stack.llm()
     api = stack.api(llm)
     with api.client() as client:
-        response = client.post("/v1/research", json={"question": QUESTION,
-                                                      "budget": {"max_search_steps": 3}})
+        response = client.post(
+            "/v1/research", json={"question": QUESTION, "budget": {"max_search_steps": 3}}
+        )
         assert response.status_code == 202
         body = response.json()
         assert set(body) == {"id", "status"} and body["status"] == "queued"
@@ -40,8 +51,12 @@ def test_submit_then_read_the_result_and_ledger(stack: Stack) -> None:
 
 
 def test_events_follow_live_then_replay(stack: Stack) -> None:
-    slow = quick_handler(reasoner=[Reply(reason_reply(next_queries=["topic 7"]), delay_s=0.3),
-                                   Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=0.3)])
+    slow = quick_handler(
+        reasoner=[
+            Reply(reason_reply(next_queries=["topic 7"]), delay_s=0.3),
+            Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=0.3),
+        ]
+    )
     api = stack.api(stack.llm(slow))
     with api.client() as client:
         job_id = submit(client, budget={"max_search_steps": 4}, policy="fixed")
@@ -61,8 +76,9 @@ def test_events_follow_live_then_replay(stack: Stack) -> None:
 
         with client.stream("GET", f"/v1/research/{job_id}/events") as response:
             assert list(sse_events(response)) == live  # finished: the same stream, replayed
-        with client.stream("GET", f"/v1/research/{job_id}/events",
-                           headers={"Last-Event-ID": "5"}) as response:
+        with client.stream(
+            "GET", f"/v1/research/{job_id}/events", headers={"Last-Event-ID": "5"}
+        ) as response:
             assert [int(e["id"]) for e in sse_events(response)] == list(range(6, len(live) + 1))
         with client.stream("GET", f"/v1/research/{job_id}/events?after=6") as response:
             assert [e["event"] for e in sse_events(response)] == ["answer", "result"]
@@ -95,8 +111,9 @@ def test_list_is_paginated_newest_first(stack: Stack) -> None:
         assert [j["id"] for j in first["data"]] == ids[::-1][:2]
         assert first["has_more"] is True
         second = client.get("/v1/research", params={"limit": 2, "cursor": first["next_cursor"]})
-        third = client.get("/v1/research", params={"limit": 2,
-                                                   "cursor": second.json()["next_cursor"]}).json()
+        third = client.get(
+            "/v1/research", params={"limit": 2, "cursor": second.json()["next_cursor"]}
+        ).json()
         assert [j["id"] for j in second.json()["data"]] == ids[::-1][2:4]
         assert [j["id"] for j in third["data"]] == ids[:1] and third["has_more"] is False
         assert third["next_cursor"] is None
@@ -117,3 +134,18 @@ def test_health_docs_and_models(stack: Stack) -> None:
         assert client.get("/v1/models").status_code == 401
     with api.client("k1") as client:
         assert client.get("/v1/models").json()["data"][0]["id"] == "leadline"
+
+
+class BrokenSearch(MemorySearch):
+    async def search(self, query: str, k: int) -> list[Passage]:
+        raise RuntimeError("index file vanished")  # a bug, not a LeadlineError
+
+
+def test_a_crashing_job_is_failed_with_the_reason(stack: Stack) -> None:
+    llm = stack.llm()
+    api = stack.api(llm, factory=scripted_factory(llm.base_url, search=BrokenSearch([])))
+    with api.client() as client:
+        job = wait_for(client, submit(client))
+        assert job["status"] == "failed"
+        assert job["error"] == "internal error: RuntimeError: index file vanished"
+        assert client.get("/healthz").json()["jobs_running"] == 0

@@ -71,8 +71,9 @@ def test_body_size_limit(stack: Stack) -> None:
                 yield b"y" * 500
             yield b'"}'
 
-        streamed = client.post("/v1/research", content=chunks(),
-                               headers={"Content-Type": "application/json"})
+        streamed = client.post(
+            "/v1/research", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert streamed.status_code == 413
         assert submit(client)  # small bodies still pass
 
@@ -107,8 +108,10 @@ def test_per_key_concurrent_job_limit(stack: Stack) -> None:
         assert refused.status_code == 429
         assert error_of(refused)["code"] == "too_many_jobs"
         assert "2 unfinished job(s)" in error_of(refused)["message"]
-        chat = alice.post("/v1/chat/completions", json={
-            "model": "leadline", "messages": [{"role": "user", "content": QUESTION}]})
+        chat = alice.post(
+            "/v1/chat/completions",
+            json={"model": "leadline", "messages": [{"role": "user", "content": QUESTION}]},
+        )
         assert chat.status_code == 429  # chat completions are jobs too
         assert submit(bob)  # another key is not affected
         alice.post(f"/v1/research/{first}/cancel")
@@ -140,21 +143,39 @@ def test_per_key_concurrent_job_limit(stack: Stack) -> None:
         ("delete", "/v1/research", None, 405, "Method Not Allowed"),
         ("get", "/v2/anything", None, 404, "no such route"),
         ("post", "/v1/chat/completions", {"model": "leadline", "messages": []}, 422, "messages:"),
-        ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": "q"}]}, 422,
-         "model: Field required"),
-        ("post", "/v1/chat/completions", {"model": "leadline", "n": 2,
-                                          "messages": [{"role": "user", "content": "q"}]}, 400,
-         "n must be 1"),
-        ("post", "/v1/chat/completions", {"model": "leadline", "tools": [{"type": "function"}],
-                                          "messages": [{"role": "user", "content": "q"}]}, 400,
-         "does not call tools"),
+        (
+            "post",
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "q"}]},
+            422,
+            "model: Field required",
+        ),
+        (
+            "post",
+            "/v1/chat/completions",
+            {"model": "leadline", "n": 2, "messages": [{"role": "user", "content": "q"}]},
+            400,
+            "n must be 1",
+        ),
+        (
+            "post",
+            "/v1/chat/completions",
+            {
+                "model": "leadline",
+                "tools": [{"type": "function"}],
+                "messages": [{"role": "user", "content": "q"}],
+            },
+            400,
+            "does not call tools",
+        ),
     ],
 )
 def test_bad_inputs_get_a_clear_4xx(shared_api, method, path, body, status, message) -> None:  # type: ignore[no-untyped-def]
     with shared_api.client() as client:
         if isinstance(body, bytes):
-            response = client.request(method, path, content=body,
-                                      headers={"Content-Type": "application/json"})
+            response = client.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
         else:
             response = client.request(method, path, json=body)
     assert response.status_code == status, response.text

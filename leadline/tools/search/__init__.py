@@ -2,8 +2,8 @@
 
 Everything the agents need goes through `SearchBackend.search(query, k) -> list[Passage]`;
 `open_search_backend(settings, ...)` builds the configured one. Heavy modules (chromadb,
-onnxruntime) load on first use of the names that need them, so importing this package for the
-protocol, or running `leadline --help`, stays fast.
+onnxruntime) load on first use of the names that need them (PEP 562 `__getattr__`), so
+importing this package for the protocol, or running `leadline --help`, stays fast.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 from leadline.errors import ConfigError
 from leadline.tools.search.base import Passage, SearchBackend
 
+# Imported eagerly (it is light: no chromadb): the submodule shares the function's name, and a
+# lazily imported submodule would replace the package attribute `ingest` with the module.
+from leadline.tools.search.ingest import IngestSummary, ingest
+
 if TYPE_CHECKING:
     from leadline.config import Settings
     from leadline.tools.search.cache import CachedBackend
     from leadline.tools.search.corpus import LocalCorpus
-    from leadline.tools.search.ingest import IngestSummary, ingest
     from leadline.tools.search.web import SearxngBackend, fetch_page
 
 __all__ = [
@@ -36,8 +39,6 @@ __all__ = [
 _LAZY = {
     "CachedBackend": "leadline.tools.search.cache",
     "LocalCorpus": "leadline.tools.search.corpus",
-    "IngestSummary": "leadline.tools.search.ingest",
-    "ingest": "leadline.tools.search.ingest",
     "SearxngBackend": "leadline.tools.search.web",
     "fetch_page": "leadline.tools.search.web",
 }

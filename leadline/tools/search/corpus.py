@@ -193,14 +193,13 @@ class LocalCorpus:
             return []
         try:
             if self.mode == "bm25":
-                hits = self._bm25().search(query, k)
-                return self._fetch([(pid, score) for pid, score in hits], {})
+                return self._fetch(self._bm25().search(query, k))
             if self.mode == "dense":
                 return self._dense(query, k)
             lexical, dense = self.candidates(query, max(k, self.depth))
             fused = rrf_fuse([[pid for pid, _ in lexical], [pid for pid, _ in dense]],
                              k=self.rrf_k, weights=[1.0, self.dense_weight])
-            return self._fetch(fused[:k], {})
+            return self._fetch(fused[:k])
         except STORE_ERRORS as exc:  # a dead chroma server is a recoverable search failure
             raise SearchError(f"search in collection {self.collection!r} failed: {exc}") from exc
 
@@ -269,9 +268,9 @@ class LocalCorpus:
             for pid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
         ]
 
-    def _fetch(self, ranked: list[tuple[str, float]], known: dict[str, Passage]) -> list[Passage]:
-        missing = [pid for pid, _ in ranked if pid not in known]
-        found = {**known, **self._get_many(missing)} if missing else known
+    def _fetch(self, ranked: list[tuple[str, float]]) -> list[Passage]:
+        """Passages for ranked (id, score) pairs, in order, carrying those scores."""
+        found = self._get_many([pid for pid, _ in ranked])
         out = []
         for pid, score in ranked:
             p = found.get(pid)
@@ -342,8 +341,7 @@ class LocalCorpus:
             self._state.count = len(self._state.bm25)
 
     def _rebuild_locked(self) -> BM25Index:
-        ids: list[str] = []
-        texts: list[str] = []
+        texts: dict[str, str] = {}  # keyed by id, so a page boundary can never double a passage
         offset = 0
         while True:
             page = self._col.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
@@ -352,10 +350,9 @@ class LocalCorpus:
             metas = page.get("metadatas") or [None] * len(page["ids"])
             for pid, doc, meta in zip(page["ids"], page.get("documents") or [], metas,
                                       strict=True):
-                ids.append(pid)
-                texts.append(embedding_text(str((meta or {}).get("title", "")), str(doc or "")))
+                texts[pid] = embedding_text(str((meta or {}).get("title", "")), str(doc or ""))
             offset += len(page["ids"])
-        index = BM25Index.build(ids, texts)
+        index = BM25Index.build(list(texts), list(texts.values()))
         index.save(self._state.directory)
         return index
 

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from leadline.errors import ConfigError, IngestError
 from leadline.tools.search.base import Passage, content_id, normalize_whitespace
-from leadline.tools.search.embeddings import MAX_TOKENS, load_tokenizer
 from leadline.tools.search.formats import SUFFIXES, Document, expand_paths, read_file
+from leadline.tools.search.minilm import MAX_TOKENS, load_tokenizer
 
 DEFAULT_CHUNK_TOKENS = 200  # leaves room for the title within MiniLM's 256 tokens
 MIN_CHUNK_TOKENS = 16

@@ -12,7 +12,8 @@ from leadline.errors import ConfigError
 from leadline.tools.search import SearchBackend
 from leadline.tools.search.base import Passage, content_id
 from leadline.tools.search.corpus import LocalCorpus, rrf_fuse
-from leadline.tools.search.embeddings import EMBEDDING_DIM, MiniLMEmbedding, embed_texts
+from leadline.tools.search.embeddings import MiniLMEmbedding
+from leadline.tools.search.minilm import EMBEDDING_DIM, embed_texts
 from tests.tools.search.conftest import MakeCorpus
 
 FACTS = [

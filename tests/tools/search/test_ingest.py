@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 from leadline.errors import ConfigError, IngestError
 from leadline.tools.search.base import content_id
-from leadline.tools.search.embeddings import load_tokenizer
 from leadline.tools.search.formats import read_file
 from leadline.tools.search.ingest import chunk_spans, ingest, make_passages
+from leadline.tools.search.minilm import load_tokenizer
 from tests.tools.search.conftest import MakeCorpus, write
 
 IRCOT = {
@@ -180,3 +181,10 @@ def test_shared_hotpotqa_files(hotpotqa_dir: Path, tmp_path: Path,
     hits = corpus.search_sync(gold["title"] + " " + gold["paragraph_text"][:200], 3)
     assert content_id(gold["title"], gold["paragraph_text"]) in {
         p.id.split("#")[0] for p in hits}
+
+
+def test_package_exports_the_function_not_the_submodule() -> None:
+    module = importlib.import_module("leadline.tools.search.ingest")  # already imported above
+    from leadline.tools.search import ingest as exported
+
+    assert exported is module.ingest
