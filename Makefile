@@ -40,7 +40,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not model"
 
 demo: setup
-	$(BIN)/leadline model check
+	$(BIN)/leadline demo
 
 lint: setup
 	$(BIN)/ruff check leadline tests

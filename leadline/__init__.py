@@ -1,13 +1,37 @@
 """leadline: deep research with search as a compute axis.
 
 The public API lives here: `research` / `aresearch` answer one question under a `Budget`;
-`research_batch` answers many. Everything else is reachable from the subpackages.
+`research_batch` / `aresearch_batch` answer many. Heavy modules (LangGraph, chromadb) load on
+first use, so importing leadline (and `leadline --help`) stays fast.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from leadline.budgets.budget import Budget, Rates, Spend
 from leadline.config import Settings, load_settings
 from leadline.errors import LeadlineError
 
-__all__ = ["LeadlineError", "Settings", "load_settings"]
+_LAZY = {
+    "research": "leadline.research",
+    "aresearch": "leadline.research",
+    "ResearchResult": "leadline.research",
+    "Citation": "leadline.research",
+    "research_batch": "leadline.batch",
+    "aresearch_batch": "leadline.batch",
+}
+
+__all__ = ["Budget", "LeadlineError", "Rates", "Settings", "Spend", "load_settings", *_LAZY]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # Importing leadline.research binds the *module* to `leadline.research`; rebind the name
+        # to the function so `from leadline import research` gives what users expect.
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'leadline' has no attribute {name!r}")

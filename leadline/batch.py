@@ -38,7 +38,7 @@ from leadline.services import Services, open_services
 from leadline.tools.search.base import Passage, content_id
 
 DEFAULT_CONCURRENCY = 8
-MAX_CONCURRENCY = 64  # the most KV slots Settings allows; remote endpoints are given as many
+MAX_CONCURRENCY = 64
 MAX_REPORTED_PROBLEMS = 20
 
 
@@ -300,18 +300,6 @@ def _rewrite(path: Path, fd: int, rows: list[dict[str, Any]]) -> int:
 # --- running -------------------------------------------------------------------------------------
 
 
-def with_concurrency(services: Services, concurrency: int) -> Services:
-    """Services whose slot limiter admits `concurrency` runs.
-
-    Only the embedded server has real KV slots; for a remote endpoint the limiter is just a
-    configured default, and the batch's explicit `concurrency` wins over it.
-    """
-    if services.server is not None or services.slots >= concurrency:
-        return services
-    settings = services.settings.model_copy(update={"parallel_slots": concurrency})
-    return dataclasses.replace(services, settings=settings, _free_slots=None)
-
-
 async def aresearch_batch(
     questions: Iterable[QuestionLike],
     *,
@@ -351,10 +339,12 @@ async def aresearch_batch(
             return
         if services is None:
             services = await stack.enter_async_context(open_services(settings))
-        services = with_concurrency(services, concurrency)
+        # The embedded server runs one question per KV slot; more workers would only hold
+        # grants while they wait. Remote endpoints are bounded by `concurrency` alone.
+        width = concurrency if services.server is None else min(concurrency, services.slots)
         batch = _Batch(items, budget, token_pool, services, log,
                        dict(policy=policy, shape=shape, kv_mode=kv_mode, collection=collection))
-        async for result in batch.run(min(concurrency, services.slots)):
+        async for result in batch.run(width):
             yield result
 
 
