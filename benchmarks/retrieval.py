@@ -41,6 +41,8 @@ DATA = ROOT.parent / "shared" / "data" / "hotpotqa" / "dev300.jsonl"
 MODES = ("bm25", "dense", "hybrid")
 KS = (2, 5, 10)
 SCALE_QUERIES = 200
+SWEEP_RRF_K = (1, 3, 5, 10, 20, 30, 60, 100)
+SWEEP_DEPTH = (10, 20, 30, 40, 60, 100)
 
 
 def log(msg: str) -> None:
@@ -113,9 +115,9 @@ def sweep(corpus: LocalCorpus, questions: list[tuple[str, set[str]]]) -> dict[st
     golds = [g for _, g in questions]
     half = len(questions) // 2
     grid = []
-    for rrf_k in (5, 10, 20, 30, 60, 100):
-        for depth in (10, 20, 40, 60, 100):
-            for dense_w in (0.5, 0.75, 1.0, 1.5):
+    for rrf_k in SWEEP_RRF_K:
+        for depth in SWEEP_DEPTH:
+            for dense_w in (0.5, 0.75, 1.0, 1.25):
                 ranked = [  # fused on passage ids, exactly as search does, then mapped to docs
                     [doc_id(pid) for pid, _ in rrf_fuse([b[:depth], d[:depth]], k=rrf_k,
                                                         weights=[1.0, dense_w])][:10]
@@ -125,12 +127,20 @@ def sweep(corpus: LocalCorpus, questions: list[tuple[str, set[str]]]) -> dict[st
                     "rrf_k": rrf_k, "depth": depth, "dense_weight": dense_w,
                     "A": recall(ranked[:half], golds[:half]),
                     "B": recall(ranked[half:], golds[half:]),
+                    "all": recall(ranked, golds),
                 })
     best = max(grid, key=lambda g: (g["A"]["recall@10"], g["A"]["recall@5"]))
     current = next((g for g in grid if g["rrf_k"] == corpus.rrf_k and g["depth"] == corpus.depth
                     and g["dense_weight"] == corpus.dense_weight), None)
     for g in sorted(grid, key=lambda g: -g["A"]["recall@10"])[:10]:
         log(f"sweep {g}")
+    for dense_w in (0.5, 1.0):  # recall@10 over all questions: rows rrf_k, columns depth
+        log(f"sweep recall@10, dense weight {dense_w}: depth " + " ".join(
+            f"{d:>5}" for d in SWEEP_DEPTH))
+        for rrf_k in SWEEP_RRF_K:
+            row = [g["all"]["recall@10"] for g in grid
+                   if g["rrf_k"] == rrf_k and g["dense_weight"] == dense_w]
+            log(f"  rrf_k {rrf_k:>3}: " + " ".join(f"{r:.3f}" for r in row))
     return {"best_on_A": best, "default": current, "grid_size": len(grid)}
 
 

@@ -38,7 +38,7 @@ from leadline.services import Services, open_services
 from leadline.tools.search.base import Passage, content_id
 
 DEFAULT_CONCURRENCY = 8
-MAX_CONCURRENCY = 64
+MAX_CONCURRENCY = 256
 MAX_REPORTED_PROBLEMS = 20
 
 

@@ -373,7 +373,7 @@ def register_batch(sub: Any) -> None:
                    help="JSONL of results, appended as questions finish; ids already there are "
                    "skipped, so rerunning resumes a killed batch")
     p.add_argument("--concurrency", type=int, default=None,
-                   help="questions in flight at once, 1..64 (default 8)")
+                   help="questions in flight at once, 1..256 (default 8)")
     p.add_argument("--budget-pool", type=int, default=None, metavar="TOTAL_TOKENS",
                    help="one token total for the whole batch: each question gets a fair share of "
                    "what is left (capped by --max-tokens), unused tokens return to the pool")

@@ -10,6 +10,7 @@ repair attempt. A `CallGuard` sees every attempt before and after, so a budget c
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -127,6 +128,7 @@ def repair_messages(messages: Sequence[Message], bad_reply: str, error: str) -> 
     ]
 
 
+@functools.cache
 def json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
     return {
         "type": "json_schema",
