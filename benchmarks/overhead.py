@@ -8,8 +8,7 @@ in memory; `--search corpus`: the local corpus, `LocalCorpus` in bm25 mode, inge
 Reported: questions/s at each concurrency, CPU ms per question, and at concurrency 1 the
 overhead per graph step — question wall time minus the time spent waiting on the LLM and search
 (as the ledger measured them), divided by the graph steps. `--profile` adds a cProfile of the
-highest concurrency, summed by package; `--what-if` measures two pending fixes (see
-`apply_what_if`). With `--json` the last line is one JSON object.
+highest concurrency, summed by package. With `--json` the last line is one JSON object.
 
     python benchmarks/overhead.py --json [--concurrency 1 8 64] [--questions 40 160 320]
 """
@@ -201,24 +200,7 @@ def profile_summary(profile: cProfile.Profile, top: int = 10) -> dict[str, Any]:
     }
 
 
-def apply_what_if() -> None:
-    """Measure two fixes before they land: compile the graph once, build each JSON schema once.
-
-    Today `run_graph` compiles a fresh LangGraph graph for every question and `chat_json`
-    regenerates the pydantic JSON schema for every call; both are pure in their inputs.
-    """
-    import functools
-
-    import leadline.research
-    import leadline.tools.llm
-
-    leadline.research.build_graph = functools.lru_cache(maxsize=16)(leadline.research.build_graph)
-    leadline.tools.llm.json_schema_format = functools.cache(leadline.tools.llm.json_schema_format)
-
-
 async def main_async(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
-    if args.what_if:
-        apply_what_if()
     load_start = round(os.getloadavg()[0], 2)  # other work on the machine skews wall-clock rates
     n_max = max(args.questions)
     questions, passages = load_hotpot(n_max)
@@ -255,7 +237,6 @@ async def main_async(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
         "target_questions_per_s_at_64": TARGET_QPS,
         "meets_target": levels.get("64", top)["questions_per_s"] >= TARGET_QPS,
         "profile": profile,
-        "what_if_cached_graph_and_schema": args.what_if,
         "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
     }
 
@@ -267,8 +248,6 @@ def main() -> None:
                         help="questions per concurrency level (same order)")
     parser.add_argument("--search", choices=["passages", "corpus"], default="passages")
     parser.add_argument("--profile", action="store_true", help="cProfile the top concurrency")
-    parser.add_argument("--what-if", action="store_true",
-                        help="cache the compiled graph and JSON schemas (see apply_what_if)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     if len(args.questions) != len(args.concurrency):

@@ -15,10 +15,10 @@ from leadline.config import Settings, load_settings
 from leadline.errors import LeadlineError
 
 _LAZY = {
-    "research": "leadline.research",
-    "aresearch": "leadline.research",
-    "ResearchResult": "leadline.research",
-    "Citation": "leadline.research",
+    "research": "leadline.core",
+    "aresearch": "leadline.core",
+    "ResearchResult": "leadline.core",
+    "Citation": "leadline.core",
     "research_batch": "leadline.batch",
     "aresearch_batch": "leadline.batch",
 }
@@ -30,8 +30,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
-        # Importing leadline.research binds the *module* to `leadline.research`; rebind the name
-        # to the function so `from leadline import research` gives what users expect.
+        # Bind the function on first use so later lookups skip __getattr__.
         globals()[name] = value
         return value
     raise AttributeError(f"module 'leadline' has no attribute {name!r}")

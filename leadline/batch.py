@@ -33,7 +33,7 @@ from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.pool import BudgetPool, Grant
 from leadline.config import KVMode, Settings
 from leadline.errors import BudgetError, ConfigError, LeadlineError
-from leadline.research import ResearchResult, aresearch, validate_question
+from leadline.core import ResearchResult, aresearch, validate_question
 from leadline.services import Services, open_services
 from leadline.tools.search.base import Passage, content_id
 

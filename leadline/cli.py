@@ -197,7 +197,7 @@ def describe_event(event: dict[str, Any]) -> str:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from leadline.research import research
+    from leadline.core import research
 
     settings = _settings(args)
     result = research(

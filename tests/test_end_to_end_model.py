@@ -11,7 +11,7 @@ import pytest
 
 from leadline.budgets.budget import Budget
 from leadline.config import load_settings
-from leadline.research import aresearch
+from leadline.core import aresearch
 from leadline.services import Services
 from leadline.tools.llm import Completion, LLMClient
 

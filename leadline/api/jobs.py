@@ -27,7 +27,7 @@ from leadline.api.store import JobRecord, JobStore, StoredEvent
 from leadline.api.views import job_view, result_payload
 from leadline.budgets.budget import Budget
 from leadline.errors import LeadlineError
-from leadline.research import aresearch
+from leadline.core import aresearch
 
 log = logging.getLogger("leadline.api")
 

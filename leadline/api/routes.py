@@ -28,7 +28,7 @@ from leadline.api.security import ApiError, require_key
 from leadline.api.store import JobRecord, StoredEvent
 from leadline.api.views import iso, job_view
 from leadline.errors import ConfigError
-from leadline.research import validate_question
+from leadline.core import validate_question
 
 Key = Annotated[str, Depends(require_key)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -258,7 +258,7 @@ async def open_store(db_url: str | None, data_dir: Path) -> AsyncIterator[JobSto
 @asynccontextmanager
 async def open_api_checkpointer(db_url: str | None, data_dir: Path) -> AsyncIterator[Any]:
     """The LangGraph checkpointer beside the store: Postgres with Postgres, else SQLite."""
-    from leadline.research import open_checkpointer
+    from leadline.core import open_checkpointer
 
     if not is_postgres(db_url):
         path = sqlite_path(db_url, data_dir).with_name("checkpoints.sqlite")

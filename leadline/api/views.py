@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadline.api.store import JobRecord
 from leadline.budgets.ledger import LedgerEvent, summarize
-from leadline.research import ResearchResult
+from leadline.core import ResearchResult
 
 if TYPE_CHECKING:
     from leadline.api.jobs import LiveJob

@@ -302,7 +302,7 @@ async def _ircot(meter: _Meter, question: str) -> tuple[str, list[Entry], str]:
 async def _leadline(
     spec: SystemSpec, question: str, budget: Budget, ctx: SystemContext
 ) -> SystemOutput:
-    from leadline.research import run_graph
+    from leadline.core import run_graph
 
     run_spec = RunSpec(
         question=question,

@@ -7,7 +7,7 @@ from typing import Any
 
 from leadline.budgets.budget import Budget
 from leadline.graph.state import RunSpec
-from leadline.research import ResearchResult, run_graph
+from leadline.core import ResearchResult, run_graph
 from leadline.tools.llm import LLMClient
 from tests.fakes.llm_server import ScriptedLLMServer
 from tests.fakes.search import MemorySearch, make_passages

@@ -9,7 +9,7 @@ import pytest
 
 from leadline.budgets.budget import Budget
 from leadline.graph.state import RunSpec
-from leadline.research import open_checkpointer, run_graph
+from leadline.core import open_checkpointer, run_graph
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import Passage
 from tests.fakes.llm_server import ScriptedLLMServer, agent_role, by_role

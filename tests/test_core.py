@@ -10,7 +10,7 @@ import pytest
 from leadline.budgets.budget import Budget
 from leadline.config import load_settings
 from leadline.errors import BudgetError, ConfigError
-from leadline.research import aresearch, cache_pinning
+from leadline.core import aresearch, cache_pinning
 from leadline.services import Services
 from leadline.tools.llm import LLMClient
 from tests.fakes.llm_server import ScriptedLLMServer, by_role
