@@ -2,8 +2,8 @@
 
 Shared mode: every role gets the same system charter, then the question and the whole workspace,
 with the role's instruction last, so consecutive prompts share a byte-identical prefix.
-Isolated mode: each role has its own system prompt and sees only its own view of the workspace,
-as most multi-agent systems do; it is kept as the comparison.
+Isolated mode: each role has its own system prompt and sees only its own view of the workspace
+(evidence ranked by relevance), as most multi-agent systems do; it is kept as the comparison.
 Templates use `$name` placeholders and render strictly: a missing variable is an error.
 """
 
@@ -15,7 +15,14 @@ from importlib import resources
 from string import Template
 from typing import Any, Literal
 
-from leadline.agents.workspace import Entry, Evidence, Note, PlanEntry, render_workspace
+from leadline.agents.workspace import (
+    Entry,
+    Evidence,
+    Note,
+    PlanEntry,
+    render_view,
+    render_workspace,
+)
 from leadline.errors import ConfigError
 
 Role = Literal["planner", "reasoner", "answer"]
@@ -74,7 +81,7 @@ def build_messages(
             "isolated_user",
             question=question,
             view_title=view_title,
-            workspace=render_workspace(entries, kinds),
+            workspace=render_view(entries, kinds),
             instruction=instruction,
         )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

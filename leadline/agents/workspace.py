@@ -72,7 +72,19 @@ def evidence(entries: Sequence[Entry]) -> list[Evidence]:
     return [e for e in entries if isinstance(e, Evidence)]
 
 
-def render_workspace(entries: Sequence[Entry], kinds: tuple[type, ...] | None = None) -> str:
-    """The workspace as prompt text; `kinds` filters entries for a role's isolated view."""
-    shown = [e for e in entries if kinds is None or isinstance(e, kinds)]
-    return "\n".join(e.render() for e in shown) if shown else "(empty)"
+def render_workspace(entries: Sequence[Entry]) -> str:
+    """The whole workspace in append order: the shared-KV view, identical prefix every call."""
+    return "\n".join(e.render() for e in entries) if entries else "(empty)"
+
+
+def render_view(entries: Sequence[Entry], kinds: tuple[type, ...]) -> str:
+    """A role's own view (isolated mode): its kinds of entry, evidence most relevant first.
+
+    This is how most multi-agent RAG systems present context; re-ranking as evidence arrives
+    is also exactly what defeats a server's prefix cache, which shared mode avoids.
+    """
+    shown = [e for e in entries if isinstance(e, kinds)]
+    ranked = sorted((e for e in shown if isinstance(e, Evidence)), key=lambda e: -e.score)
+    others = [e for e in shown if not isinstance(e, Evidence)]
+    ordered: list[Entry] = [*ranked, *others]
+    return "\n".join(e.render() for e in ordered) if ordered else "(empty)"
