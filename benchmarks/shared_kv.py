@@ -60,16 +60,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for i, example in enumerate(dataset.examples, 1):
             for mode in MODES if i % 2 else MODES[::-1]:  # alternate who goes first
                 t0 = time.perf_counter()
-                result = await aresearch(example.question, services=services, budget=budget,
-                                         policy=args.policy, kv_mode=mode, collection=collection,
-                                         checkpoint=False)
+                result = await aresearch(
+                    example.question,
+                    services=services,
+                    budget=budget,
+                    policy=args.policy,
+                    kv_mode=mode,
+                    collection=collection,
+                    checkpoint=False,
+                )
                 u = result.usage
                 row = {
-                    "id": example.id, "mode": mode, "answer": result.answer,
+                    "id": example.id,
+                    "mode": mode,
+                    "answer": result.answer,
                     "em": exact_match(result.answer, example.answers),
                     "f1": f1(result.answer, example.answers),
-                    "prompt_tokens": u["prompt_tokens"], "cached_tokens": u["cached_tokens"],
-                    "completion_tokens": u["completion_tokens"], "search_steps": u["search_steps"],
+                    "prompt_tokens": u["prompt_tokens"],
+                    "cached_tokens": u["cached_tokens"],
+                    "completion_tokens": u["completion_tokens"],
+                    "search_steps": u["search_steps"],
                     "wall_s": round(time.perf_counter() - t0, 2),
                 }
                 rows[mode].append(row)
@@ -77,7 +87,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     summary = {m: summarize(rows[m]) for m in MODES}
     s, iso = summary["shared"], summary["isolated"]
     return {
-        "model": settings.model_size, "n": args.n, "policy": args.policy,
+        "model": settings.model_size,
+        "n": args.n,
+        "policy": args.policy,
         "caps": {"max_tokens": args.max_tokens, "max_search_steps": args.max_search_steps},
         "modes": summary,
         "prefill_reduction": round(iso["prefill_tokens"] / max(s["prefill_tokens"], 1), 2),

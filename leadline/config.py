@@ -58,7 +58,9 @@ class Settings(BaseModel):
     api_key: str | None = Field(None, description="API key for base_url.")
     model: str | None = Field(None, description="Model name sent to the endpoint.")
     model_path: Path | None = Field(None, description="GGUF file for the embedded server.")
-    model_size: ModelSize = Field("1.5b", description="Which packaged model the embedded server uses.")
+    model_size: ModelSize = Field(
+        "1.5b", description="Which packaged model the embedded server uses."
+    )
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Models, indexes, caches, checkpoints.")
     chroma_url: str | None = Field(None, description="chroma server URL; None = embedded chromadb.")
     searxng_url: str | None = Field(None, description="SearXNG instance for web search.")
@@ -69,7 +71,9 @@ class Settings(BaseModel):
     ctx_per_slot: int = Field(8192, ge=512)
     parallel_slots: int = Field(1, ge=1, le=64)
     kv_mode: KVMode = "shared"
-    cache_salt: str | None = Field(None, description="vLLM cache_salt: isolates this tenant's prefix cache.")
+    cache_salt: str | None = Field(
+        None, description="vLLM cache_salt: isolates this tenant's prefix cache."
+    )
 
     @property
     def models_dir(self) -> Path:

@@ -100,18 +100,36 @@ def validate_question(question: str) -> str:
     return text
 
 
-def progress_event(node: str, update: dict[str, Any], spent_events: list[LedgerEvent]) -> list[dict[str, Any]]:
+def progress_event(
+    node: str, update: dict[str, Any], spent_events: list[LedgerEvent]
+) -> list[dict[str, Any]]:
     """Turn one graph update into the progress events users see (plan, search, reason, answer)."""
     spent_events.extend(update.get("events", []))
     spend = total_spend(spent_events).to_dict()
     if node == "plan":
         plan: PlanEntry = update["plan"]
-        return [{"type": "plan", "hops": plan.hops, "shape": plan.shape, "queries": list(plan.queries),
-                 "sub_questions": list(plan.sub_questions), "spend": spend}]
+        return [
+            {
+                "type": "plan",
+                "hops": plan.hops,
+                "shape": plan.shape,
+                "queries": list(plan.queries),
+                "sub_questions": list(plan.sub_questions),
+                "spend": spend,
+            }
+        ]
     if node == "search":
-        return [{"type": "search", "query": e.detail, "error": e.error,
-                 "passages": [ev.title for ev in update.get("entries", [])], "spend": spend}
-                for e in update.get("events", []) if e.kind == "search"]
+        return [
+            {
+                "type": "search",
+                "query": e.detail,
+                "error": e.error,
+                "passages": [ev.title for ev in update.get("entries", [])],
+                "spend": spend,
+            }
+            for e in update.get("events", [])
+            if e.kind == "search"
+        ]
     if node == "reason":
         out: dict[str, Any] = {"type": "reason", "step": update.get("step"), "spend": spend}
         for a in update.get("anytime", []):
@@ -131,9 +149,15 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
     by_number = {e.n: e for e in evidence(values.get("entries", []))}
     final = values.get("final")
     citations = [
-        Citation(n, by_number[n].passage_id, by_number[n].title, by_number[n].source,
-                 by_number[n].text[:QUOTE_CHARS])
-        for n in (final.citations if final else ()) if n in by_number
+        Citation(
+            n,
+            by_number[n].passage_id,
+            by_number[n].title,
+            by_number[n].source,
+            by_number[n].text[:QUOTE_CHARS],
+        )
+        for n in (final.citations if final else ())
+        if n in by_number
     ]
     events = list(values.get("events", []))
     return ResearchResult(
@@ -277,7 +301,9 @@ async def aresearch(
         )
         checkpointer = None
         if checkpoint:
-            checkpointer = getattr(services, "checkpointer", None) or await stack.enter_async_context(
+            checkpointer = getattr(
+                services, "checkpointer", None
+            ) or await stack.enter_async_context(
                 open_checkpointer(settings.data_dir / "runs.sqlite")
             )
         counters_before = await _prefix_cache_counters(services)

@@ -26,8 +26,10 @@ def resolve_demo_data(settings: Settings, path: str | Path | None = None) -> Pat
         if not given.exists():
             raise ConfigError(f"demo data file {given} does not exist")
         return given
-    for candidate in (SHARED_DEV300, Path(__file__).resolve().parents[2] / "shared" / "data"
-                      / "hotpotqa" / "dev300.jsonl"):
+    for candidate in (
+        SHARED_DEV300,
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa" / "dev300.jsonl",
+    ):
         if candidate.exists():
             return candidate
     return download_official_dev(settings)
@@ -46,8 +48,10 @@ def download_official_dev(settings: Settings) -> Path:
         with httpx.stream("GET", OFFICIAL_DEV_URL, timeout=60, follow_redirects=True) as response:
             response.raise_for_status()
             total = int(response.headers.get("content-length") or 0) or None
-            with partial.open("wb") as fh, tqdm(total=total, unit="B", unit_scale=True,
-                                                 desc="HotpotQA dev") as bar:
+            with (
+                partial.open("wb") as fh,
+                tqdm(total=total, unit="B", unit_scale=True, desc="HotpotQA dev") as bar,
+            ):
                 for chunk in response.iter_bytes():
                     fh.write(chunk)
                     bar.update(len(chunk))

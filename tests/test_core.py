@@ -9,8 +9,8 @@ import pytest
 
 from leadline.budgets.budget import Budget
 from leadline.config import load_settings
-from leadline.errors import BudgetError, ConfigError
 from leadline.core import aresearch, cache_pinning
+from leadline.errors import BudgetError, ConfigError
 from leadline.services import Services
 from leadline.tools.llm import LLMClient
 from tests.fakes.llm_server import ScriptedLLMServer, by_role
@@ -19,10 +19,18 @@ from tests.graph.helpers import answer_reply, plan_reply, reason_reply
 
 
 def _services(server: ScriptedLLMServer, tmp_path: Path) -> Services:
-    settings = load_settings(config_file=_empty_toml(tmp_path), environ={}, data_dir=tmp_path,
-                             base_url=server.base_url, model="scripted")
-    return Services(settings=settings, llm=LLMClient(base_url=server.base_url, model="scripted"),
-                    search=MemorySearch(make_passages()))
+    settings = load_settings(
+        config_file=_empty_toml(tmp_path),
+        environ={},
+        data_dir=tmp_path,
+        base_url=server.base_url,
+        model="scripted",
+    )
+    return Services(
+        settings=settings,
+        llm=LLMClient(base_url=server.base_url, model="scripted"),
+        search=MemorySearch(make_passages()),
+    )
 
 
 def _empty_toml(tmp_path: Path) -> Path:
@@ -32,13 +40,21 @@ def _empty_toml(tmp_path: Path) -> Path:
 
 
 async def test_aresearch_answers_with_citations_events_and_a_ledger(tmp_path: Path) -> None:
-    handler = by_role(planner=plan_reply(["topic 5"]), reasoner=reason_reply("Topic 5", 0.9, done=True),
-                      answer=answer_reply("Topic 5", [1]))
+    handler = by_role(
+        planner=plan_reply(["topic 5"]),
+        reasoner=reason_reply("Topic 5", 0.9, done=True),
+        answer=answer_reply("Topic 5", [1]),
+    )
     events: list[dict] = []
     with ScriptedLLMServer(handler) as server:
         services = _services(server, tmp_path)
-        result = await aresearch("What is topic 5?", services=services, budget=Budget(max_search_steps=3),
-                                 ledger_path=tmp_path / "ledger.jsonl", on_event=events.append)
+        result = await aresearch(
+            "What is topic 5?",
+            services=services,
+            budget=Budget(max_search_steps=3),
+            ledger_path=tmp_path / "ledger.jsonl",
+            on_event=events.append,
+        )
         await services.llm.aclose()
     assert result.answer == "Topic 5"
     assert result.citations[0].passage_id == "p5"

@@ -15,12 +15,16 @@ from leadline.core import aresearch
 from leadline.services import Services
 from leadline.tools.llm import Completion, LLMClient
 
-DEV300 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hotpotqa" / "dev300.jsonl"
+DEV300 = (
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hotpotqa" / "dev300.jsonl"
+)
 N_QUESTIONS = 12
 
 pytestmark = [
     pytest.mark.model,
-    pytest.mark.skipif(not DEV300.exists(), reason="../shared/data/hotpotqa/dev300.jsonl not present"),
+    pytest.mark.skipif(
+        not DEV300.exists(), reason="../shared/data/hotpotqa/dev300.jsonl not present"
+    ),
 ]
 
 
@@ -46,7 +50,9 @@ def dev_subset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dic
 
 
 @pytest.fixture(scope="module")
-def corpus_dir(dev_subset: tuple[Path, list[dict]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus_dir(
+    dev_subset: tuple[Path, list[dict]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     from leadline.tools.search.corpus import LocalCorpus
     from leadline.tools.search.ingest import ingest
 
@@ -55,8 +61,9 @@ def corpus_dir(dev_subset: tuple[Path, list[dict]], tmp_path_factory: pytest.Tem
     return root
 
 
-async def _run(embedded_model: str, corpus_dir: Path, question: str, budget: Budget,
-               kv_mode: str = "shared") -> tuple[Any, RecordingClient, Any]:
+async def _run(
+    embedded_model: str, corpus_dir: Path, question: str, budget: Budget, kv_mode: str = "shared"
+) -> tuple[Any, RecordingClient, Any]:
     from leadline.tools.search.corpus import LocalCorpus
 
     corpus = LocalCorpus.embedded(corpus_dir, "dev")
@@ -64,8 +71,9 @@ async def _run(embedded_model: str, corpus_dir: Path, question: str, budget: Bud
     settings = load_settings(environ={}, data_dir=corpus_dir, base_url=embedded_model)
     services = Services(settings=settings, llm=llm, search=corpus)
     try:
-        result = await aresearch(question, services=services, budget=budget, kv_mode=kv_mode,
-                                 checkpoint=False)
+        result = await aresearch(
+            question, services=services, budget=budget, kv_mode=kv_mode, checkpoint=False
+        )
     finally:
         await llm.aclose()
     return result, llm, corpus
@@ -87,7 +95,9 @@ async def test_answers_a_dev_question_with_real_citations_within_caps(
     # ledger totals equal the sum of what the server reported, call for call
     assert result.usage["llm_calls"] == len(llm.completions)
     assert result.usage["prompt_tokens"] == sum(c.usage.prompt_tokens for c in llm.completions)
-    assert result.usage["completion_tokens"] == sum(c.usage.completion_tokens for c in llm.completions)
+    assert result.usage["completion_tokens"] == sum(
+        c.usage.completion_tokens for c in llm.completions
+    )
     assert result.usage["cached_tokens"] == sum(c.usage.cached_tokens for c in llm.completions)
     assert result.usage["total_tokens"] <= 6000
     assert result.usage["search_steps"] <= 3
@@ -97,8 +107,13 @@ async def test_shared_kv_mode_is_served_from_the_prefix_cache(
     embedded_model: str, corpus_dir: Path, dev_subset: tuple[Path, list[dict]]
 ) -> None:
     question = dev_subset[1][1]["question_text"]
-    result, llm, _ = await _run(embedded_model, corpus_dir, question,
-                                Budget(max_tokens=8000, max_search_steps=2), kv_mode="shared")
+    result, llm, _ = await _run(
+        embedded_model,
+        corpus_dir,
+        question,
+        Budget(max_tokens=8000, max_search_steps=2),
+        kv_mode="shared",
+    )
     assert len(llm.completions) >= 2
     # every call after the first reuses the shared prefix (charter + question + workspace)
     assert all(c.usage.cached_tokens > 0 for c in llm.completions[1:])

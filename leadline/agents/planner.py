@@ -26,7 +26,9 @@ class PlannerOutput(BaseModel):
     shape: str = "bridge"
 
 
-def planner_messages(question: str, entries: Sequence[Entry], kv_mode: KVMode) -> list[dict[str, str]]:
+def planner_messages(
+    question: str, entries: Sequence[Entry], kv_mode: KVMode
+) -> list[dict[str, str]]:
     return build_messages("planner", question, entries, kv_mode, max_queries=MAX_QUERIES)
 
 
@@ -34,8 +36,10 @@ def planner_messages(question: str, entries: Sequence[Entry], kv_mode: KVMode) -
 NOT_A_QUERY = frozenset({"", "...", "unknown", "none", "n/a", "null", "query", "search query"})
 
 
-def clean_queries(queries: Sequence[str], exclude: Sequence[str] = (), limit: int = MAX_QUERIES) -> list[str]:
-    """Strip, drop placeholders and case-insensitive duplicates (also of `exclude`), keep `limit`."""
+def clean_queries(
+    queries: Sequence[str], exclude: Sequence[str] = (), limit: int = MAX_QUERIES
+) -> list[str]:
+    """Strip; drop placeholders and case-insensitive repeats (also of `exclude`); keep `limit`."""
     seen = {q.strip().lower() for q in exclude}
     kept: list[str] = []
     for q in queries:
@@ -47,7 +51,9 @@ def clean_queries(queries: Sequence[str], exclude: Sequence[str] = (), limit: in
 
 
 def to_plan(output: PlannerOutput, question: str) -> PlanEntry:
-    shape: QuestionShape = "comparison" if output.shape.strip().lower().startswith("comp") else "bridge"
+    shape: QuestionShape = (
+        "comparison" if output.shape.strip().lower().startswith("comp") else "bridge"
+    )
     # The question itself goes first: it is the strongest single query for the first hop, and
     # the planner's queries then target what it misses.
     queries = clean_queries([question, *output.queries], limit=MAX_QUERIES + 1)

@@ -39,7 +39,9 @@ ISOLATED_VIEWS: dict[Role, tuple[str, tuple[type, ...]]] = {
 @functools.cache
 def load_template(name: str) -> Template:
     try:
-        text = resources.files("leadline.agents").joinpath("prompts", f"{name}.txt").read_text("utf-8")
+        text = (
+            resources.files("leadline.agents").joinpath("prompts", f"{name}.txt").read_text("utf-8")
+        )
     except FileNotFoundError as exc:
         raise ConfigError(f"prompt template {name!r} does not exist") from exc
     return Template(text.rstrip("\n"))
@@ -72,7 +74,10 @@ def build_messages(
     if kv_mode == "shared":
         system = render("charter")
         user = render(
-            "shared_user", question=question, workspace=render_workspace(entries), instruction=instruction
+            "shared_user",
+            question=question,
+            workspace=render_workspace(entries),
+            instruction=instruction,
         )
     else:
         view_title, kinds = ISOLATED_VIEWS[role]

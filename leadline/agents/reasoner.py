@@ -37,11 +37,15 @@ class AnswerOutput(BaseModel):
     citations: list[int] = Field(default_factory=list, max_length=10)
 
 
-def reasoner_messages(question: str, entries: Sequence[Entry], kv_mode: KVMode) -> list[dict[str, str]]:
+def reasoner_messages(
+    question: str, entries: Sequence[Entry], kv_mode: KVMode
+) -> list[dict[str, str]]:
     return build_messages("reasoner", question, entries, kv_mode, max_queries=MAX_NEXT_QUERIES)
 
 
-def answer_messages(question: str, entries: Sequence[Entry], kv_mode: KVMode) -> list[dict[str, str]]:
+def answer_messages(
+    question: str, entries: Sequence[Entry], kv_mode: KVMode
+) -> list[dict[str, str]]:
     return build_messages("answer", question, entries, kv_mode)
 
 
@@ -60,4 +64,9 @@ def strip_citations(text: str) -> str:
 
 
 def is_unknown(answer: str) -> bool:
-    return not answer.strip() or answer.strip().lower().rstrip(".") in {UNKNOWN, "none", "n/a", "not found"}
+    return not answer.strip() or answer.strip().lower().rstrip(".") in {
+        UNKNOWN,
+        "none",
+        "n/a",
+        "not found",
+    }

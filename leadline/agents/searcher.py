@@ -16,7 +16,6 @@ from leadline.errors import LeadlineError
 from leadline.tools.search.base import Passage, SearchBackend
 from leadline.tools.tokens import truncate_to_tokens
 
-
 TITLE_MAX_TOKENS = 24
 
 
@@ -60,6 +59,8 @@ async def run_search(
         # Ask for extra candidates so passages already in the workspace don't crowd out new ones.
         passages = await backend.search(query, keep + len(seen_ids) + 2)
     except (LeadlineError, OSError) as exc:
-        return SearchOutcome(query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
+        return SearchOutcome(
+            query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
+        )
     evidence = select_evidence(passages, query, seen_ids, keep, max_tokens)
     return SearchOutcome(query, evidence, time.perf_counter() - started)

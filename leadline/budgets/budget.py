@@ -116,8 +116,12 @@ class Budget:
     def scaled(self, factor: float) -> Budget:
         """The same budget with token and compute caps scaled (search steps rounded down)."""
         return Budget(
-            max_tokens=None if self.max_tokens is None else max(MIN_MAX_TOKENS, int(self.max_tokens * factor)),
-            max_search_steps=None if self.max_search_steps is None else int(self.max_search_steps * factor),
+            max_tokens=None
+            if self.max_tokens is None
+            else max(MIN_MAX_TOKENS, int(self.max_tokens * factor)),
+            max_search_steps=None
+            if self.max_search_steps is None
+            else int(self.max_search_steps * factor),
             max_compute=None if self.max_compute is None else self.max_compute * factor,
             rates=self.rates,
             answer_tokens=self.answer_tokens,

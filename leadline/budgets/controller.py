@@ -49,7 +49,9 @@ def allocated_search_steps(policy: Policy, budget: Budget, hops: int) -> int | N
     if policy == "fixed":
         return budget.max_search_steps
     allocation = ADAPTIVE_STEPS_PER_HOP * max(hops, 1)
-    return allocation if budget.max_search_steps is None else min(allocation, budget.max_search_steps)
+    return (
+        allocation if budget.max_search_steps is None else min(allocation, budget.max_search_steps)
+    )
 
 
 def normalize_answer_text(answer: str) -> str:
@@ -89,7 +91,9 @@ def decide(
     if policy == "adaptive" and is_settled(anytime):
         return Action("answer", stop_reason="early_stop")
     width = queries_per_round(shape, plan)
-    candidates = clean_queries([*proposed_queries, *plan.queries], exclude=queries_done, limit=width)
+    candidates = clean_queries(
+        [*proposed_queries, *plan.queries], exclude=queries_done, limit=width
+    )
     if not candidates:
         return Action("answer", stop_reason="done")
     allowed = allocated_search_steps(policy, budget, plan.hops)

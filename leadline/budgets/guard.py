@@ -21,7 +21,9 @@ class CallRefused(BudgetError):
 
 
 class BudgetGuard:
-    def __init__(self, budget: Budget, spent: Spend, *, reserve: Spend, agent: str, step: int) -> None:
+    def __init__(
+        self, budget: Budget, spent: Spend, *, reserve: Spend, agent: str, step: int
+    ) -> None:
         self.budget = budget
         self.spent = spent
         self.reserve = reserve

@@ -34,7 +34,9 @@ class LedgerEvent:
 
     @property
     def spend(self) -> Spend:
-        return Spend(self.prompt_tokens, self.cached_tokens, self.completion_tokens, self.search_steps)
+        return Spend(
+            self.prompt_tokens, self.cached_tokens, self.completion_tokens, self.search_steps
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "event", **asdict(self)}
@@ -70,7 +72,9 @@ def summarize(events: Sequence[LedgerEvent]) -> dict[str, Any]:
         **spend.to_dict(),
         "reasoning_tokens": sum(e.reasoning_tokens for e in events),
         "prefill_tokens": spend.uncached_prompt_tokens,
-        "cache_hit_rate": round(spend.cached_tokens / spend.prompt_tokens, 4) if spend.prompt_tokens else 0.0,
+        "cache_hit_rate": round(spend.cached_tokens / spend.prompt_tokens, 4)
+        if spend.prompt_tokens
+        else 0.0,
         "llm_calls": len(llm),
         "llm_latency_s": round(sum(e.latency_s for e in llm), 3),
         "search_latency_s": round(sum(e.latency_s for e in events if e.kind == "search"), 3),

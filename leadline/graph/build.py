@@ -49,7 +49,9 @@ def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend
         * spec.passages_per_query
         * (spec.max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD)
     )
-    reason_prompt = estimate_prompt_tokens(reasoner.reasoner_messages(spec.question, entries, spec.kv_mode))
+    reason_prompt = estimate_prompt_tokens(
+        reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
+    )
     reasoning = call_estimate(reason_prompt + added, reasoner.MAX_COMPLETION_TOKENS)
     answer = answer_reserve(spec, entries, reasoner.MAX_COMPLETION_TOKENS)
     return Spend(search_steps=n_queries) + reasoning + answer + Spend(prompt_tokens=added)
@@ -67,7 +69,12 @@ class ResearchNodes:
         self.search_backend = search
 
     def _route(
-        self, action: Action, update: dict[str, Any], spec: RunSpec, entries: Sequence[Entry], step: int
+        self,
+        action: Action,
+        update: dict[str, Any],
+        spec: RunSpec,
+        entries: Sequence[Entry],
+        step: int,
     ) -> Command[Any]:
         if action.kind == "answer":
             return Command(goto="answer", update={**update, "stop_reason": action.stop_reason})
@@ -101,7 +108,12 @@ class ResearchNodes:
             pass  # plan with the question itself; the loop can still start
         except LLMError as exc:
             error = str(exc)
-        update: dict[str, Any] = {"plan": plan, "entries": [plan], "events": guard.events, "step": 0}
+        update: dict[str, Any] = {
+            "plan": plan,
+            "entries": [plan],
+            "events": guard.events,
+            "step": 0,
+        }
         if error:
             return Command(goto="answer", update={**update, "stop_reason": "error", "error": error})
         entries_after = append_entries(entries, [plan])
@@ -164,7 +176,9 @@ class ResearchNodes:
         except LLMOutputError:
             decision = None  # "no decision": keep going on the plan's queries if budget allows
         except LLMError as exc:
-            return Command(goto="answer", update={**update, "stop_reason": "error", "error": str(exc)})
+            return Command(
+                goto="answer", update={**update, "stop_reason": "error", "error": str(exc)}
+            )
 
         new_entries: list[Entry] = []
         anytime = list(state.get("anytime", []))
@@ -180,7 +194,9 @@ class ResearchNodes:
                     confidence=decision.clamped_confidence,
                     total_tokens=spent_now.total_tokens,
                     search_steps=spent_now.search_steps,
-                    citations=tuple(reasoner.cited_numbers(decision.note + decision.answer, [], valid)),
+                    citations=tuple(
+                        reasoner.cited_numbers(decision.note + decision.answer, [], valid)
+                    ),
                 )
             )
             update["anytime"] = anytime[-1:]

@@ -68,5 +68,15 @@ class SearchTask(TypedDict):
 
 SERIALIZABLE_TYPES: list[tuple[str, str]] = [
     (cls.__module__, cls.__name__)
-    for cls in (RunSpec, FinalAnswer, Budget, Rates, PlanEntry, Evidence, Note, LedgerEvent, AnytimeAnswer)
+    for cls in (
+        RunSpec,
+        FinalAnswer,
+        Budget,
+        Rates,
+        PlanEntry,
+        Evidence,
+        Note,
+        LedgerEvent,
+        AnytimeAnswer,
+    )
 ]

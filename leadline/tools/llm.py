@@ -132,7 +132,11 @@ def repair_messages(messages: Sequence[Message], bad_reply: str, error: str) -> 
 def json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
     return {
         "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+        "json_schema": {
+            "name": schema.__name__,
+            "schema": schema.model_json_schema(),
+            "strict": False,
+        },
     }
 
 
@@ -280,21 +284,27 @@ class LLMClient:
         """Structured output: schema-constrained where supported, else parse + one repair."""
         response_format = json_schema_format(schema) if self.json_schema_supported else None
         first = await self.chat(
-            messages, max_tokens=max_tokens, response_format=response_format,
-            extra_body=extra_body, guard=guard,
+            messages,
+            max_tokens=max_tokens,
+            response_format=response_format,
+            extra_body=extra_body,
+            guard=guard,
         )
         try:
             return parse_json_reply(first.text, schema), [first]
         except LLMOutputError as exc:
             retry = repair_messages(messages, first.text, str(exc))
             second = await self.chat(
-                retry, max_tokens=max_tokens, response_format=response_format,
-                extra_body=extra_body, guard=guard,
+                retry,
+                max_tokens=max_tokens,
+                response_format=response_format,
+                extra_body=extra_body,
+                guard=guard,
             )
             try:
                 return parse_json_reply(second.text, schema), [first, second]
             except LLMOutputError as again:
                 raise LLMOutputError(
-                    f"model reply could not be parsed as {schema.__name__} after one repair: {again}",
+                    f"reply not parseable as {schema.__name__} after one repair: {again}",
                     raw=second.text,
                 ) from again

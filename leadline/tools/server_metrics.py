@@ -49,7 +49,9 @@ def metrics_url(base_url: str) -> str:
     return (root[: -len("/v1")] if root.endswith("/v1") else root) + "/metrics"
 
 
-async def read_prefix_cache_counters(base_url: str, timeout_s: float = 5.0) -> PrefixCacheCounters | None:
+async def read_prefix_cache_counters(
+    base_url: str, timeout_s: float = 5.0
+) -> PrefixCacheCounters | None:
     """The server's counters now, or None if it exposes none (not vLLM, or unreachable)."""
     try:
         async with httpx.AsyncClient(timeout=timeout_s) as client:

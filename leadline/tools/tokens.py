@@ -42,7 +42,9 @@ def _bundled_bpe_file() -> Path:
 
 @functools.cache
 def _encoding() -> Any:
-    cache_dir = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or Path(tempfile.gettempdir()) / "leadline-tiktoken")
+    cache_dir = Path(
+        os.environ.get("TIKTOKEN_CACHE_DIR") or Path(tempfile.gettempdir()) / "leadline-tiktoken"
+    )
     target = cache_dir / CL100K_CACHE_NAME
     if not target.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,9 @@ def count_tokens(text: str) -> int:
 def estimate_prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """A conservative upper estimate of the prompt tokens a chat request will be billed."""
     raw = sum(count_tokens(str(m.get("content") or "")) for m in messages)
-    return math.ceil(raw * PROMPT_MARGIN) + PER_MESSAGE_OVERHEAD * len(messages) + PER_REQUEST_OVERHEAD
+    return (
+        math.ceil(raw * PROMPT_MARGIN) + PER_MESSAGE_OVERHEAD * len(messages) + PER_REQUEST_OVERHEAD
+    )
 
 
 def truncate_to_tokens(text: str, max_tokens: int) -> str:

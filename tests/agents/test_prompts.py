@@ -30,8 +30,11 @@ PASSED = {
 
 
 def test_every_template_takes_exactly_what_the_code_passes() -> None:
-    files = {p.name[:-4] for p in resources.files("leadline.agents").joinpath("prompts").iterdir()
-             if p.name.endswith(".txt")}
+    files = {
+        p.name[:-4]
+        for p in resources.files("leadline.agents").joinpath("prompts").iterdir()
+        if p.name.endswith(".txt")
+    }
     assert files == set(PASSED)
     for name, variables in PASSED.items():
         assert template_variables(name) == variables, name
@@ -46,9 +49,15 @@ def test_render_is_strict() -> None:
 
 entries_strategy = st.lists(
     st.one_of(
-        st.builds(Evidence, n=st.just(0), passage_id=st.text("abc", min_size=1, max_size=3),
-                  title=st.text(max_size=20), text=st.text(max_size=80), source=st.just("s"),
-                  query=st.just("q")),
+        st.builds(
+            Evidence,
+            n=st.just(0),
+            passage_id=st.text("abc", min_size=1, max_size=3),
+            title=st.text(max_size=20),
+            text=st.text(max_size=80),
+            source=st.just("s"),
+            query=st.just("q"),
+        ),
         st.builds(Note, step=st.integers(1, 9), text=st.text(max_size=60)),
     ),
     max_size=12,
@@ -56,7 +65,10 @@ entries_strategy = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(question=st.text(min_size=1, max_size=80), batches=st.lists(entries_strategy, min_size=1, max_size=5))
+@given(
+    question=st.text(min_size=1, max_size=80),
+    batches=st.lists(entries_strategy, min_size=1, max_size=5),
+)
 def test_shared_mode_prompts_only_ever_append(question: str, batches: list) -> None:
     """Across consecutive calls of a shared-mode run, each prompt starts with the previous one's
     whole shared part (system charter, question and workspace): only appended, never rewritten."""
@@ -78,8 +90,10 @@ def test_shared_mode_prompts_only_ever_append(question: str, batches: list) -> N
 def test_isolated_mode_gives_each_role_its_own_system_prompt_and_view() -> None:
     ev = Evidence(n=0, passage_id="x", title="T", text="body", source="s", query="q")
     entries = append_entries([], [PlanEntry((), ("q",), 1, "bridge"), ev, Note(1, "a note")])
-    systems = {f(  "Q", entries, "isolated")[0]["content"] for f in
-               (planner.planner_messages, reasoner.reasoner_messages, reasoner.answer_messages)}
+    systems = {
+        f("Q", entries, "isolated")[0]["content"]
+        for f in (planner.planner_messages, reasoner.reasoner_messages, reasoner.answer_messages)
+    }
     assert len(systems) == 3
     answer_user = reasoner.answer_messages("Q", entries, "isolated")[1]["content"]
     assert "[1] T: body" in answer_user and "a note" not in answer_user

@@ -21,8 +21,16 @@ def test_spend_adds_and_prices_cached_tokens_at_a_discount() -> None:
         (Budget(max_tokens=1000), Spend(900, 0, 101, 0), False),
         (Budget(max_search_steps=2), Spend(search_steps=2), True),
         (Budget(max_search_steps=2), Spend(search_steps=3), False),
-        (Budget(max_tokens=None, max_compute=500.0, rates=Rates(search_step=200)), Spend(search_steps=2), True),
-        (Budget(max_tokens=None, max_compute=500.0, rates=Rates(search_step=200)), Spend(101, 0, 0, 2), False),
+        (
+            Budget(max_tokens=None, max_compute=500.0, rates=Rates(search_step=200)),
+            Spend(search_steps=2),
+            True,
+        ),
+        (
+            Budget(max_tokens=None, max_compute=500.0, rates=Rates(search_step=200)),
+            Spend(101, 0, 0, 2),
+            False,
+        ),
     ],
 )
 def test_fits_checks_every_axis(budget: Budget, extra: Spend, ok: bool) -> None:
@@ -30,7 +38,9 @@ def test_fits_checks_every_axis(budget: Budget, extra: Spend, ok: bool) -> None:
 
 
 def test_search_steps_left_keeps_the_reserve_affordable() -> None:
-    budget = Budget(max_tokens=1000, max_search_steps=5, max_compute=1600.0, rates=Rates(search_step=200))
+    budget = Budget(
+        max_tokens=1000, max_search_steps=5, max_compute=1600.0, rates=Rates(search_step=200)
+    )
     assert search_steps_left(budget, Spend(search_steps=1)) == 4
     assert search_steps_left(budget, Spend(), reserve=Spend(prompt_tokens=900)) == 3
 

@@ -33,17 +33,32 @@ class RandomModel:
             if r.random() < 0.15:
                 return r.choice(["", "{", "garbage", "[]", '{"answer": 3}'])
             role = agent_role(body)
-            words = " ".join(r.choice(["alpha", "topic", "7", "fact", "beta"]) for _ in range(r.randint(1, 60)))
+            words = " ".join(
+                r.choice(["alpha", "topic", "7", "fact", "beta"]) for _ in range(r.randint(1, 60))
+            )
             if role == "planner":
-                return json.dumps({"sub_questions": [words[:80]], "hops": r.randint(0, 6),
-                                   "queries": [f"topic {r.randint(0, 11)}" for _ in range(r.randint(0, 3))],
-                                   "shape": r.choice(["bridge", "comparison", "odd"])})
+                return json.dumps(
+                    {
+                        "sub_questions": [words[:80]],
+                        "hops": r.randint(0, 6),
+                        "queries": [f"topic {r.randint(0, 11)}" for _ in range(r.randint(0, 3))],
+                        "shape": r.choice(["bridge", "comparison", "odd"]),
+                    }
+                )
             if role == "answer":
                 return json.dumps({"answer": words[:40], "citations": [r.randint(0, 9)]})
-            return json.dumps({"note": words, "answer": r.choice(["unknown", "topic 5", words[:20]]),
-                               "confidence": r.random(), "done": r.random() < 0.2,
-                               "next_queries": [f"topic {r.randint(0, 11)} {r.randint(0, 99)}"
-                                                for _ in range(r.randint(0, 3))]})
+            return json.dumps(
+                {
+                    "note": words,
+                    "answer": r.choice(["unknown", "topic 5", words[:20]]),
+                    "confidence": r.random(),
+                    "done": r.random() < 0.2,
+                    "next_queries": [
+                        f"topic {r.randint(0, 11)} {r.randint(0, 99)}"
+                        for _ in range(r.randint(0, 3))
+                    ],
+                }
+            )
 
 
 MODEL = RandomModel()
@@ -59,9 +74,15 @@ MODEL = RandomModel()
     shape=st.sampled_from(["sequential", "parallel", "auto"]),
     kv_mode=st.sampled_from(["shared", "isolated"]),
 )
-def test_no_run_ever_exceeds_its_caps(seed, max_tokens, max_steps, max_compute, policy, shape, kv_mode) -> None:
-    budget = Budget(max_tokens=max_tokens, max_search_steps=max_steps, max_compute=max_compute,
-                    rates=Rates(search_step=100))
+def test_no_run_ever_exceeds_its_caps(
+    seed, max_tokens, max_steps, max_compute, policy, shape, kv_mode
+) -> None:
+    budget = Budget(
+        max_tokens=max_tokens,
+        max_search_steps=max_steps,
+        max_compute=max_compute,
+        rates=Rates(search_step=100),
+    )
     MODEL.reseed(seed)
     with ScriptedLLMServer(MODEL) as server:
         result = asyncio.run(run(server, budget, policy=policy, shape=shape, kv_mode=kv_mode))
@@ -69,8 +90,12 @@ def test_no_run_ever_exceeds_its_caps(seed, max_tokens, max_steps, max_compute, 
     assert u["total_tokens"] <= max_tokens
     assert u["search_steps"] <= max_steps
     if max_compute is not None:
-        compute = (u["prompt_tokens"] - u["cached_tokens"]) + 0.1 * u["cached_tokens"] \
-            + u["completion_tokens"] + 100 * u["search_steps"]
+        compute = (
+            (u["prompt_tokens"] - u["cached_tokens"])
+            + 0.1 * u["cached_tokens"]
+            + u["completion_tokens"]
+            + 100 * u["search_steps"]
+        )
         assert compute <= max_compute + 1e-6
     assert result.stop_reason in {"done", "early_stop", "budget"}
     assert isinstance(result.answer, str)

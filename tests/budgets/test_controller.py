@@ -14,15 +14,25 @@ def cheap(n: int) -> Spend:
 
 
 def _decide(**kw):
-    args = dict(policy="fixed", shape="auto", plan=BRIDGE, budget=Budget(max_search_steps=10),
-                spent=Spend(), proposed_queries=(), queries_done=(), round_cost=cheap)
+    args = dict(
+        policy="fixed",
+        shape="auto",
+        plan=BRIDGE,
+        budget=Budget(max_search_steps=10),
+        spent=Spend(),
+        proposed_queries=(),
+        queries_done=(),
+        round_cost=cheap,
+    )
     args.update(kw)
     return decide(**args)
 
 
 def _anytime(*pairs: tuple[str, float]) -> list[AnytimeAnswer]:
-    return [AnytimeAnswer(step=i, answer=a, confidence=c, total_tokens=0, search_steps=0)
-            for i, (a, c) in enumerate(pairs, 1)]
+    return [
+        AnytimeAnswer(step=i, answer=a, confidence=c, total_tokens=0, search_steps=0)
+        for i, (a, c) in enumerate(pairs, 1)
+    ]
 
 
 def test_reasoner_done_stops_with_done() -> None:
@@ -44,22 +54,33 @@ def test_proposed_queries_come_first_and_done_queries_are_skipped() -> None:
 def test_search_step_cap_stops_with_budget() -> None:
     action = _decide(budget=Budget(max_search_steps=3), spent=Spend(search_steps=3))
     assert (action.kind, action.stop_reason) == ("answer", "budget")
-    partial = _decide(budget=Budget(max_search_steps=3), spent=Spend(search_steps=2), shape="parallel")
+    partial = _decide(
+        budget=Budget(max_search_steps=3), spent=Spend(search_steps=2), shape="parallel"
+    )
     assert partial.queries == ("q1",)
 
 
 def test_token_cap_trims_or_refuses_a_round() -> None:
     budget = Budget(max_tokens=1000)
-    assert _decide(budget=budget, round_cost=lambda n: Spend(prompt_tokens=400 * n, search_steps=n),
-                   shape="parallel").queries == ("q1", "q2")
-    refused = _decide(budget=budget, spent=Spend(prompt_tokens=700),
-                      round_cost=lambda n: Spend(prompt_tokens=400 * n, search_steps=n))
+    assert _decide(
+        budget=budget,
+        round_cost=lambda n: Spend(prompt_tokens=400 * n, search_steps=n),
+        shape="parallel",
+    ).queries == ("q1", "q2")
+    refused = _decide(
+        budget=budget,
+        spent=Spend(prompt_tokens=700),
+        round_cost=lambda n: Spend(prompt_tokens=400 * n, search_steps=n),
+    )
     assert refused.stop_reason == "budget"
 
 
 def test_adaptive_allocates_steps_by_hops() -> None:
     one_hop = PlanEntry(sub_questions=(), queries=("x1", "y1", "z1"), hops=1, shape="bridge")
-    assert _decide(policy="adaptive", plan=one_hop, spent=Spend(search_steps=2)).stop_reason == "budget"
+    assert (
+        _decide(policy="adaptive", plan=one_hop, spent=Spend(search_steps=2)).stop_reason
+        == "budget"
+    )
     assert _decide(policy="fixed", plan=one_hop, spent=Spend(search_steps=2)).kind == "search"
 
 

@@ -76,12 +76,16 @@ class PoolMachine(RuleBasedStateMachine):
         self.open: list[Grant] = []
         self.used = 0
 
-    @initialize(total=st.integers(400, 200_000), spent_fraction=st.floats(0, 1),
-                min_grant=st.integers(1, 2_000))
+    @initialize(
+        total=st.integers(400, 200_000),
+        spent_fraction=st.floats(0, 1),
+        min_grant=st.integers(1, 2_000),
+    )
     def start(self, total: int, spent_fraction: float, min_grant: int) -> None:
         min_grant = min(min_grant, total)
-        self.pool = BudgetPool(total, spent=int((total - min_grant) * spent_fraction),
-                               min_grant=min_grant)
+        self.pool = BudgetPool(
+            total, spent=int((total - min_grant) * spent_fraction), min_grant=min_grant
+        )
         self.used = self.pool.spent
 
     @rule(waiting=st.integers(1, 50), cap=st.one_of(st.none(), st.integers(0, 50_000)))

@@ -9,6 +9,7 @@ token prefix shared with an earlier prompt, so shared-KV tests see realistic num
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -122,10 +123,9 @@ class ScriptedLLMServer:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                try:
+                # a client that gave up (a timeout test) leaves a broken pipe; nothing to report
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test); nothing to report
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
@@ -144,8 +144,12 @@ class ScriptedLLMServer:
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.raw_body is not None or reply.status != 200:
-                    self._send(reply.status, reply.raw_body or json.dumps(
-                        {"error": {"message": f"scripted HTTP {reply.status}"}}), reply.headers)
+                    self._send(
+                        reply.status,
+                        reply.raw_body
+                        or json.dumps({"error": {"message": f"scripted HTTP {reply.status}"}}),
+                        reply.headers,
+                    )
                     return
                 usage = reply.usage or server.usage_for(body, reply.content)
                 payload = {
@@ -153,11 +157,13 @@ class ScriptedLLMServer:
                     "object": "chat.completion",
                     "created": 0,
                     "model": server.model,
-                    "choices": [{
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply.content},
-                        "finish_reason": "stop",
-                    }],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": reply.content},
+                            "finish_reason": "stop",
+                        }
+                    ],
                     "usage": usage,
                 }
                 self._send(200, json.dumps(payload), reply.headers)
@@ -168,7 +174,7 @@ class ScriptedLLMServer:
 def agent_role(body: dict[str, Any]) -> str:
     """Which leadline agent sent this request (planner, reasoner, answer), from its instruction."""
     text = flatten_prompt(body)
-    tail = text[text.rfind("Your job:"):]
+    tail = text[text.rfind("Your job:") :]
     if tail.startswith("Your job: plan"):
         return "planner"
     if tail.startswith("Your job: reason"):
@@ -188,7 +194,7 @@ def by_role(**replies: Any) -> Handler:
     def handler(body: dict[str, Any]) -> str | Reply:
         role = agent_role(body)
         with lock:
-            queue = queues.get(role) or queues.get("default") or ['{}']
+            queue = queues.get(role) or queues.get("default") or ["{}"]
             reply = queue.pop(0) if len(queue) > 1 else queue[0]
         return reply(body) if callable(reply) else reply
 

@@ -27,14 +27,20 @@ class MemorySearch:
         if self.fail:
             raise SearchError("memory backend is down")
         q = _words(query)
-        scored = [(len(q & _words(p.title + " " + p.text)), i, p) for i, p in enumerate(self.passages)]
+        scored = [
+            (len(q & _words(p.title + " " + p.text)), i, p) for i, p in enumerate(self.passages)
+        ]
         scored.sort(key=lambda t: (-t[0], t[1]))
         return [p for s, _, p in scored[:k] if s > 0]
 
 
 def make_passages(n: int = 12) -> list[Passage]:
     return [
-        Passage(id=f"p{i}", title=f"Topic {i}", text=f"Fact number {i} about topic {i}. " * 3,
-                source=f"mem://{i}")
+        Passage(
+            id=f"p{i}",
+            title=f"Topic {i}",
+            text=f"Fact number {i} about topic {i}. " * 3,
+            source=f"mem://{i}",
+        )
         for i in range(n)
     ]

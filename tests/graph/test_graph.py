@@ -13,8 +13,11 @@ def roles(server: ScriptedLLMServer) -> Counter[str]:
 
 
 async def test_stops_at_the_search_step_cap_and_still_answers() -> None:
-    handler = by_role(planner=plan_reply(["topic 1"]), reasoner=lambda b: reason_reply(
-        next_queries=[f"topic {len(b['messages'][1]['content'])}"]), answer=answer_reply())
+    handler = by_role(
+        planner=plan_reply(["topic 1"]),
+        reasoner=lambda b: reason_reply(next_queries=[f"topic {len(b['messages'][1]['content'])}"]),
+        answer=answer_reply(),
+    )
     budget = Budget(max_tokens=50_000, max_search_steps=3)
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
@@ -25,8 +28,13 @@ async def test_stops_at_the_search_step_cap_and_still_answers() -> None:
 
 
 async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> None:
-    handler = by_role(planner=plan_reply(["topic 1"]), reasoner=lambda b: reason_reply(
-        next_queries=[f"topic {len(b['messages'][1]['content']) % 11}"]), answer=answer_reply())
+    handler = by_role(
+        planner=plan_reply(["topic 1"]),
+        reasoner=lambda b: reason_reply(
+            next_queries=[f"topic {len(b['messages'][1]['content']) % 11}"]
+        ),
+        answer=answer_reply(),
+    )
     budget = Budget(max_tokens=3000, max_search_steps=50)
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
@@ -38,8 +46,11 @@ async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> N
 
 
 async def test_reasoner_done_stops_and_cites_evidence() -> None:
-    handler = by_role(planner=plan_reply(["topic 5"]),
-                      reasoner=reason_reply("topic 5", 0.9, done=True), answer=answer_reply("Topic 5 [1]", []))
+    handler = by_role(
+        planner=plan_reply(["topic 5"]),
+        reasoner=reason_reply("topic 5", 0.9, done=True),
+        answer=answer_reply("Topic 5 [1]", []),
+    )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget())
     assert result.stop_reason == "done"
@@ -49,9 +60,11 @@ async def test_reasoner_done_stops_and_cites_evidence() -> None:
 
 
 async def test_adaptive_stops_early_when_the_answer_settles() -> None:
-    handler = by_role(planner=plan_reply(["topic 1", "topic 2", "topic 3"], hops=4),
-                      reasoner=lambda b: reason_reply("Topic 5", 0.9, next_queries=[f"t{len(str(b))}"]),
-                      answer=answer_reply())
+    handler = by_role(
+        planner=plan_reply(["topic 1", "topic 2", "topic 3"], hops=4),
+        reasoner=lambda b: reason_reply("Topic 5", 0.9, next_queries=[f"t{len(str(b))}"]),
+        answer=answer_reply(),
+    )
     with ScriptedLLMServer(handler) as server:
         adaptive = await run(server, Budget(max_search_steps=8), policy="adaptive")
     with ScriptedLLMServer(handler) as server:
@@ -62,8 +75,11 @@ async def test_adaptive_stops_early_when_the_answer_settles() -> None:
 
 
 async def test_parallel_shape_fans_out_one_search_per_query() -> None:
-    handler = by_role(planner=plan_reply(["topic 1", "topic 2", "topic 3"], shape="comparison"),
-                      reasoner=reason_reply("x", 0.9, done=True), answer=answer_reply())
+    handler = by_role(
+        planner=plan_reply(["topic 1", "topic 2", "topic 3"], shape="comparison"),
+        reasoner=reason_reply("x", 0.9, done=True),
+        answer=answer_reply(),
+    )
     search = MemorySearch(make_passages())
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(), search=search, shape="auto")
@@ -75,9 +91,12 @@ async def test_parallel_shape_fans_out_one_search_per_query() -> None:
 
 
 async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> None:
-    handler = by_role(planner="not json at all", repair="still not json",
-                      reasoner=["{broken", reason_reply("topic 5", 0.9, done=True)],
-                      answer="```json\n" + answer_reply("Topic 5") + "\n```")
+    handler = by_role(
+        planner="not json at all",
+        repair="still not json",
+        reasoner=["{broken", reason_reply("topic 5", 0.9, done=True)],
+        answer="```json\n" + answer_reply("Topic 5") + "\n```",
+    )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget())
     assert result.answer == "Topic 5"
@@ -87,8 +106,11 @@ async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> 
 
 
 async def test_search_backend_down_is_recorded_and_the_run_still_answers() -> None:
-    handler = by_role(planner=plan_reply(["topic 5"]), reasoner=reason_reply("unknown"),
-                      answer=answer_reply("no idea", []))
+    handler = by_role(
+        planner=plan_reply(["topic 5"]),
+        reasoner=reason_reply("unknown"),
+        answer=answer_reply("no idea", []),
+    )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=2), search=MemorySearch([], fail=True))
     errors = [e.error for e in result.events if e.kind == "search"]
@@ -105,8 +127,11 @@ async def test_llm_down_stops_with_error_and_a_clear_message() -> None:
 
 
 async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
-    handler = by_role(planner=plan_reply(["topic 5"]), reasoner=reason_reply("t", 0.9, done=True),
-                      answer=answer_reply())
+    handler = by_role(
+        planner=plan_reply(["topic 5"]),
+        reasoner=reason_reply("t", 0.9, done=True),
+        answer=answer_reply(),
+    )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget())
         # the fake server reports exactly what usage_for computed for each request

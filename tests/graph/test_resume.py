@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from leadline.budgets.budget import Budget
-from leadline.graph.state import RunSpec
 from leadline.core import open_checkpointer, run_graph
+from leadline.graph.state import RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import Passage
 from tests.fakes.llm_server import ScriptedLLMServer, agent_role, by_role
@@ -25,9 +25,11 @@ class CrashOnSecondQuery(MemorySearch):
 
 
 async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None:
-    handler = by_role(planner=plan_reply(["topic 1"]),
-                      reasoner=[reason_reply(next_queries=["topic 5"]), reason_reply("Topic 5", 0.9, done=True)],
-                      answer=answer_reply("Topic 5", [2]))
+    handler = by_role(
+        planner=plan_reply(["topic 1"]),
+        reasoner=[reason_reply(next_queries=["topic 5"]), reason_reply("Topic 5", 0.9, done=True)],
+        answer=answer_reply("Topic 5", [2]),
+    )
     spec = RunSpec(question="What is topic 5?", budget=Budget(max_search_steps=4), policy="fixed")
     with ScriptedLLMServer(handler) as server:
         llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0)
@@ -41,16 +43,21 @@ async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None
         # a new process: fresh checkpointer connection, healthy backend
         async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
             healthy = MemorySearch(make_passages())
-            result = await run_graph(spec, llm=llm, search=healthy, run_id="run-1",
-                                     checkpointer=saver, resume=True)
-            again = await run_graph(spec, llm=llm, search=healthy, run_id="run-1",
-                                    checkpointer=saver, resume=True)
+            result = await run_graph(
+                spec, llm=llm, search=healthy, run_id="run-1", checkpointer=saver, resume=True
+            )
+            again = await run_graph(
+                spec, llm=llm, search=healthy, run_id="run-1", checkpointer=saver, resume=True
+            )
         await llm.aclose()
     calls = Counter(agent_role(b) for b in server.requests)
     assert calls == {"planner": 1, "reasoner": 2, "answer": 1}  # nothing finished was redone
     assert healthy.queries == ["topic 5"]
     assert result.answer == "Topic 5" and result.stop_reason == "done"
-    assert [e.detail for e in result.events if e.kind == "search"] == ["What is topic 5?", "topic 5"]
+    assert [e.detail for e in result.events if e.kind == "search"] == [
+        "What is topic 5?",
+        "topic 5",
+    ]
     assert again.answer == result.answer  # a finished run is returned as saved
 
 
@@ -61,6 +68,12 @@ async def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path: Path) -> None
         llm = LLMClient(base_url=server.base_url, model="scripted")
         async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
             with pytest.raises(ConfigError, match="no saved run"):
-                await run_graph(RunSpec(question="q"), llm=llm, search=MemorySearch([]),
-                                run_id="nope", checkpointer=saver, resume=True)
+                await run_graph(
+                    RunSpec(question="q"),
+                    llm=llm,
+                    search=MemorySearch([]),
+                    run_id="nope",
+                    checkpointer=saver,
+                    resume=True,
+                )
         await llm.aclose()

@@ -10,7 +10,7 @@ from leadline.tools.server_metrics import (
     read_prefix_cache_counters,
 )
 
-VLLM_METRICS = """# HELP vllm:prefix_cache_queries_total Prefix cache queries, in terms of number of queried tokens.
+VLLM_METRICS = """# HELP vllm:prefix_cache_queries_total Prefix cache queries, in queried tokens.
 # TYPE vllm:prefix_cache_queries_total counter
 vllm:prefix_cache_queries_total{engine="0",model_name="m"} 1200.0
 vllm:prefix_cache_queries_total{engine="1",model_name="m"} 800.0
@@ -45,7 +45,9 @@ async def test_reads_counters_from_a_live_endpoint_and_tolerates_none() -> None:
             self.wfile.write(body)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         port = httpd.server_address[1]
