@@ -195,7 +195,8 @@ def _messages(template: str, **variables: str) -> list[dict[str, str]]:
 
 
 def _passages(entries: Sequence[Entry]) -> str:
-    return render_workspace(entries, (Evidence,)) if evidence(entries) else "(none)"
+    shown = evidence(entries)
+    return render_workspace(shown) if shown else "(none)"
 
 
 def reader_messages(question: str, entries: Sequence[Entry]) -> list[dict[str, str]]:
