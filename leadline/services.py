@@ -38,7 +38,7 @@ class Services:
     checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
     # Whether the endpoint exposes vLLM prefix-cache counters; None until first asked.
     has_cache_metrics: bool | None = None
-    _free_slots: asyncio.Queue[int] | None = field(default=None, repr=False)
+    _free_slots: asyncio.LifoQueue[int] | None = field(default=None, repr=False)
     _backends: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def search_backend(self, collection: str | None = None) -> Any:
@@ -75,7 +75,8 @@ class Services:
             yield 0
             return
         if self._free_slots is None:
-            self._free_slots = asyncio.Queue()
+            # LIFO: a run takes the slot used last, whose cache already holds the shared charter.
+            self._free_slots = asyncio.LifoQueue()
             for slot in range(self.slots):
                 self._free_slots.put_nowait(slot)
         slot = await self._free_slots.get()
