@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -56,7 +57,8 @@ def load_questions(path: Path) -> list[tuple[str, set[str]]]:
         if line.strip():
             q = json.loads(line)
             gold = {
-                content_id(c["title"], c["paragraph_text"]) for c in q["contexts"]
+                content_id(c["title"], c["paragraph_text"])
+                for c in q["contexts"]
                 if c["is_supporting"]
             }
             out.append((q["question_text"], gold))
@@ -119,27 +121,48 @@ def sweep(corpus: LocalCorpus, questions: list[tuple[str, set[str]]]) -> dict[st
         for depth in SWEEP_DEPTH:
             for dense_w in (0.5, 0.75, 1.0, 1.25):
                 ranked = [  # fused on passage ids, exactly as search does, then mapped to docs
-                    [doc_id(pid) for pid, _ in rrf_fuse([b[:depth], d[:depth]], k=rrf_k,
-                                                        weights=[1.0, dense_w])][:10]
+                    [
+                        doc_id(pid)
+                        for pid, _ in rrf_fuse(
+                            [b[:depth], d[:depth]], k=rrf_k, weights=[1.0, dense_w]
+                        )
+                    ][:10]
                     for b, d in lists
                 ]
-                grid.append({
-                    "rrf_k": rrf_k, "depth": depth, "dense_weight": dense_w,
-                    "A": recall(ranked[:half], golds[:half]),
-                    "B": recall(ranked[half:], golds[half:]),
-                    "all": recall(ranked, golds),
-                })
+                grid.append(
+                    {
+                        "rrf_k": rrf_k,
+                        "depth": depth,
+                        "dense_weight": dense_w,
+                        "A": recall(ranked[:half], golds[:half]),
+                        "B": recall(ranked[half:], golds[half:]),
+                        "all": recall(ranked, golds),
+                    }
+                )
     best = max(grid, key=lambda g: (g["A"]["recall@10"], g["A"]["recall@5"]))
-    current = next((g for g in grid if g["rrf_k"] == corpus.rrf_k and g["depth"] == corpus.depth
-                    and g["dense_weight"] == corpus.dense_weight), None)
+    current = next(
+        (
+            g
+            for g in grid
+            if g["rrf_k"] == corpus.rrf_k
+            and g["depth"] == corpus.depth
+            and g["dense_weight"] == corpus.dense_weight
+        ),
+        None,
+    )
     for g in sorted(grid, key=lambda g: -g["A"]["recall@10"])[:10]:
         log(f"sweep {g}")
     for dense_w in (0.5, 1.0):  # recall@10 over all questions: rows rrf_k, columns depth
-        log(f"sweep recall@10, dense weight {dense_w}: depth " + " ".join(
-            f"{d:>5}" for d in SWEEP_DEPTH))
+        log(
+            f"sweep recall@10, dense weight {dense_w}: depth "
+            + " ".join(f"{d:>5}" for d in SWEEP_DEPTH)
+        )
         for rrf_k in SWEEP_RRF_K:
-            row = [g["all"]["recall@10"] for g in grid
-                   if g["rrf_k"] == rrf_k and g["dense_weight"] == dense_w]
+            row = [
+                g["all"]["recall@10"]
+                for g in grid
+                if g["rrf_k"] == rrf_k and g["dense_weight"] == dense_w
+            ]
             log(f"  rrf_k {rrf_k:>3}: " + " ".join(f"{r:.3f}" for r in row))
     return {"best_on_A": best, "default": current, "grid_size": len(grid)}
 
@@ -154,11 +177,11 @@ def generate_corpus(path: Path, n: int, seed: int = 0) -> None:
         for c in json.loads(line)["contexts"]:
             words.update(re.findall(r"[A-Za-z][A-Za-z'-]+", c["paragraph_text"]))
     vocab = [w for w, _ in words.most_common(20000)]
-    weights = [1.0 / (rank + 10) for rank in range(len(vocab))]
+    cum = list(itertools.accumulate(1.0 / (rank + 10) for rank in range(len(vocab))))
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
-            body = " ".join(rng.choices(vocab, weights, k=rng.randint(30, 60)))
+            body = " ".join(rng.choices(vocab, cum_weights=cum, k=rng.randint(30, 60)))
             title = " ".join(rng.choices(vocab[:5000], k=2)).title()
             fh.write(json.dumps({"id": f"gen-{i}", "title": title, "text": body + "."}) + "\n")
 
@@ -177,10 +200,14 @@ async def scale_child(n: int, workdir: Path) -> dict[str, Any]:
     modes = await run_modes(corpus, queries, None)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
-        "passages": corpus.count(), "added": summary.added, "generate_s": round(gen_s, 2),
+        "passages": corpus.count(),
+        "added": summary.added,
+        "generate_s": round(gen_s, 2),
         "ingest_s": round(ingest_s, 2),
         "ingest_passages_per_s": round(summary.added / ingest_s, 1) if ingest_s else None,
-        "queries": len(queries), "modes": modes, "peak_rss_mb": round(peak_kb / 1024, 1),
+        "queries": len(queries),
+        "modes": modes,
+        "peak_rss_mb": round(peak_kb / 1024, 1),
     }
 
 
@@ -200,9 +227,12 @@ async def main() -> int:
     parser.add_argument("--scale-n", type=int, default=100_000, help="0 skips the scale run")
     parser.add_argument("--chunk-tokens", type=int, default=200)
     parser.add_argument("--sweep", action="store_true", help="also grid-search fusion settings")
-    parser.add_argument("--store", type=Path,
-                        help="keep the dev300 store here and reuse it (ingest_s then measures "
-                             "an idempotent re-ingest); default: a temporary directory")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="keep the dev300 store here and reuse it (ingest_s then measures "
+        "an idempotent re-ingest); default: a temporary directory",
+    )
     parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale_child is not None:
@@ -223,12 +253,19 @@ async def main() -> int:
         report: dict[str, Any] = {
             "modes": modes,
             "ingest_s": round(ingest_s, 2),
-            "corpus": {"passages": corpus.count(), "added": summary.added,
-                       "documents": summary.documents,
-                       "duplicates": summary.duplicates, "questions": len(questions),
-                       "chunk_tokens": args.chunk_tokens},
-            "fusion": {"rrf_k": corpus.rrf_k, "depth": corpus.depth,
-                       "dense_weight": corpus.dense_weight},
+            "corpus": {
+                "passages": corpus.count(),
+                "added": summary.added,
+                "documents": summary.documents,
+                "duplicates": summary.duplicates,
+                "questions": len(questions),
+                "chunk_tokens": args.chunk_tokens,
+            },
+            "fusion": {
+                "rrf_k": corpus.rrf_k,
+                "depth": corpus.depth,
+                "dense_weight": corpus.dense_weight,
+            },
         }
         if args.sweep:
             report["sweep"] = sweep(corpus, questions)

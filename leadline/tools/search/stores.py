@@ -47,7 +47,9 @@ def http_client(url: str) -> ClientAPI:
     port = parts.port or (443 if ssl else 8000)
     try:
         return chromadb.HttpClient(
-            host=parts.hostname, port=port, ssl=ssl,
+            host=parts.hostname,
+            port=port,
+            ssl=ssl,
             settings=ChromaSettings(anonymized_telemetry=False),
         )
     except STORE_ERRORS as exc:  # chroma reports "could not connect" as a ValueError

@@ -102,7 +102,10 @@ class SearxngBackend:
         seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
             params: dict[str, Any] = {
-                "q": query, "format": "json", "categories": self.mode, "pageno": page
+                "q": query,
+                "format": "json",
+                "categories": self.mode,
+                "pageno": page,
             }
             if self.language:
                 params["language"] = self.language
@@ -179,8 +182,12 @@ def is_public_address(ip: IPAddress) -> bool:
         if any(e is not None and not is_public_address(e) for e in embedded):
             return False
     return ip.is_global and not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
     )
 
 
@@ -278,10 +285,32 @@ async def fetch_page(
 # --- HTML to text ----------------------------------------------------------------------------
 
 _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
-_BLOCK = frozenset({
-    "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-    "header", "footer", "blockquote", "pre", "table", "ul", "ol", "dd", "dt",
-})
+_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "pre",
+        "table",
+        "ul",
+        "ol",
+        "dd",
+        "dt",
+    }
+)
 
 
 class _TextExtractor(HTMLParser):

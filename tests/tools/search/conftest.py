@@ -60,8 +60,13 @@ MakeCorpus = Callable[..., LocalCorpus]
 def make_corpus(tmp_path: Path) -> MakeCorpus:
     """Factory: `make_corpus("name", mode="hybrid", fast=False)` -> LocalCorpus under tmp_path."""
 
-    def make(collection: str = "test", *, mode: str = "hybrid", fast: bool = False,
-             root: Path | None = None) -> LocalCorpus:
+    def make(
+        collection: str = "test",
+        *,
+        mode: str = "hybrid",
+        fast: bool = False,
+        root: Path | None = None,
+    ) -> LocalCorpus:
         kwargs: dict[str, Any] = {"embedding": HashEmbedding()} if fast else {}
         return LocalCorpus.embedded(root or tmp_path / "store", collection, mode=mode, **kwargs)
 

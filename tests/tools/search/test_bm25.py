@@ -10,14 +10,17 @@ from leadline.tools.search.bm25 import MANIFEST, BM25Index, tokenize
 
 def test_tokenize_folds_case_plurals_and_stopwords() -> None:
     assert tokenize("The Cities of Brazil's rivers, and a bus!") == [
-        "city", "brazil", "river", "bus"]
+        "city",
+        "brazil",
+        "river",
+        "bus",
+    ]
     assert tokenize("Queries query horses horse") == ["query", "query", "horse", "horse"]
     assert tokenize("a I") == []
 
 
 def test_ranking_and_unknown_words() -> None:
-    index = BM25Index.build(["a", "b", "c"], ["red apples and pears", "green apples",
-                                              "blue sky"])
+    index = BM25Index.build(["a", "b", "c"], ["red apples and pears", "green apples", "blue sky"])
     assert [pid for pid, _ in index.search("apple", 5)] == ["b", "a"]
     assert index.search("zebra", 5) == [] and index.search("the", 5) == []
     assert BM25Index.build([], []).search("apple", 3) == []

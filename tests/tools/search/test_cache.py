@@ -28,8 +28,10 @@ class CountingBackend:
         if self.fail:
             raise SearchError("backend down")
         score = 0.1 * self.calls
-        return [Passage(f"{query}-{i}", "T\u00e9", f"text {i}", f"src:{i}", score + i / 3,
-                        self.name) for i in range(k)]
+        return [
+            Passage(f"{query}-{i}", "T\u00e9", f"text {i}", f"src:{i}", score + i / 3, self.name)
+            for i in range(k)
+        ]
 
 
 async def test_replays_exactly(tmp_path: Path) -> None:
@@ -39,8 +41,9 @@ async def test_replays_exactly(tmp_path: Path) -> None:
     again = await cached.search("tides", 3)
     assert again == first and inner.calls == 1 and (cached.hits, cached.misses) == (1, 1)
     # A fresh process (new wrapper, same file) replays the same bytes, floats included.
-    reopened = CachedBackend(CountingBackend(), tmp_path / "c.sqlite", namespace="run1",
-                             policy="replay")
+    reopened = CachedBackend(
+        CountingBackend(), tmp_path / "c.sqlite", namespace="run1", policy="replay"
+    )
     assert await reopened.search("tides", 3) == first
     assert cached.name == "counting"
 
@@ -89,8 +92,9 @@ async def test_failures_are_not_cached(tmp_path: Path) -> None:
 
 async def test_open_search_backend(tmp_path: Path) -> None:
     (tmp_path / "leadline.toml").write_text("")
-    settings = load_settings(config_file=tmp_path / "leadline.toml", environ={},
-                             data_dir=tmp_path / "data")
+    settings = load_settings(
+        config_file=tmp_path / "leadline.toml", environ={}, data_dir=tmp_path / "data"
+    )
     backend = open_search_backend(settings, "notes", mode="bm25")
     assert isinstance(backend, CachedBackend) and isinstance(backend.backend, LocalCorpus)
     assert (backend.collection, backend.mode) == ("notes", "bm25")
@@ -98,8 +102,11 @@ async def test_open_search_backend(tmp_path: Path) -> None:
     assert isinstance(raw, LocalCorpus) and raw.collection == "default" and raw.mode == "hybrid"
     with pytest.raises(ConfigError, match="LEADLINE_SEARXNG_URL"):
         open_search_backend(settings, mode="web")
-    web = open_search_backend(settings.model_copy(update={"searxng_url": "http://127.0.0.1:9"}),
-                              mode="web", use_cache=False)
+    web = open_search_backend(
+        settings.model_copy(update={"searxng_url": "http://127.0.0.1:9"}),
+        mode="web",
+        use_cache=False,
+    )
     assert isinstance(web, SearxngBackend)
     await web.aclose()  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="search mode"):

@@ -38,17 +38,28 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path / "chroma.log").open("w")
     proc = subprocess.Popen(
-        [str(binary), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(binary),
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {proc.returncode}: "
-                            f"{(tmp_path / 'chroma.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"chroma run exited with {proc.returncode}: "
+                    f"{(tmp_path / 'chroma.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
                     break
@@ -71,8 +82,12 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 @pytest.mark.chroma_server
 async def test_corpus_over_http(chroma_server: str, tmp_path: Path) -> None:
     (tmp_path / "leadline.toml").write_text("")
-    settings = load_settings(config_file=tmp_path / "leadline.toml", environ={},
-                             data_dir=tmp_path / "data", chroma_url=chroma_server)
+    settings = load_settings(
+        config_file=tmp_path / "leadline.toml",
+        environ={},
+        data_dir=tmp_path / "data",
+        chroma_url=chroma_server,
+    )
     corpus = LocalCorpus.from_settings(settings, "shared")
     source = write(
         tmp_path / "facts.jsonl",
@@ -87,8 +102,9 @@ async def test_corpus_over_http(chroma_server: str, tmp_path: Path) -> None:
     # The BM25 index lives locally, beside the data dir, keyed by the server address.
     assert list((tmp_path / "data" / "bm25").glob("127.0.0.1_*/shared/manifest.json"))
     # A second client (another machine, say) sees the same collection.
-    other = LocalCorpus.from_settings(settings.model_copy(update={"data_dir": tmp_path / "d2"}),
-                                      "shared", mode="bm25")
+    other = LocalCorpus.from_settings(
+        settings.model_copy(update={"data_dir": tmp_path / "d2"}), "shared", mode="bm25"
+    )
     assert (await other.search("basalt rock", 1))[0].title == "Basalt"
     await other.aclose()
     await corpus.aclose()

@@ -21,11 +21,14 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return ["--config", str(config)]
 
 
-def test_ingest_then_search(cli_env: list[str], tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
-    source = write(tmp_path / "facts.jsonl",
-                   '{"title": "Tides", "text": "Tides are caused by the Moon."}\n'
-                   '{"title": "Basalt", "text": "Basalt is a volcanic rock."}\n')
+def test_ingest_then_search(
+    cli_env: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(
+        tmp_path / "facts.jsonl",
+        '{"title": "Tides", "text": "Tides are caused by the Moon."}\n'
+        '{"title": "Basalt", "text": "Basalt is a volcanic rock."}\n',
+    )
     assert main([*cli_env, "ingest", str(source), "--collection", "facts", "--json"]) == 0
     out, err = capsys.readouterr()
     summary = json.loads(out.strip().splitlines()[-1])
@@ -46,8 +49,9 @@ def test_ingest_then_search(cli_env: list[str], tmp_path: Path,
     assert out.startswith("[1] Tides") and str(source) in out
 
 
-def test_errors_are_one_line_with_status_2(cli_env: list[str], tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_line_with_status_2(
+    cli_env: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = write(tmp_path / "bad.jsonl", '{"text": "fine"}\nnot json\n')
     assert main([*cli_env, "ingest", str(bad)]) == 2
     err = capsys.readouterr().err

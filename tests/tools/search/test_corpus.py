@@ -26,8 +26,9 @@ FACTS = [
 
 
 def passages() -> list[Passage]:
-    return [Passage(content_id(t, x), t, x, f"facts.jsonl:{i + 1}") for i, (t, x) in
-            enumerate(FACTS)]
+    return [
+        Passage(content_id(t, x), t, x, f"facts.jsonl:{i + 1}") for i, (t, x) in enumerate(FACTS)
+    ]
 
 
 @pytest.fixture
@@ -38,15 +39,17 @@ def corpus(make_corpus: MakeCorpus) -> LocalCorpus:
 
 
 def test_embeddings_are_unit_length_and_topical() -> None:
-    vectors = embed_texts(["A man is eating food.", "A man eats a piece of bread.",
-                           "The stock market fell sharply."])
+    vectors = embed_texts(
+        ["A man is eating food.", "A man eats a piece of bread.", "The stock market fell sharply."]
+    )
     assert vectors.shape == (3, EMBEDDING_DIM)
     assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
 
 
-def test_embedding_never_touches_the_network(monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_embedding_never_touches_the_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("network access attempted")
 
@@ -92,23 +95,30 @@ def test_count_get_and_idempotent_add(corpus: LocalCorpus) -> None:
     first = passages()[0]
     got = corpus.get(first.id)
     assert got is not None and (got.title, got.text, got.source) == (
-        first.title, first.text, first.source)
+        first.title,
+        first.text,
+        first.source,
+    )
     assert corpus.get("no-such-id") is None
     assert corpus.add(passages(), progress=False) == 0
     assert corpus.count() == len(FACTS)
 
 
-async def test_bm25_index_persists_and_rebuilds_when_stale(tmp_path: Path,
-                                                           corpus: LocalCorpus) -> None:
+async def test_bm25_index_persists_and_rebuilds_when_stale(
+    tmp_path: Path, corpus: LocalCorpus
+) -> None:
     index_dir = tmp_path / "store" / "bm25" / "local" / "facts"
     assert (index_dir / "manifest.json").exists()
     reopened = LocalCorpus.embedded(tmp_path / "store", "facts", mode="bm25")
     assert (await reopened.search("coral reef", 1))[0].title == "Great Barrier Reef"
     # Another writer adds a passage behind this index's back: the count no longer matches.
     other = LocalCorpus.embedded(tmp_path / "store", "facts", mode="bm25")
-    other._col.add(ids=["extra"], documents=["Quokkas live on Rottnest Island."],
-                   metadatas=[{"title": "Quokka", "source": "x"}],
-                   embeddings=MiniLMEmbedding()(["Quokka"]))
+    other._col.add(
+        ids=["extra"],
+        documents=["Quokkas live on Rottnest Island."],
+        metadatas=[{"title": "Quokka", "source": "x"}],
+        embeddings=MiniLMEmbedding()(["Quokka"]),
+    )
     fresh = LocalCorpus.embedded(tmp_path / "store", "facts", mode="bm25")
     assert (await fresh.search("quokkas", 1))[0].id == "extra"
 
@@ -134,8 +144,12 @@ def test_bad_names_and_modes(make_corpus: MakeCorpus) -> None:
 
 
 async def test_from_settings_uses_the_data_dir(tmp_path: Path) -> None:
-    settings = load_settings(config_file=_empty_toml(tmp_path), environ={},
-                             data_dir=tmp_path / "data", collection="notes")
+    settings = load_settings(
+        config_file=_empty_toml(tmp_path),
+        environ={},
+        data_dir=tmp_path / "data",
+        collection="notes",
+    )
     c = LocalCorpus.from_settings(settings, mode="bm25")
     assert c.collection == "notes" and c.mode == "bm25"
     c.add(passages()[:1], progress=False)

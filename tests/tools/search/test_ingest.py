@@ -19,19 +19,33 @@ IRCOT = {
     "question_id": "q1",
     "question_text": "Who wrote the song?",
     "contexts": [
-        {"id": "0", "title": "Song A", "paragraph_text": "Song A was written by Ann.  It charted.",
-         "is_supporting": True},
-        {"id": "1", "title": "Ann", "paragraph_text": "Ann is a songwriter from Oslo.",
-         "is_supporting": True},
+        {
+            "id": "0",
+            "title": "Song A",
+            "paragraph_text": "Song A was written by Ann.  It charted.",
+            "is_supporting": True,
+        },
+        {
+            "id": "1",
+            "title": "Ann",
+            "paragraph_text": "Ann is a songwriter from Oslo.",
+            "is_supporting": True,
+        },
     ],
 }
-OFFICIAL = [{
-    "_id": "q1", "question": "Who wrote the song?", "answer": "Ann",
-    "supporting_facts": [["Song A", 0]],
-    # Same paragraph as IRCOT's first context, in the official sentence layout.
-    "context": [["Song A", ["Song A was written by Ann.", " It charted."]],
-                ["Other", ["Something else entirely."]]],
-}]
+OFFICIAL = [
+    {
+        "_id": "q1",
+        "question": "Who wrote the song?",
+        "answer": "Ann",
+        "supporting_facts": [["Song A", 0]],
+        # Same paragraph as IRCOT's first context, in the official sentence layout.
+        "context": [
+            ["Song A", ["Song A was written by Ann.", " It charted."]],
+            ["Other", ["Something else entirely."]],
+        ],
+    }
+]
 
 
 async def test_each_layout(tmp_path: Path, make_corpus: MakeCorpus) -> None:
@@ -41,9 +55,11 @@ async def test_each_layout(tmp_path: Path, make_corpus: MakeCorpus) -> None:
     write(docs / "sub" / "deep.markdown", "Octopuses have three hearts.")
     write(docs / ".hidden" / "skip.txt", "never read")
     write(docs / "ignored.csv", "a,b")
-    generic = write(tmp_path / "generic.jsonl",
-                    '{"id": "g1", "title": "Kiwi", "text": "Kiwi birds cannot fly."}\n\n'
-                    '{"text": "An untitled fact about comets."}\n')
+    generic = write(
+        tmp_path / "generic.jsonl",
+        '{"id": "g1", "title": "Kiwi", "text": "Kiwi birds cannot fly."}\n\n'
+        '{"text": "An untitled fact about comets."}\n',
+    )
     ircot = write(tmp_path / "ircot.jsonl", json.dumps(IRCOT) + "\n" + json.dumps(IRCOT) + "\n")
     official = write(tmp_path / "official.json", json.dumps(OFFICIAL))
     corpus = make_corpus("layouts", mode="bm25")
@@ -69,8 +85,9 @@ async def test_each_layout(tmp_path: Path, make_corpus: MakeCorpus) -> None:
     assert corpus.count() == 8
 
 
-def test_malformed_jsonl_names_the_line_and_writes_nothing(tmp_path: Path,
-                                                           make_corpus: MakeCorpus) -> None:
+def test_malformed_jsonl_names_the_line_and_writes_nothing(
+    tmp_path: Path, make_corpus: MakeCorpus
+) -> None:
     good = write(tmp_path / "a.jsonl", '{"text": "fine"}\n')
     bad = write(tmp_path / "b.jsonl", '{"text": "ok"}\n{"text": "ok too"}\n{"text": broken\n')
     corpus = make_corpus("strict", fast=True)
@@ -84,19 +101,26 @@ def test_malformed_jsonl_names_the_line_and_writes_nothing(tmp_path: Path,
     [
         ("x.jsonl", '{"title": "no text"}\n', r"x\.jsonl:1: unknown record layout"),
         ("x.jsonl", '{"text": 5}\n', r"x\.jsonl:1: 'text' must be a string"),
-        ("x.jsonl", '[1, 2]\n', r"x\.jsonl:1: expected a JSON object"),
-        ("x.jsonl", '{"contexts": [{"title": "T"}]}\n',
-         r"x\.jsonl:1: contexts\[0\]: 'paragraph_text' must be a string \(missing\)"),
+        ("x.jsonl", "[1, 2]\n", r"x\.jsonl:1: expected a JSON object"),
+        (
+            "x.jsonl",
+            '{"contexts": [{"title": "T"}]}\n',
+            r"x\.jsonl:1: contexts\[0\]: 'paragraph_text' must be a string \(missing\)",
+        ),
         ("x.json", '{"context": []}', r"x\.json: expected a JSON list"),
         ("x.json", '[{"context": [["T", "not a list"]]}]', r"x\.json: item 0: context\[0\]"),
         ("x.json", '[\n{"text": "a"},\n{oops}\n]', r"x\.json:3: invalid JSON"),
         ("x.jsonl", '{"id": true, "text": "a"}\n', r"'id' must be a string or integer"),
-        ("x.jsonl", '{"id": "d", "text": "a"}\n{"id": "d", "text": "b"}\n',
-         r"x\.jsonl:2: id 'd' was already used for different text at .*x\.jsonl:1"),
+        (
+            "x.jsonl",
+            '{"id": "d", "text": "a"}\n{"id": "d", "text": "b"}\n',
+            r"x\.jsonl:2: id 'd' was already used for different text at .*x\.jsonl:1",
+        ),
     ],
 )
-def test_bad_inputs(tmp_path: Path, make_corpus: MakeCorpus, name: str, content: str,
-                    message: str) -> None:
+def test_bad_inputs(
+    tmp_path: Path, make_corpus: MakeCorpus, name: str, content: str, message: str
+) -> None:
     path = write(tmp_path / name, content)
     corpus = make_corpus("bad", fast=True)
     with pytest.raises(IngestError, match=message):
@@ -154,8 +178,7 @@ def test_chunk_spans_respect_words_and_cover_the_text() -> None:
         assert text[c - 1] == " " and (b == len(text) or text[b] == " ")
 
 
-def test_shared_hotpotqa_files(hotpotqa_dir: Path, tmp_path: Path,
-                               make_corpus: MakeCorpus) -> None:
+def test_shared_hotpotqa_files(hotpotqa_dir: Path, tmp_path: Path, make_corpus: MakeCorpus) -> None:
     """Both shared files parse in full; the official one is ingested in full, and dev300
     questions it also holds add (almost) nothing, because their paragraphs share ids."""
     dev300_path = hotpotqa_dir / "dev300.jsonl"
@@ -171,16 +194,18 @@ def test_shared_hotpotqa_files(hotpotqa_dir: Path, tmp_path: Path,
     assert corpus.count() == summary.added == summary.passages
 
     ids = {q["_id"] for q in official}
-    lines = [line for line in dev300_path.read_text(encoding="utf-8").splitlines()
-             if json.loads(line)["question_id"] in ids][:20]
+    lines = [
+        line
+        for line in dev300_path.read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["question_id"] in ids
+    ][:20]
     subset = write(tmp_path / "dev300_subset.jsonl", "\n".join(lines) + "\n")
     again = ingest([subset], corpus, progress=False)
     assert again.skipped >= 0.9 * again.passages
     first = json.loads(lines[0])
     gold = next(c for c in first["contexts"] if c["is_supporting"])
     hits = corpus.search_sync(gold["title"] + " " + gold["paragraph_text"][:200], 3)
-    assert content_id(gold["title"], gold["paragraph_text"]) in {
-        p.id.split("#")[0] for p in hits}
+    assert content_id(gold["title"], gold["paragraph_text"]) in {p.id.split("#")[0] for p in hits}
 
 
 def test_package_exports_the_function_not_the_submodule() -> None:

@@ -42,8 +42,16 @@ def searxng_page(query: str, page: int, per_page: int = 3, total: int = 5) -> di
         }
         for i in range(start, min(start + per_page, total))
     ]
-    return {"query": query, "number_of_results": total, "results": results, "answers": [],
-            "corrections": [], "infoboxes": [], "suggestions": [], "unresponsive_engines": []}
+    return {
+        "query": query,
+        "number_of_results": total,
+        "results": results,
+        "answers": [],
+        "corrections": [],
+        "infoboxes": [],
+        "suggestions": [],
+        "unresponsive_engines": [],
+    }
 
 
 class LocalServer:
@@ -57,8 +65,9 @@ class LocalServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 parts = urlsplit(self.path)
                 params = parse_qs(parts.query)
-                outer.requests.append({"path": parts.path, "params": params,
-                                       "host": self.headers.get("Host")})
+                outer.requests.append(
+                    {"path": parts.path, "params": params, "host": self.headers.get("Host")}
+                )
                 status, headers, body = route(parts.path, params)
                 self.send_response(status)
                 for key, value in headers.items():
@@ -71,8 +80,7 @@ class LocalServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -122,7 +130,10 @@ async def test_searxng_maps_results_and_pages(serve: Callable[[Route], LocalServ
     first = hits[0]
     assert first.source == "https://example.org/tide-tables/0"
     assert (first.title, first.text, first.score) == (
-        "Result 0 for tide tables", "Snippet 0 about tide tables.", 10.0)
+        "Result 0 for tide tables",
+        "Snippet 0 about tide tables.",
+        10.0,
+    )
     assert first.backend == "searxng" and first.id.startswith("web-")
     assert len({h.id for h in hits}) == 4
     assert await SearxngBackend(server.url).search("  ", 3) == []
@@ -157,15 +168,31 @@ async def test_searxng_errors_are_search_errors(serve: Callable[[Route], LocalSe
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(SearchError, match="ConnectError"):
-        await SearxngBackend(f"http://127.0.0.1:{port}", max_retries=1,
-                             backoff_s=0.001).search("q", 3)
+        await SearxngBackend(f"http://127.0.0.1:{port}", max_retries=1, backoff_s=0.001).search(
+            "q", 3
+        )
 
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-     "224.0.0.1", "240.0.0.1", "100.64.0.1", "::1", "fe80::1", "fc00::1", "ff02::1",
-     "::ffff:127.0.0.1", "2002:7f00:1::1", "::"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "100.64.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "2002:7f00:1::1",
+        "::",
+    ],
 )
 def test_non_public_addresses(address: str) -> None:
     assert not is_public_address(ipaddress.ip_address(address))
@@ -178,9 +205,16 @@ def test_public_addresses(address: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1/", "http://localhost:8080/admin", "http://[::1]/", "http://127.1/",
-     "http://2130706433/", "http://user@169.254.169.254/latest/meta-data/",
-     "http://[::ffff:10.0.0.1]/", "https://192.168.0.1:8443/x"],
+    [
+        "http://127.0.0.1/",
+        "http://localhost:8080/admin",
+        "http://[::1]/",
+        "http://127.1/",
+        "http://2130706433/",
+        "http://user@169.254.169.254/latest/meta-data/",
+        "http://[::ffff:10.0.0.1]/",
+        "https://192.168.0.1:8443/x",
+    ],
 )
 async def test_ssrf_guard_refuses_private_targets(url: str) -> None:
     with pytest.raises(UnsafeURLError, match="non-public address"):
@@ -189,8 +223,9 @@ async def test_ssrf_guard_refuses_private_targets(url: str) -> None:
         await fetch_page(url)
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/", "gopher://x/",
-                                 "http:///nohost"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.org/", "gopher://x/", "http:///nohost"]
+)
 async def test_ssrf_guard_refuses_other_schemes(url: str) -> None:
     with pytest.raises(UnsafeURLError, match="only http"):
         await fetch_page(url, allow_private=True)
