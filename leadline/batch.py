@@ -32,8 +32,8 @@ from leadline.budgets.budget import Budget
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.pool import BudgetPool, Grant
 from leadline.config import KVMode, Settings
-from leadline.errors import BudgetError, ConfigError, LeadlineError
 from leadline.core import ResearchResult, aresearch, validate_question
+from leadline.errors import BudgetError, ConfigError, LeadlineError
 from leadline.services import Services, open_services
 from leadline.tools.search.base import Passage, content_id
 

@@ -155,25 +155,44 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
     """The budget flags shared by `ask`, `batch`, `eval` and `serve`."""
     from leadline.budgets.budget import DEFAULT_MAX_SEARCH_STEPS, DEFAULT_MAX_TOKENS
 
-    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
-                   help=f"cap on prompt + completion tokens per question (default {DEFAULT_MAX_TOKENS})")
-    p.add_argument("--max-search-steps", type=int, default=DEFAULT_MAX_SEARCH_STEPS,
-                   help=f"cap on search queries per question (default {DEFAULT_MAX_SEARCH_STEPS})")
-    p.add_argument("--max-compute", type=float, default=None,
-                   help="optional cap on compute (token-equivalents: cached prompt tokens x0.1, "
-                   "a search step = 250 tokens)")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"cap on prompt + completion tokens per question (default {DEFAULT_MAX_TOKENS})",
+    )
+    p.add_argument(
+        "--max-search-steps",
+        type=int,
+        default=DEFAULT_MAX_SEARCH_STEPS,
+        help=f"cap on search queries per question (default {DEFAULT_MAX_SEARCH_STEPS})",
+    )
+    p.add_argument(
+        "--max-compute",
+        type=float,
+        default=None,
+        help="optional cap on compute (token-equivalents: cached prompt tokens x0.1, "
+        "a search step = 250 tokens)",
+    )
     p.add_argument("--policy", choices=["fixed", "adaptive"], default="adaptive")
     p.add_argument("--shape", choices=["sequential", "parallel", "auto"], default="auto")
-    p.add_argument("--kv-mode", choices=["shared", "isolated"], default=None,
-                   help="prompt layout (default: settings, i.e. shared)")
+    p.add_argument(
+        "--kv-mode",
+        choices=["shared", "isolated"],
+        default=None,
+        help="prompt layout (default: settings, i.e. shared)",
+    )
     p.add_argument("--collection", default=None, help="corpus collection to search")
 
 
 def budget_from_args(args: argparse.Namespace) -> Any:
     from leadline.budgets.budget import Budget
 
-    return Budget(max_tokens=args.max_tokens, max_search_steps=args.max_search_steps,
-                  max_compute=args.max_compute)
+    return Budget(
+        max_tokens=args.max_tokens,
+        max_search_steps=args.max_search_steps,
+        max_compute=args.max_compute,
+    )
 
 
 def describe_event(event: dict[str, Any]) -> str:
@@ -220,9 +239,12 @@ def _ask(args: argparse.Namespace) -> int:
     for c in result.citations:
         print(f"  [{c.evidence}] {c.title} ({c.source}): {c.quote[:160]}")
     u = result.usage
-    print(f"Spend: {u['total_tokens']} tokens ({u['prompt_tokens']} prompt, {u['cached_tokens']} cached, "
-          f"{u['completion_tokens']} completion), {u['search_steps']} search steps; "
-          f"stopped: {result.stop_reason}; {result.wall_s:.1f}s; run id {result.run_id}")
+    print(
+        f"Spend: {u['total_tokens']} tokens ({u['prompt_tokens']} prompt, "
+        f"{u['cached_tokens']} cached, {u['completion_tokens']} completion), "
+        f"{u['search_steps']} search steps; "
+        f"stopped: {result.stop_reason}; {result.wall_s:.1f}s; run id {result.run_id}"
+    )
     if result.error:
         print(f"Error: {result.error}", file=sys.stderr)
         return 1
@@ -246,12 +268,12 @@ REGISTRY.append(register_ask)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from leadline.demo import DEMO_COLLECTION, first_question, resolve_demo_data
+    from leadline.demo import demo_collection, first_question, resolve_demo_data
     from leadline.tools.search import LocalCorpus, ingest
 
     settings = _settings(args)
     data = resolve_demo_data(settings, args.data)
-    collection = args.collection or DEMO_COLLECTION
+    collection = args.collection or demo_collection(data)
     print(f"corpus: {data} -> collection {collection!r}", file=sys.stderr)
     corpus = LocalCorpus.from_settings(settings, collection=collection)
     summary = ingest([data], corpus)
@@ -264,8 +286,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="ingest HotpotQA dev and answer a question end to end")
-    p.add_argument("--data", help="HotpotQA file (default: ../shared/data/hotpotqa/dev300.jsonl, "
-                   "else the official dev file)")
+    p.add_argument(
+        "--data",
+        help="HotpotQA file (default: ../shared/data/hotpotqa/dev300.jsonl, "
+        "else the official dev file)",
+    )
     p.add_argument("--question", help="question to ask (default: the first in the data)")
     add_budget_flags(p)
     p.set_defaults(ledger=None, run_id=None, resume=False, json=False, handler=_demo)
@@ -322,8 +347,12 @@ def register_ingest(sub: Any) -> None:
     p = sub.add_parser("ingest", help="add .txt/.md folders, JSONL or HotpotQA files to a corpus")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to ingest")
     p.add_argument("--collection", help="collection name (default: LEADLINE_COLLECTION or default)")
-    p.add_argument("--chunk-tokens", type=int, default=200,
-                   help="longest passage in embedding tokens; longer documents are split")
+    p.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=200,
+        help="longest passage in embedding tokens; longer documents are split",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_ingest)
 
@@ -333,8 +362,12 @@ def register_search(sub: Any) -> None:
     p.add_argument("query")
     p.add_argument("--collection", help="collection name (default: LEADLINE_COLLECTION or default)")
     p.add_argument("-k", type=int, default=5, help="passages to return (default: 5)")
-    p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "web"], default="hybrid",
-                   help="retrieval mode (default: hybrid; web = SearXNG)")
+    p.add_argument(
+        "--mode",
+        choices=["bm25", "dense", "hybrid", "web"],
+        default="hybrid",
+        help="retrieval mode (default: hybrid; web = SearXNG)",
+    )
     p.add_argument("--no-cache", action="store_true", help="bypass the replayable search cache")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_search)
@@ -350,40 +383,76 @@ def _batch(args: argparse.Namespace) -> int:
 
     from leadline.batch import run_file
 
-    summary = asyncio.run(run_file(
-        args.input, args.output, budget=budget_from_args(args), pool=args.budget_pool,
-        concurrency=args.concurrency, strict=args.strict, retry_errors=args.retry_errors,
-        passages=args.passages, settings=_settings(args), progress=not args.no_progress,
-        policy=args.policy, shape=args.shape, kv_mode=args.kv_mode, collection=args.collection,
-    ))
+    summary = asyncio.run(
+        run_file(
+            args.input,
+            args.output,
+            budget=budget_from_args(args),
+            pool=args.budget_pool,
+            concurrency=args.concurrency,
+            strict=args.strict,
+            retry_errors=args.retry_errors,
+            passages=args.passages,
+            settings=_settings(args),
+            progress=not args.no_progress,
+            policy=args.policy,
+            shape=args.shape,
+            kv_mode=args.kv_mode,
+            collection=args.collection,
+        )
+    )
     if args.json:
         print_json(summary)
     else:
-        print(f"{summary['ok']} answered, {summary['failed']} failed, {summary['not_run']} not run "
-              f"(pool exhausted), {summary['already_done']} already done; "
-              f"{summary['total_tokens']:,} tokens, {summary['search_steps']} searches, "
-              f"{summary['wall_s']:.1f}s -> {summary['output']}")
+        print(
+            f"{summary['ok']} answered, {summary['failed']} failed, {summary['not_run']} not run "
+            f"(pool exhausted), {summary['already_done']} already done; "
+            f"{summary['total_tokens']:,} tokens, {summary['search_steps']} searches, "
+            f"{summary['wall_s']:.1f}s -> {summary['output']}"
+        )
     return 0 if summary["failed"] == summary["not_run"] == 0 else 1
 
 
 def register_batch(sub: Any) -> None:
     p = sub.add_parser("batch", help="research every question of a JSONL file; resumable")
     p.add_argument("input", help="JSONL of {id, question, budget?} rows")
-    p.add_argument("-o", "--output", required=True,
-                   help="JSONL of results, appended as questions finish; ids already there are "
-                   "skipped, so rerunning resumes a killed batch")
-    p.add_argument("--concurrency", type=int, default=None,
-                   help="questions in flight at once, 1..256 (default 8)")
-    p.add_argument("--budget-pool", type=int, default=None, metavar="TOTAL_TOKENS",
-                   help="one token total for the whole batch: each question gets a fair share of "
-                   "what is left (capped by --max-tokens), unused tokens return to the pool")
-    p.add_argument("--strict", action="store_true",
-                   help="refuse the batch if any input line is malformed (default: skip them)")
-    p.add_argument("--retry-errors", action="store_true",
-                   help="drop failed rows from the output first, so those questions run again")
-    p.add_argument("--passages", metavar="FILE.jsonl",
-                   help="search this JSONL file of {id?, title?, text} passages (BM25 in memory) "
-                   "instead of a collection")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="JSONL of results, appended as questions finish; ids already there are "
+        "skipped, so rerunning resumes a killed batch",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="questions in flight at once, 1..256 (default 8)",
+    )
+    p.add_argument(
+        "--budget-pool",
+        type=int,
+        default=None,
+        metavar="TOTAL_TOKENS",
+        help="one token total for the whole batch: each question gets a fair share of "
+        "what is left (capped by --max-tokens), unused tokens return to the pool",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the batch if any input line is malformed (default: skip them)",
+    )
+    p.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="drop failed rows from the output first, so those questions run again",
+    )
+    p.add_argument(
+        "--passages",
+        metavar="FILE.jsonl",
+        help="search this JSONL file of {id?, title?, text} passages (BM25 in memory) "
+        "instead of a collection",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add_budget_flags(p)
@@ -406,32 +475,58 @@ def _eval(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.n)
     names = [name for value in (args.system or ["leadline"]) for name in value.split(",") if name]
     systems = [parse_system(name, policy=args.policy, shape=args.shape) for name in names]
-    result = asyncio.run(run_eval(
-        dataset, systems, budget_from_args(args), args.out, settings=_settings(args),
-        collection=args.collection, kv_mode=args.kv_mode, progress=not args.no_progress))
+    result = asyncio.run(
+        run_eval(
+            dataset,
+            systems,
+            budget_from_args(args),
+            args.out,
+            settings=_settings(args),
+            collection=args.collection,
+            kv_mode=args.kv_mode,
+            progress=not args.no_progress,
+        )
+    )
     print(eval_summary_table(result["systems"]))
     print(f"results in {args.out} ({result['wall_s']:.0f}s)", file=sys.stderr)
     if args.json:
         first = next(iter(result["systems"].values()))
-        print_json({**first, "dataset": result["dataset"], "out": args.out,
-                    "systems": result["systems"], "wall_s": result["wall_s"]})
+        print_json(
+            {
+                **first,
+                "dataset": result["dataset"],
+                "out": args.out,
+                "systems": result["systems"],
+                "wall_s": result["wall_s"],
+            }
+        )
     return 0
 
 
 def register_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate systems on a QA dataset (EM/F1, recall, costs)")
-    p.add_argument("--dataset", required=True,
-                   help="KIND:PATH, KIND one of hotpotqa, musique, 2wiki, qa (plain Q/A JSONL)")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="KIND:PATH, KIND one of hotpotqa, musique, 2wiki, qa (plain Q/A JSONL)",
+    )
     p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
-    p.add_argument("--system", action="append",
-                   help="closed-book, rag, ircot, leadline[-fixed|-adaptive][-sequential|-parallel|"
-                   "-auto]; repeat or comma-separate (default: leadline)")
+    p.add_argument(
+        "--system",
+        action="append",
+        help="closed-book, rag, ircot, leadline[-fixed|-adaptive][-sequential|-parallel|"
+        "-auto]; repeat or comma-separate (default: leadline)",
+    )
     add_budget_flags(p)
-    p.add_argument("--out", required=True,
-                   help="output directory (resumable: finished ids are skipped)")
+    p.add_argument(
+        "--out", required=True, help="output directory (resumable: finished ids are skipped)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true",
-                   help="last line: one JSON object with em, f1, n and mean costs")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="last line: one JSON object with em, f1, n and mean costs",
+    )
     p.set_defaults(handler=_eval)
 
 
@@ -443,13 +538,26 @@ def _sweep(args: argparse.Namespace) -> int:
     from leadline.evals.sweep import SweepGrid, parse_ints, run_sweep
 
     shapes = tuple(s for s in args.shapes.split(",") if s)
-    grid = SweepGrid(parse_ints(args.search_steps, "--search-steps"),
-                     parse_ints(args.token_caps, "--token-caps"), shapes, args.policy)
-    summary = asyncio.run(run_sweep(
-        load_dataset(args.dataset, args.n), grid, args.out, settings=_settings(args),
-        collection=args.collection, kv_mode=args.kv_mode, compare_adaptive=not args.no_adaptive,
-        progress=not args.no_progress, command="leadline " + shlex.join(sys.argv[1:]),
-        log=lambda m: print(m, file=sys.stderr, flush=True)))
+    grid = SweepGrid(
+        parse_ints(args.search_steps, "--search-steps"),
+        parse_ints(args.token_caps, "--token-caps"),
+        shapes,
+        args.policy,
+    )
+    summary = asyncio.run(
+        run_sweep(
+            load_dataset(args.dataset, args.n),
+            grid,
+            args.out,
+            settings=_settings(args),
+            collection=args.collection,
+            kv_mode=args.kv_mode,
+            compare_adaptive=not args.no_adaptive,
+            progress=not args.no_progress,
+            command="leadline " + shlex.join(sys.argv[1:]),
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+    )
     plots = ", ".join(summary["plots"])
     print(f"{args.out}/report.md, curves.csv, {plots} ({summary['wall_s']:.0f}s)")
     if args.json:
@@ -464,11 +572,17 @@ def register_sweep(sub: Any) -> None:
     p.add_argument("--search-steps", default="0,1,2,4", help="search-step caps (default 0,1,2,4)")
     p.add_argument("--token-caps", default="3000,8000", help="token caps (default 3000,8000)")
     p.add_argument("--shapes", default="auto", help="comma-separated shapes (default auto)")
-    p.add_argument("--policy", choices=["fixed", "adaptive"], default="fixed",
-                   help="policy of the grid cells (default fixed: spend up to the caps)")
-    p.add_argument("--no-adaptive", action="store_true",
-                   help="skip the adaptive run at the max budget (and the compute-matched "
-                   "comparison)")
+    p.add_argument(
+        "--policy",
+        choices=["fixed", "adaptive"],
+        default="fixed",
+        help="policy of the grid cells (default fixed: spend up to the caps)",
+    )
+    p.add_argument(
+        "--no-adaptive",
+        action="store_true",
+        help="skip the adaptive run at the max budget (and the compute-matched comparison)",
+    )
     p.add_argument("--kv-mode", choices=["shared", "isolated"], default=None)
     p.add_argument("--collection", default=None, help="collection (default: named after the file)")
     p.add_argument("--out", required=True, help="output directory (resumable per cell)")
@@ -488,9 +602,13 @@ def _serve(args: argparse.Namespace) -> int:
     from leadline.api.server import serve
 
     config = load_api_config(
-        max_tokens=args.max_tokens, max_search_steps=args.max_search_steps,
-        max_compute=args.max_compute, max_jobs_per_key=args.max_jobs_per_key,
-        default_policy=args.policy, default_shape=args.shape, default_kv_mode=args.kv_mode,
+        max_tokens=args.max_tokens,
+        max_search_steps=args.max_search_steps,
+        max_compute=args.max_compute,
+        max_jobs_per_key=args.max_jobs_per_key,
+        default_policy=args.policy,
+        default_shape=args.shape,
+        default_kv_mode=args.kv_mode,
         default_collection=args.collection,
     )
     return serve(_settings(args), config, host=args.host, port=args.port)
@@ -498,16 +616,24 @@ def _serve(args: argparse.Namespace) -> int:
 
 def register_serve(sub: Any) -> None:
     p = sub.add_parser(
-        "serve", help="run the research API (jobs, live events, OpenAI-compatible chat)",
+        "serve",
+        help="run the research API (jobs, live events, OpenAI-compatible chat)",
         description="Budget flags set the most any request may ask for (and the default for "
         "fields it leaves out); --policy, --shape, --kv-mode and --collection are defaults. "
         "API keys come from LEADLINE_API_KEYS (comma-separated).",
     )
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; others need LEADLINE_API_KEYS)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; others need LEADLINE_API_KEYS)",
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--max-jobs-per-key", type=int, default=None,
-                   help="unfinished jobs one API key may have at once (default 8)")
+    p.add_argument(
+        "--max-jobs-per-key",
+        type=int,
+        default=None,
+        help="unfinished jobs one API key may have at once (default 8)",
+    )
     add_budget_flags(p)
     p.set_defaults(handler=_serve)
 

@@ -17,7 +17,11 @@ from leadline.errors import ConfigError, IngestError
 
 SHARED_DEV300 = Path("..") / "shared" / "data" / "hotpotqa" / "dev300.jsonl"
 OFFICIAL_DEV_URL = "http://curtis.ml.cmu.edu/datasets/hotpot/hotpot_dev_distractor_v1.json"
-DEMO_COLLECTION = "hotpotqa-dev"
+
+
+def demo_collection(data: Path) -> str:
+    """The same name `leadline eval` gives the file's corpus, so both share one index."""
+    return f"hotpotqa-{data.stem}"
 
 
 def resolve_demo_data(settings: Settings, path: str | Path | None = None) -> Path:

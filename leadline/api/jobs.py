@@ -26,8 +26,8 @@ from leadline.api.config import ApiConfig
 from leadline.api.store import JobRecord, JobStore, StoredEvent
 from leadline.api.views import job_view, result_payload
 from leadline.budgets.budget import Budget
-from leadline.errors import LeadlineError
 from leadline.core import aresearch
+from leadline.errors import LeadlineError
 
 log = logging.getLogger("leadline.api")
 

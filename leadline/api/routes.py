@@ -27,8 +27,8 @@ from leadline.api.schemas import (
 from leadline.api.security import ApiError, require_key
 from leadline.api.store import JobRecord, StoredEvent
 from leadline.api.views import iso, job_view
-from leadline.errors import ConfigError
 from leadline.core import validate_question
+from leadline.errors import ConfigError
 
 Key = Annotated[str, Depends(require_key)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
