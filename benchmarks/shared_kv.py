@@ -1,8 +1,7 @@
 """Shared-KV against isolated prompt layout on the embedded model, at the same caps.
 
-The same N dev300 questions are answered twice, once per kv mode: all questions in one mode,
-then all in the other (`--first` picks which), as a deployment runs one mode; interleaving would
-let each mode evict the other's cached charter from the one llama.cpp slot. Reports,
+The same N dev300 questions are answered twice, once per kv mode, interleaved question by
+question so machine load affects both alike. Each run is pinned to one llama.cpp slot. Reports,
 per mode: prompt tokens, cached prompt tokens, prefill tokens computed (prompt - cached), cache
 hit rate, wall time per question, EM/F1. The last stdout line is one JSON object.
 
@@ -57,10 +56,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     budget = Budget(max_tokens=args.max_tokens, max_search_steps=args.max_search_steps)
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     started = time.perf_counter()
-    order = MODES if args.first == "shared" else MODES[::-1]
     async with open_services(settings) as services:
-        for mode in order:
-            for example in dataset.examples:
+        for i, example in enumerate(dataset.examples, 1):
+            for mode in MODES if i % 2 else MODES[::-1]:  # alternate who goes first
                 t0 = time.perf_counter()
                 result = await aresearch(
                     example.question,
@@ -113,7 +111,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=12_000)
     p.add_argument("--max-search-steps", type=int, default=4)
     p.add_argument("--policy", choices=["fixed", "adaptive"], default="fixed")
-    p.add_argument("--first", choices=MODES, default="shared", help="mode run first")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     return p.parse_args()
 
