@@ -14,7 +14,7 @@ import httpx
 from leadline.config import load_settings
 from leadline.tools.local_model import EmbeddedServer
 
-WORDS = "the of and to in is was for on that with as by at from his her which an were".split()
+WORDS = ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "his", "her", "which", "an", "were"]
 
 
 def main() -> None:
