@@ -14,7 +14,9 @@ import httpx
 from leadline.config import load_settings
 from leadline.tools.local_model import EmbeddedServer
 
-WORDS = ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "his", "her", "which", "an", "were"]
+WORDS = tuple(
+    "the of and to in is was for on that with as by at from his her which an were".split()
+)
 
 
 def main() -> None:
