@@ -15,7 +15,28 @@ from leadline.config import load_settings
 from leadline.tools.local_model import EmbeddedServer
 
 WORDS = tuple(
-    "the of and to in is was for on that with as by at from his her which an were".split()
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "was",
+        "for",
+        "on",
+        "that",
+        "with",
+        "as",
+        "by",
+        "at",
+        "from",
+        "his",
+        "her",
+        "which",
+        "an",
+        "were",
+    ]
 )
 
 
