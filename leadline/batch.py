@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leadline.budgets.budget import Budget
+from leadline.agents.workspace import PlanEntry
+from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
 from leadline.budgets.controller import Policy, ShapeMode
-from leadline.budgets.pool import BudgetPool, Grant
+from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
 from leadline.config import KVMode, Settings
 from leadline.core import ResearchResult, aresearch, validate_question
 from leadline.errors import BudgetError, ConfigError, LeadlineError
@@ -241,7 +242,7 @@ class ResultLog:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
             os.fsync(self._fd)
         except OSError as exc:  # disk full, file system gone: stop; a rerun resumes from here
             raise ConfigError(f"cannot append to {self.path}: {exc.strerror or exc}") from exc
@@ -342,8 +343,14 @@ async def aresearch_batch(
         # The embedded server runs one question per KV slot; more workers would only hold
         # grants while they wait. Remote endpoints are bounded by `concurrency` alone.
         width = concurrency if services.server is None else min(concurrency, services.slots)
-        batch = _Batch(items, budget, token_pool, services, log,
-                       dict(policy=policy, shape=shape, kv_mode=kv_mode, collection=collection))
+        batch = _Batch(
+            items,
+            budget,
+            token_pool,
+            services,
+            log,
+            dict(policy=policy, shape=shape, kv_mode=kv_mode, collection=collection),
+        )
         async for result in batch.run(width):
             yield result
 
@@ -351,8 +358,15 @@ async def aresearch_batch(
 class _Batch:
     """The state shared by the workers of one `aresearch_batch` call."""
 
-    def __init__(self, items: list[BatchItem], budget: Budget, pool: BudgetPool | None,
-                 services: Services, log: ResultLog | None, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        items: list[BatchItem],
+        budget: Budget,
+        pool: BudgetPool | None,
+        services: Services,
+        log: ResultLog | None,
+        options: dict[str, Any],
+    ) -> None:
         self.todo = deque(items)
         self.budget = budget
         self.pool = pool
@@ -388,7 +402,8 @@ class _Batch:
                 if self.log is not None and result.stop_reason != "pool_exhausted":
                     async with self.writing:  # fsync off the event loop, one row at a time
                         self.write = asyncio.ensure_future(
-                            asyncio.to_thread(self.log.append, result.to_row()))
+                            asyncio.to_thread(self.log.append, result.to_row())
+                        )
                         await asyncio.shield(self.write)
                     result = dataclasses.replace(result, recorded=True)
                 await self.done.put(result)
@@ -426,16 +441,44 @@ class _Batch:
         if self.pool is not None:
             grant = await self._grant(budget.max_tokens)
             if grant is None:
-                return BatchResult(item, None, stop_reason="pool_exhausted", error=(
-                    f"budget pool exhausted: {max(self.pool.available, 0)} of "
-                    f"{self.pool.total} tokens left; not run (a larger pool would run it)"))
+                return BatchResult(
+                    item,
+                    None,
+                    stop_reason="pool_exhausted",
+                    error=(
+                        f"budget pool exhausted: {max(self.pool.available, 0)} of "
+                        f"{self.pool.total} tokens left; not run (a larger pool would run it)"
+                    ),
+                )
             budget = dataclasses.replace(budget, max_tokens=grant.tokens)
+        cap = (item.budget or self.budget).max_tokens
+
+        async def size_by_difficulty(plan: PlanEntry, spent: Spend) -> Budget | None:
+            """Once the planner has judged the question, scale its grant by the hop estimate."""
+            nonlocal grant
+            assert grant is not None and self.pool is not None
+            async with self.granting:
+                target = int(grant.tokens * difficulty_weight(plan.hops))
+                grant = self.pool.resize(
+                    grant,
+                    min(target, cap) if cap else target,
+                    floor=spent.total_tokens + MIN_MAX_TOKENS,
+                )
+                self.granting.notify_all()  # a shrink frees tokens for questions waiting
+            return dataclasses.replace(budget, max_tokens=grant.tokens)
+
         started = time.perf_counter()
         result: ResearchResult | None = None
         error = overspent = ""
         try:
-            result = await aresearch(item.question, budget=budget, services=self.services,
-                                     checkpoint=False, **self.options)
+            result = await aresearch(
+                item.question,
+                budget=budget,
+                services=self.services,
+                checkpoint=False,
+                **self.options,
+                on_plan=size_by_difficulty if grant is not None else None,
+            )
             error = result.error
         except LeadlineError as exc:
             error = str(exc)
@@ -445,9 +488,14 @@ class _Batch:
             if grant is not None:  # a run that died has unknown spend: charge its whole grant
                 used = int(result.usage.get("total_tokens", grant.tokens)) if result else None
                 overspent = await self._settle(grant, grant.tokens if used is None else used)
-        return BatchResult(item, result, "; ".join(e for e in (error, overspent) if e),
-                           result.stop_reason if result else "error",
-                           grant.tokens if grant else None, time.perf_counter() - started)
+        return BatchResult(
+            item,
+            result,
+            "; ".join(e for e in (error, overspent) if e),
+            result.stop_reason if result else "error",
+            grant.tokens if grant else None,
+            time.perf_counter() - started,
+        )
 
 
 def research_batch(questions: Iterable[QuestionLike], **kwargs: Any) -> list[BatchResult]:
@@ -496,8 +544,10 @@ class PassageFileSearch:
         return cls(passages)
 
     async def search(self, query: str, k: int) -> list[Passage]:
-        return [dataclasses.replace(self.passages[pid], score=score, backend=self.name)
-                for pid, score in self._index.search(query, k)]
+        return [
+            dataclasses.replace(self.passages[pid], score=score, backend=self.name)
+            for pid, score in self._index.search(query, k)
+        ]
 
 
 # --- `leadline batch` ----------------------------------------------------------------------------
@@ -509,8 +559,14 @@ class _Progress:
     def __init__(self, total: int, pool: int | None, already_spent: int, enabled: bool) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="q", desc="batch", file=sys.stderr, disable=not enabled,
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total,
+            unit="q",
+            desc="batch",
+            file=sys.stderr,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
         self.pool = pool
         self.spent = already_spent
         self.tokens = self.steps = self.errors = 0
@@ -554,14 +610,19 @@ async def run_file(
     for p in problems[:MAX_REPORTED_PROBLEMS]:
         print(f"leadline: skipping {input_path}:{p}", file=sys.stderr)
     if len(problems) > MAX_REPORTED_PROBLEMS:
-        print(f"leadline: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more malformed line(s)",
-              file=sys.stderr)
+        print(
+            f"leadline: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more malformed line(s)",
+            file=sys.stderr,
+        )
     started = time.perf_counter()
     log = ResultLog.open(output_path, retry_errors=retry_errors)
     try:
         if log.discarded_bytes:
-            print(f"leadline: cut a partial last line ({log.discarded_bytes} bytes) from "
-                  f"{output_path}, left by an interrupted batch", file=sys.stderr)
+            print(
+                f"leadline: cut a partial last line ({log.discarded_bytes} bytes) from "
+                f"{output_path}, left by an interrupted batch",
+                file=sys.stderr,
+            )
         todo = [i for i in items if str(i.id) not in log.finished]
         already = log.spent_tokens
         bar = _Progress(len(todo), pool, already, progress)
@@ -573,19 +634,28 @@ async def run_file(
                     services.search = PassageFileSearch.from_jsonl(passages)
             width = concurrency or DEFAULT_CONCURRENCY
             if services is not None and services.server is not None and services.slots < width:
-                print(f"leadline: the embedded server has {services.slots} slot(s), so "
-                      f"{services.slots} question(s) run at a time (LEADLINE_PARALLEL sets more)",
-                      file=sys.stderr)
+                print(
+                    f"leadline: the embedded server has {services.slots} slot(s), so "
+                    f"{services.slots} question(s) run at a time (LEADLINE_PARALLEL sets more)",
+                    file=sys.stderr,
+                )
             try:
-                async for result in aresearch_batch(todo, budget=budget, pool=pool,
-                                                    concurrency=width, services=services,
-                                                    output=log, **options):
+                async for result in aresearch_batch(
+                    todo,
+                    budget=budget,
+                    pool=pool,
+                    concurrency=width,
+                    services=services,
+                    output=log,
+                    **options,
+                ):
                     bar.update(result)
                     key = "ok" if result.ok else "not_run" if not result.recorded else "failed"
                     counts[key] += 1
                     if not result.ok:
-                        bar.bar.write(f"leadline: {result.item.id}: {result.error}",
-                                      file=sys.stderr)
+                        bar.bar.write(
+                            f"leadline: {result.item.id}: {result.error}", file=sys.stderr
+                        )
             finally:
                 bar.close()
     finally:
@@ -601,8 +671,9 @@ async def run_file(
         **counts,
         "total_tokens": bar.tokens,
         "search_steps": bar.steps,
-        "pool": None if pool is None else {"total": pool, "spent": bar.spent,
-                                           "left": max(pool - bar.spent, 0)},
+        "pool": None
+        if pool is None
+        else {"total": pool, "spent": bar.spent, "left": max(pool - bar.spent, 0)},
         "wall_s": round(wall, 3),
         "questions_per_s": round(ran / wall, 3) if wall > 0 else 0.0,
     }

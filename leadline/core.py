@@ -22,7 +22,7 @@ from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend, write_jsonl
 from leadline.config import KVMode, Settings
 from leadline.errors import ConfigError
-from leadline.graph.build import build_graph
+from leadline.graph.build import ON_PLAN_KEY, OnPlan, build_graph
 from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
@@ -217,11 +217,15 @@ async def run_graph(
     checkpointer: Any = None,
     resume: bool = False,
     on_event: EventCallback | None = None,
+    on_plan: OnPlan | None = None,
 ) -> ResearchResult:
     """Run (or resume) one research graph with explicit dependencies."""
     run_id = run_id or uuid.uuid4().hex
     graph = _compiled_graph(llm, search, checkpointer)
-    config = {"configurable": {"thread_id": run_id}, "recursion_limit": 1000}
+    configurable: dict[str, Any] = {"thread_id": run_id}
+    if on_plan is not None:
+        configurable[ON_PLAN_KEY] = on_plan
+    config = {"configurable": configurable, "recursion_limit": 1000}
     started = time.perf_counter()
     inputs: dict[str, Any] | None = {"spec": spec}
     if resume:
@@ -271,6 +275,7 @@ async def aresearch(
     resume: bool = False,
     ledger_path: Path | str | None = None,
     on_event: EventCallback | None = None,
+    on_plan: OnPlan | None = None,
     checkpoint: bool = True,
 ) -> ResearchResult:
     """Answer one question with citations, never spending more than `budget`."""
@@ -315,6 +320,7 @@ async def aresearch(
             checkpointer=checkpointer,
             resume=resume,
             on_event=on_event,
+            on_plan=on_plan,
         )
         if counters_before is not None:
             after = await _prefix_cache_counters(services)

@@ -33,7 +33,7 @@ from leadline.errors import ConfigError
 from leadline.services import Services
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import Passage
-from tests.fakes.llm_server import Reply, ScriptedLLMServer, by_role, flatten_prompt
+from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role, flatten_prompt
 from tests.fakes.search import MemorySearch, make_passages
 from tests.graph.helpers import answer_reply, plan_reply, reason_reply
 
@@ -42,9 +42,11 @@ MakeServices = Callable[..., Services]
 
 def easy_handler(delay_s: float = 0.0) -> Any:
     """Every question: one search, the reasoner is sure at once, then the answer."""
-    return by_role(planner=Reply(plan_reply(["topic 5"], hops=1), delay_s=delay_s),
-                   reasoner=Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=delay_s),
-                   answer=Reply(answer_reply("Topic 5", [1]), delay_s=delay_s))
+    return by_role(
+        planner=Reply(plan_reply(["topic 5"], hops=1), delay_s=delay_s),
+        reasoner=Reply(reason_reply("Topic 5", 0.9, done=True), delay_s=delay_s),
+        answer=Reply(answer_reply("Topic 5", [1]), delay_s=delay_s),
+    )
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
@@ -61,11 +63,20 @@ async def make_services(tmp_path: Path) -> AsyncIterator[MakeServices]:
     clients: list[LLMClient] = []
 
     def make(server: ScriptedLLMServer, search: Any = None) -> Services:
-        llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=3,
-                        backoff_initial_s=0.01, backoff_max_s=0.05, timeout_s=10)
+        llm = LLMClient(
+            base_url=server.base_url,
+            model="scripted",
+            max_retries=3,
+            backoff_initial_s=0.01,
+            backoff_max_s=0.05,
+            timeout_s=10,
+        )
         clients.append(llm)
-        return Services(settings=load_settings(data_dir=tmp_path), llm=llm,
-                        search=search or MemorySearch(make_passages()))
+        return Services(
+            settings=load_settings(data_dir=tmp_path),
+            llm=llm,
+            search=search or MemorySearch(make_passages()),
+        )
 
     yield make
     for llm in clients:
@@ -78,8 +89,12 @@ async def test_results_stream_as_they_finish_and_each_is_recorded(
     out = tmp_path / "out.jsonl"
     questions = [{"id": f"q{i}", "question": f"What is topic {i}?"} for i in range(5)]
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [r async for r in aresearch_batch(questions, services=make_services(server),
-                                                    concurrency=2, output=out)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                questions, services=make_services(server), concurrency=2, output=out
+            )
+        ]
     assert sorted(r.item.id for r in results) == [f"q{i}" for i in range(5)]
     assert all(r.ok and r.recorded for r in results)
     rows = read_rows(out)
@@ -105,9 +120,14 @@ async def test_concurrency_is_bounded(make_services: MakeServices) -> None:
         return inner(body)
 
     with ScriptedLLMServer(handler) as server:
-        results = [r async for r in aresearch_batch(
-            [f"What is topic {i}?" for i in range(12)], services=make_services(server),
-            concurrency=3)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                [f"What is topic {i}?" for i in range(12)],
+                services=make_services(server),
+                concurrency=3,
+            )
+        ]
     assert len(results) == 12 and all(r.ok for r in results)
     assert peak[0] == 3  # the bound was reached and never passed
 
@@ -123,9 +143,14 @@ async def test_rate_limits_are_retried_under_load(make_services: MakeServices) -
         return inner(body)
 
     with ScriptedLLMServer(handler) as server:
-        results = [r async for r in aresearch_batch(
-            [f"What is topic {i}?" for i in range(6)], services=make_services(server),
-            concurrency=4)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                [f"What is topic {i}?" for i in range(6)],
+                services=make_services(server),
+                concurrency=4,
+            )
+        ]
     assert len(results) == 6 and all(r.ok for r in results), [r.error for r in results]
     assert sum(calls.values()) == 2 * len(calls)  # each call: one 429, then one retry
 
@@ -144,21 +169,28 @@ def test_the_sync_wrapper_returns_results_in_input_order(
     monkeypatch.setattr(batch, "open_services", services_with_memory_search)
     with ScriptedLLMServer(easy_handler()) as server:
         settings = load_settings(data_dir=tmp_path, base_url=server.base_url, model="scripted")
-        results = research_batch(["What is topic 1?", {"id": "x", "question": "Topic 2?"},
-                                  BatchItem("y", "Topic 3?")], settings=settings, concurrency=3)
+        results = research_batch(
+            ["What is topic 1?", {"id": "x", "question": "Topic 2?"}, BatchItem("y", "Topic 3?")],
+            settings=settings,
+            concurrency=3,
+        )
     assert [r.item.id for r in results] == [0, "x", "y"] and all(r.ok for r in results)
 
 
 def mixed_handler() -> Any:
     """'hard' questions never settle and keep asking for more; the rest finish at once."""
+
     def reasoner(body: dict[str, Any]) -> str:
         text = flatten_prompt(body)
         if "hard" in text:
             return reason_reply("unknown", 0.2, next_queries=[f"topic {len(text) % 12}"])
         return reason_reply("Topic 5", 0.9, done=True)
 
-    return by_role(planner=plan_reply(["topic 5"], hops=3), reasoner=reasoner,
-                   answer=answer_reply("Topic 5", [1]))
+    return by_role(
+        planner=plan_reply(["topic 5"], hops=3),
+        reasoner=reasoner,
+        answer=answer_reply("Topic 5", [1]),
+    )
 
 
 @pytest.mark.parametrize("total", [3_000, 12_000, 40_000])
@@ -168,9 +200,17 @@ async def test_the_pool_is_never_exceeded_end_to_end(
     out = tmp_path / "out.jsonl"
     questions = [f"What is the {'hard' if i % 3 == 0 else 'easy'} topic {i}?" for i in range(9)]
     with ScriptedLLMServer(mixed_handler()) as server:
-        results = [r async for r in aresearch_batch(
-            questions, services=make_services(server), pool=total, concurrency=3, output=out,
-            budget=Budget(max_tokens=8_000, max_search_steps=4))]
+        results = [
+            r
+            async for r in aresearch_batch(
+                questions,
+                services=make_services(server),
+                pool=total,
+                concurrency=3,
+                output=out,
+                budget=Budget(max_tokens=8_000, max_search_steps=4),
+            )
+        ]
     ran = [r for r in results if r.result is not None]
     assert ran, "at least one question must have been funded"
     assert sum(r.usage["total_tokens"] for r in ran) <= total
@@ -184,17 +224,24 @@ async def test_the_pool_is_never_exceeded_end_to_end(
 
 async def test_unused_budget_flows_back_to_later_questions(make_services: MakeServices) -> None:
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [r async for r in aresearch_batch(
-            [f"What is topic {i}?" for i in range(6)], services=make_services(server),
-            pool=30_000, concurrency=1)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                [f"What is topic {i}?" for i in range(6)],
+                services=make_services(server),
+                pool=30_000,
+                concurrency=1,
+            )
+        ]
     grants = [r.grant for r in results]
-    assert grants[0] == 5_000  # a fair sixth of the pool
+    # a fair sixth of the pool, halved once the planner judged the question one-hop (easy)
+    assert grants[0] == 5_000 // 2
     assert grants == sorted(grants) and grants[-1] > 2 * grants[0]  # easy questions gave back
     assert sum(r.usage["total_tokens"] for r in results) <= 30_000
 
 
 async def test_a_server_billing_past_the_grant_overdraws_the_pool_loudly_not_fatally(
-    make_services: MakeServices
+    make_services: MakeServices,
 ) -> None:
     inner = easy_handler()
 
@@ -205,9 +252,15 @@ async def test_a_server_billing_past_the_grant_overdraws_the_pool_loudly_not_fat
         return reply
 
     with ScriptedLLMServer(handler) as server:
-        results = [r async for r in aresearch_batch(
-            [f"What is topic {i}?" for i in range(5)], services=make_services(server),
-            pool=30_000, concurrency=1)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                [f"What is topic {i}?" for i in range(5)],
+                services=make_services(server),
+                pool=30_000,
+                concurrency=1,
+            )
+        ]
     assert [r.ok for r in results[:2]] == [True, True]
     assert "overdrawn" in results[2].error and results[2].result is not None
     assert [r.stop_reason for r in results[3:]] == ["pool_exhausted"] * 2
@@ -218,9 +271,14 @@ async def test_stopping_early_leaves_only_whole_rows(
 ) -> None:
     out = tmp_path / "out.jsonl"
     with ScriptedLLMServer(easy_handler(delay_s=0.02)) as server:
-        async with aclosing(aresearch_batch(
-                [f"What is topic {i}?" for i in range(12)], services=make_services(server),
-                concurrency=4, output=out)) as results:
+        async with aclosing(
+            aresearch_batch(
+                [f"What is topic {i}?" for i in range(12)],
+                services=make_services(server),
+                concurrency=4,
+                output=out,
+            )
+        ) as results:
             async for n, _ in aenumerate(results):
                 if n == 1:
                     break
@@ -254,29 +312,38 @@ async def test_a_failing_question_is_recorded_and_the_batch_goes_on(
 
     out = tmp_path / "out.jsonl"
     with ScriptedLLMServer(handler) as server:
-        results = [r async for r in aresearch_batch(
-            [f"What is topic {i}?" for i in range(5)], pool=50_000, output=out,
-            services=make_services(server, ExplodingSearch(make_passages())))]
+        results = [
+            r
+            async for r in aresearch_batch(
+                [f"What is topic {i}?" for i in range(5)],
+                pool=50_000,
+                output=out,
+                services=make_services(server, ExplodingSearch(make_passages())),
+            )
+        ]
     by_id = {r.item.id: r for r in results}
     assert "HTTP 400" in by_id[1].error and by_id[1].stop_reason == "error"
     assert by_id[3].error == "RuntimeError: index corrupted" and by_id[3].result is None
     assert all(by_id[i].ok for i in (0, 2, 4)), [by_id[i].error for i in (0, 2, 4)]
     rows = {row["id"]: row for row in read_rows(out)}
-    assert set(rows) == set(range(5)) and rows[3]["usage"] == {} and rows[3]["grant"] == 10_000
+    assert set(rows) == set(range(5)) and rows[3]["usage"] == {} and rows[3]["grant"] == 10_000 // 2
 
 
 def test_malformed_lines_are_reported_by_line_number_and_skipped(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": "a", "question": "What is topic 1?"},
-        "{not json",
-        "",
-        {"question": "no id"},
-        {"id": "b", "question": "   "},
-        {"id": "c", "question": "What is topic 2?", "budget": {"max_search_steps": 1}},
-        {"id": "d", "question": "What?", "budget": {"max_tokens": 5}},
-        {"id": "e", "question": "What?", "budget": {"max_tokenz": 5000}},
-        ["a", "list"],
-    ])
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "question": "What is topic 1?"},
+            "{not json",
+            "",
+            {"question": "no id"},
+            {"id": "b", "question": "   "},
+            {"id": "c", "question": "What is topic 2?", "budget": {"max_search_steps": 1}},
+            {"id": "d", "question": "What?", "budget": {"max_tokens": 5}},
+            {"id": "e", "question": "What?", "budget": {"max_tokenz": 5000}},
+            ["a", "list"],
+        ],
+    )
     items, problems = read_questions(path, Budget(max_tokens=9_000))
     assert [i.id for i in items] == ["a", "c"]
     assert items[1].budget == Budget(max_tokens=9_000, max_search_steps=1)
@@ -290,8 +357,10 @@ def test_malformed_lines_are_reported_by_line_number_and_skipped(tmp_path: Path)
 
 
 def test_duplicate_ids_are_refused_clearly(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": 7, "question": "a?"}, {"id": "x", "question": "b?"}, {"id": "7", "question": "c?"}])
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": 7, "question": "a?"}, {"id": "x", "question": "b?"}, {"id": "7", "question": "c?"}],
+    )
     with pytest.raises(ConfigError, match=r"duplicate id '7' \(1 and 3\)"):
         read_questions(path)
     with pytest.raises(ConfigError, match="duplicate id 'q'"):
@@ -311,10 +380,15 @@ async def test_a_rerun_skips_finished_ids_and_cuts_a_torn_last_line(
     log.close()
     questions = [{"id": f"q{i}", "question": f"What is topic {i}?"} for i in range(3)]
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [r async for r in aresearch_batch(questions, services=make_services(server),
-                                                    output=out, pool=20_000)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                questions, services=make_services(server), output=out, pool=20_000
+            )
+        ]
         assert sorted(r.item.id for r in results) == ["q1", "q2"]
-        assert results[0].grant == (20_000 - 900) // 2  # recorded spend counts against the pool
+        # recorded spend counts against the pool; the one-hop plan then halves the fair share
+        assert results[0].grant == (20_000 - 900) // 2 // 2
     rows = read_rows(out)
     assert rows[0] == done and sorted(r["id"] for r in rows) == ["q0", "q1", "q2"]
     out.write_text(out.read_text() + "garbage\n" + json.dumps(done) + "\n")
@@ -325,14 +399,23 @@ async def test_a_rerun_skips_finished_ids_and_cuts_a_torn_last_line(
 async def test_retry_errors_runs_failed_questions_again(
     tmp_path: Path, make_services: MakeServices
 ) -> None:
-    out = write_jsonl(tmp_path / "out.jsonl", [
-        {"id": 0, "question": "What is topic 0?", "error": "", "usage": {"total_tokens": 1}},
-        {"id": 1, "question": "What is topic 1?", "error": "HTTP 500", "usage": {}},
-    ])
+    out = write_jsonl(
+        tmp_path / "out.jsonl",
+        [
+            {"id": 0, "question": "What is topic 0?", "error": "", "usage": {"total_tokens": 1}},
+            {"id": 1, "question": "What is topic 1?", "error": "HTTP 500", "usage": {}},
+        ],
+    )
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [r async for r in aresearch_batch(
-            ["What is topic 0?", "What is topic 1?"], services=make_services(server),
-            output=out, retry_errors=True)]
+        results = [
+            r
+            async for r in aresearch_batch(
+                ["What is topic 0?", "What is topic 1?"],
+                services=make_services(server),
+                output=out,
+                retry_errors=True,
+            )
+        ]
     assert [r.item.id for r in results] == [1]
     rows = read_rows(out)
     assert [r["id"] for r in rows] == [0, 1] and rows[1]["error"] == ""
@@ -340,18 +423,39 @@ async def test_retry_errors_runs_failed_questions_again(
 
 def cli_env(server: ScriptedLLMServer, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADLINE_", "OPENAI_"))}
-    return {**env, "LEADLINE_BASE_URL": server.base_url, "LEADLINE_MODEL": "scripted",
-            "LEADLINE_DATA_DIR": str(tmp_path / "data"), "LEADLINE_MAX_RETRIES": "0"}
+    return {
+        **env,
+        "LEADLINE_BASE_URL": server.base_url,
+        "LEADLINE_MODEL": "scripted",
+        "LEADLINE_DATA_DIR": str(tmp_path / "data"),
+        "LEADLINE_MAX_RETRIES": "0",
+    }
 
 
-NAMES = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-         "juliet", "kilo", "lima"]
+NAMES = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+]
 
 
 def corpus(tmp_path: Path) -> Path:
-    return write_jsonl(tmp_path / "passages.jsonl", [
-        {"id": f"p{i}", "title": f"Topic {name}", "text": f"Fact number {i} about {name}."}
-        for i, name in enumerate(NAMES)])
+    return write_jsonl(
+        tmp_path / "passages.jsonl",
+        [
+            {"id": f"p{i}", "title": f"Topic {name}", "text": f"Fact number {i} about {name}."}
+            for i, name in enumerate(NAMES)
+        ],
+    )
 
 
 async def test_passages_file_backend_ranks_by_bm25(tmp_path: Path) -> None:
@@ -367,15 +471,26 @@ async def test_passages_file_backend_ranks_by_bm25(tmp_path: Path) -> None:
 def test_cli_batch_runs_a_file_and_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write_jsonl(tmp_path / "in.jsonl", [
-        *({"id": f"q{i}", "question": f"What is topic {i}?"} for i in range(4)), "{oops"])
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [*({"id": f"q{i}", "question": f"What is topic {i}?"} for i in range(4)), "{oops"],
+    )
     out = tmp_path / "out.jsonl"
     monkeypatch.chdir(tmp_path)
     with ScriptedLLMServer(easy_handler()) as server:
         for k, v in cli_env(server, tmp_path).items():
             monkeypatch.setenv(k, v)
-        argv = ["batch", str(src), "-o", str(out), "--passages", str(corpus(tmp_path)),
-                "--budget-pool", "40000", "--json"]
+        argv = [
+            "batch",
+            str(src),
+            "-o",
+            str(out),
+            "--passages",
+            str(corpus(tmp_path)),
+            "--budget-pool",
+            "40000",
+            "--json",
+        ]
         assert main(argv) == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["ok"] == 4 and summary["malformed_lines"] == [5]
@@ -400,15 +515,31 @@ def test_a_killed_batch_resumes_with_every_id_exactly_once(
         return fast(body)
 
     ids = [f"q{i}" for i in range(10)]
-    src = write_jsonl(tmp_path / "in.jsonl",
-                      [{"id": i, "question": f"What is topic {n}?"} for n, i in enumerate(ids)])
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": i, "question": f"What is topic {n}?"} for n, i in enumerate(ids)],
+    )
     out = tmp_path / "out.jsonl"
-    argv = ["batch", str(src), "-o", str(out), "--passages", str(corpus(tmp_path)),
-            "--concurrency", "2", "--no-progress"]
+    argv = [
+        "batch",
+        str(src),
+        "-o",
+        str(out),
+        "--passages",
+        str(corpus(tmp_path)),
+        "--concurrency",
+        "2",
+        "--no-progress",
+    ]
     with ScriptedLLMServer(handler) as server:
         env = cli_env(server, tmp_path)
-        proc = subprocess.Popen([sys.executable, "-m", "leadline.cli", *argv], cwd=tmp_path,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "leadline.cli", *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             if out.exists() and out.read_bytes().count(b"\n") >= 2:
@@ -434,3 +565,36 @@ def test_a_killed_batch_resumes_with_every_id_exactly_once(
     rows = read_rows(out)
     assert sorted(r["id"] for r in rows) == ids  # every id exactly once
     assert all(r["error"] == "" and r["answer"] == "Topic 5" for r in rows)
+
+
+async def test_the_planners_difficulty_sets_each_questions_share(
+    make_services: MakeServices,
+) -> None:
+    """Hard (4-hop) questions end up holding more of the pool than easy (1-hop) ones."""
+
+    def handler(body: dict[str, Any]) -> str:
+        text = str(body)
+        role = agent_role(body)
+        if role == "planner":
+            return plan_reply(["topic 5"], hops=4 if "hard" in text else 1)
+        if role == "reasoner":
+            return reason_reply("Topic 5", 0.9, done=True)
+        return answer_reply("Topic 5", [1])
+
+    questions = [f"What is the {'hard' if i % 2 else 'easy'} topic {i}?" for i in range(6)]
+    with ScriptedLLMServer(handler) as server:
+        results = [
+            r
+            async for r in aresearch_batch(
+                questions,
+                services=make_services(server),
+                pool=60_000,
+                concurrency=1,
+                budget=Budget(max_tokens=40_000, max_search_steps=4),
+            )
+        ]
+    easy = [r.grant for r in results if "easy" in r.item.question]
+    hard = [r.grant for r in results if "hard" in r.item.question]
+    assert min(hard) > max(easy)  # type: ignore[type-var]
+    assert sum(r.usage["total_tokens"] for r in results) <= 60_000
+    assert all(r.usage["total_tokens"] <= r.grant for r in results)  # type: ignore[operator]

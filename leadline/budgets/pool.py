@@ -4,9 +4,12 @@ Pure arithmetic — no clocks, locks or I/O — so its one promise can be proper
 moment `spent + outstanding <= total`, where `outstanding` is the sum of grants not yet settled.
 A question asks for a grant before it runs and gets a fair share of what is free (what is left
 divided by the questions still waiting for one), never more than its own per-question cap and
-never less than the smallest budget a run can work with. The grant becomes that run's hard token
-cap, so the run cannot spend more than it holds; when it finishes, `settle` books what it really
-used and the rest flows back to the pool, where later questions' shares grow. The adaptive
+never less than the smallest budget a run can work with. Once the planner has estimated the
+question's difficulty, `resize` scales the grant by `difficulty_weight(hops)`: a one-hop
+question gives half its share back at once, a four-hop one may take up to twice its share.
+The grant becomes that run's hard token cap, so the run cannot spend more than it holds; when
+it finishes, `settle` books what it really used and the rest flows back to the pool, where
+later questions' shares grow. The adaptive
 controller is what makes that pay: easy questions stop early and return most of their grant.
 The batch runner adds the waiting (an `asyncio.Condition`) around this class.
 """
@@ -17,6 +20,14 @@ from dataclasses import dataclass
 
 from leadline.budgets.budget import MIN_MAX_TOKENS
 from leadline.errors import BudgetError
+
+TYPICAL_HOPS = 2
+MIN_WEIGHT, MAX_WEIGHT = 0.5, 2.0
+
+
+def difficulty_weight(hops: int) -> float:
+    """How much of a fair share a question of `hops` hops deserves (2 hops = exactly its share)."""
+    return min(max(hops / TYPICAL_HOPS, MIN_WEIGHT), MAX_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,21 @@ class BudgetPool:
         self._next_id += 1
         self._open[grant.id] = tokens
         return grant
+
+    def resize(self, grant: Grant, tokens: int, *, floor: int = 0) -> Grant:
+        """Change an open grant to `tokens`, within what is free and not below `floor`.
+
+        Growing takes only from what is available, so `spent + outstanding <= total` still holds;
+        `floor` (what the run has already used, plus room to answer) keeps a shrink from cutting
+        below spend. Returns the grant as it now stands (possibly unchanged).
+        """
+        if grant.id not in self._open:
+            raise BudgetError(f"grant {grant.id} is not open (settled, or from another pool)")
+        current = self._open[grant.id]
+        target = max(tokens, floor, self.min_grant)
+        target = min(target, current + self.available)
+        self._open[grant.id] = target
+        return Grant(grant.id, target)
 
     def settle(self, grant: Grant, used: int) -> int:
         """Book `used` tokens against `grant`, return the unused rest to the pool; give the rest.

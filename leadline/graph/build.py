@@ -8,16 +8,18 @@ failures become data (a stop reason, an error note), never a crash in the middle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 
 from leadline.agents import planner, reasoner
 from leadline.agents.searcher import TITLE_MAX_TOKENS, run_search
-from leadline.agents.workspace import Entry, Note, append_entries, evidence
-from leadline.budgets.budget import Spend, call_estimate
+from leadline.agents.workspace import Entry, Note, PlanEntry, append_entries, evidence
+from leadline.budgets.budget import Budget, Spend, call_estimate
 from leadline.budgets.controller import Action, decide
 from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
@@ -26,6 +28,11 @@ from leadline.graph.state import FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
 from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
+
+# Config key of an optional `OnPlan` hook: called once the plan (and its hop estimate) is known,
+# it may return a new budget for the rest of the run. Not checkpointed (callables aren't).
+ON_PLAN_KEY = "leadline_on_plan"
+OnPlan = Callable[[PlanEntry, Spend], Awaitable[Budget | None]]
 
 # Rendering overhead of one evidence line ("[12] " and ": ") on top of title and text.
 EVIDENCE_LINE_OVERHEAD = 8
@@ -85,7 +92,9 @@ class ResearchNodes:
         ]
         return Command(goto=sends, update={**update, "queries": list(action.queries)})
 
-    async def plan(self, state: ResearchState) -> Command[Literal["search", "answer"]]:
+    async def plan(
+        self, state: ResearchState, config: RunnableConfig
+    ) -> Command[Literal["search", "answer"]]:
         spec, entries = state["spec"], state.get("entries", [])
         guard = BudgetGuard(
             spec.budget,
@@ -116,13 +125,20 @@ class ResearchNodes:
         }
         if error:
             return Command(goto="answer", update={**update, "stop_reason": "error", "error": error})
+        spent = _spent(state) + total_spend(guard.events)
+        rebudget: OnPlan | None = (config.get("configurable") or {}).get(ON_PLAN_KEY)
+        if rebudget is not None:  # e.g. a batch pool sizing this question's grant by difficulty
+            budget = await rebudget(plan, spent)
+            if budget is not None and budget != spec.budget:
+                spec = replace(spec, budget=budget)
+                update["spec"] = spec
         entries_after = append_entries(entries, [plan])
         action = decide(
             policy=spec.policy,
             shape=spec.shape,
             plan=plan,
             budget=spec.budget,
-            spent=_spent(state) + total_spend(guard.events),
+            spent=spent,
             proposed_queries=plan.queries,
             queries_done=[],
             round_cost=lambda n: round_cost(spec, entries_after, n),

@@ -132,3 +132,20 @@ class PoolMachine(RuleBasedStateMachine):
 
 PoolMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 test_pool_is_never_exceeded = PoolMachine.TestCase
+
+
+def test_resize_grows_only_from_what_is_free_and_never_below_the_floor() -> None:
+    from leadline.budgets.pool import BudgetPool, difficulty_weight
+
+    pool = BudgetPool(10_000)
+    a = pool.grant(waiting=2)
+    b = pool.grant(waiting=1)
+    assert a is not None and b is not None and a.tokens == b.tokens == 5_000
+    a = pool.resize(a, 2_500)  # an easy question gives half back at once
+    assert a.tokens == 2_500 and pool.available == 2_500
+    b = pool.resize(b, 10_000)  # a hard one may grow, but only by what is free
+    assert b.tokens == 7_500 and pool.available == 0
+    assert pool.spent + pool.outstanding <= pool.total
+    a = pool.resize(a, 100, floor=1_800)  # never below what the run has used plus room
+    assert a.tokens == 1_800
+    assert [difficulty_weight(h) for h in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
