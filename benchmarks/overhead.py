@@ -62,17 +62,34 @@ def reply_for(body: dict[str, Any]) -> Any:
     text = flatten_prompt(body)
     role = agent_role(body)
     if role == "planner":
-        content = json.dumps({"sub_questions": ["who", "what"], "queries": ["first hop"],
-                              "hops": 2, "shape": "bridge"})
+        content = json.dumps(
+            {
+                "sub_questions": ["who", "what"],
+                "queries": ["first hop"],
+                "hops": 2,
+                "shape": "bridge",
+            }
+        )
     elif role == "reasoner":  # never sure, always another (new) query: the caps end the run
-        content = json.dumps({"note": "Read [1].", "answer": "unknown", "confidence": 0.3,
-                              "done": False, "next_queries": [f"hop {len(text)}"]})
+        content = json.dumps(
+            {
+                "note": "Read [1].",
+                "answer": "unknown",
+                "confidence": 0.3,
+                "done": False,
+                "next_queries": [f"hop {len(text)}"],
+            }
+        )
     else:
         content = json.dumps({"answer": "Chief of Protocol", "citations": [1]})
     # Usage given explicitly, so the server does no token counting of its own.
     prompt = len(text) // 4
-    usage = {"prompt_tokens": prompt, "completion_tokens": 40, "total_tokens": prompt + 40,
-             "prompt_tokens_details": {"cached_tokens": 0}}
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": 40,
+        "total_tokens": prompt + 40,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
     return Reply(content=content, usage=usage)
 
 
@@ -98,9 +115,12 @@ def make_search(kind: str, passages: list[dict[str, str]], data_dir: Path) -> An
         from leadline.batch import PassageFileSearch
         from leadline.tools.search.base import Passage, content_id
 
-        return PassageFileSearch([
-            Passage(content_id(p["title"], p["text"]), p["title"], p["text"], "dev300")
-            for p in passages])
+        return PassageFileSearch(
+            [
+                Passage(content_id(p["title"], p["text"]), p["title"], p["text"], "dev300")
+                for p in passages
+            ]
+        )
     from leadline.config import load_settings
     from leadline.tools.search import LocalCorpus, ingest
 
@@ -111,8 +131,9 @@ def make_search(kind: str, passages: list[dict[str, str]], data_dir: Path) -> An
     return LocalCorpus.from_settings(settings, collection="bench", mode="bm25")
 
 
-async def run_level(base_url: str, search: Any, data_dir: Path, questions: list[str],
-                    concurrency: int) -> dict[str, Any]:
+async def run_level(
+    base_url: str, search: Any, data_dir: Path, questions: list[str], concurrency: int
+) -> dict[str, Any]:
     from leadline.batch import aresearch_batch
     from leadline.budgets.budget import Budget
     from leadline.config import load_settings
@@ -125,13 +146,21 @@ async def run_level(base_url: str, search: Any, data_dir: Path, questions: list[
     rows = []
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
-        async for r in aresearch_batch(questions, budget=budget, policy="fixed",
-                                       services=services, concurrency=concurrency):
+        async for r in aresearch_batch(
+            questions, budget=budget, policy="fixed", services=services, concurrency=concurrency
+        ):
             if not r.ok:
                 raise SystemExit(f"question failed: {r.error}")
             u = r.usage
-            rows.append((r.wall_s, u["llm_latency_s"], u["search_latency_s"],
-                         u["llm_calls"] + u["search_steps"], u["search_steps"]))
+            rows.append(
+                (
+                    r.wall_s,
+                    u["llm_latency_s"],
+                    u["search_latency_s"],
+                    u["llm_calls"] + u["search_steps"],
+                    u["search_steps"],
+                )
+            )
     finally:
         await llm.aclose()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -148,10 +177,12 @@ async def run_level(base_url: str, search: Any, data_dir: Path, questions: list[
         "cpu_bound_ceiling_qps": round(len(rows) / cpu, 1),  # with a whole core to itself
         "graph_steps_per_question": steps,
         "question_p50_s": round(statistics.median(r[0] for r in rows), 4),
-        "llm_wait_ms_per_call": round(sum(r[1] for r in rows) / sum(r[3] - SEARCH_STEPS
-                                                                  for r in rows) * 1000, 3),
-        "search_wait_ms_per_query": round(sum(r[2] for r in rows) / len(rows) / SEARCH_STEPS
-                                          * 1000, 3),
+        "llm_wait_ms_per_call": round(
+            sum(r[1] for r in rows) / sum(r[3] - SEARCH_STEPS for r in rows) * 1000, 3
+        ),
+        "search_wait_ms_per_query": round(
+            sum(r[2] for r in rows) / len(rows) / SEARCH_STEPS * 1000, 3
+        ),
         "overhead_ms_per_step": round(overhead_ms, 3),
     }
 
@@ -171,12 +202,16 @@ def package_of(filename: str) -> str:
 MARKERS = {
     "graph compile (once per question)": [("leadline/graph/build.py", "build_graph")],
     "JSON schema generation (once per LLM call)": [("leadline/tools/llm.py", "json_schema_format")],
-    "token counting (tiktoken)": [("leadline/tools/tokens.py", "count_tokens"),
-                                  ("leadline/tools/tokens.py", "truncate_to_tokens")],
+    "token counting (tiktoken)": [
+        ("leadline/tools/tokens.py", "count_tokens"),
+        ("leadline/tools/tokens.py", "truncate_to_tokens"),
+    ],
     "openai client: build, send, parse a request": [
-        ("openai/resources/chat/completions/completions.py", "create")],
+        ("openai/resources/chat/completions/completions.py", "create")
+    ],
     "  of which openai's param transform": [
-        ("openai/_utils/_transform.py", "async_maybe_transform")],
+        ("openai/_utils/_transform.py", "async_maybe_transform")
+    ],
     "BM25 search": [("leadline/tools/search/bm25.py", "search")],
 }
 
@@ -189,8 +224,11 @@ def profile_summary(profile: cProfile.Profile, top: int = 10) -> dict[str, Any]:
         by_package[package_of(filename)] += tottime
     markers = {}
     for label, functions in MARKERS.items():
-        cum = sum(v[3] for (f, _, name), v in stats.items()
-                  if any(f.endswith(path) and name == fn for path, fn in functions))
+        cum = sum(
+            v[3]
+            for (f, _, name), v in stats.items()
+            if any(f.endswith(path) and name == fn for path, fn in functions)
+        )
         markers[label] = round(cum / total, 3)
     share = sorted(by_package.items(), key=lambda kv: -kv[1])[:top]
     return {
@@ -225,8 +263,10 @@ async def main_async(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     one = levels.get("1") or levels[str(min(args.concurrency))]
     return {
         "llm": "scripted zero-latency server, separate process",
-        "search": {"passages": "PassageFileSearch: BM25 in memory over dev300 paragraphs",
-                   "corpus": "LocalCorpus (bm25 mode) over dev300 paragraphs"}[args.search],
+        "search": {
+            "passages": "PassageFileSearch: BM25 in memory over dev300 paragraphs",
+            "corpus": "LocalCorpus (bm25 mode) over dev300 paragraphs",
+        }[args.search],
         "passages": len(passages),
         "search_setup_s": round(setup_s, 2),
         "run": f"{SEARCH_STEPS} search steps: 5 LLM calls, {GRAPH_STEPS} graph steps",
@@ -244,8 +284,13 @@ async def main_async(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--questions", type=int, nargs="+", default=[40, 160, 320],
-                        help="questions per concurrency level (same order)")
+    parser.add_argument(
+        "--questions",
+        type=int,
+        nargs="+",
+        default=[40, 160, 320],
+        help="questions per concurrency level (same order)",
+    )
     parser.add_argument("--search", choices=["passages", "corpus"], default="passages")
     parser.add_argument("--profile", action="store_true", help="cProfile the top concurrency")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
