@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import json
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -223,15 +222,17 @@ async def prepare_corpus(
     # From the submodule: once it is imported, the package attribute `ingest` is the module.
     from leadline.tools.search.ingest import ingest
 
-    with tempfile.TemporaryDirectory(prefix="leadline-eval-") as tmp:
-        pooled = Path(tmp) / f"{dataset.path.stem}.jsonl"
-        with pooled.open("w", encoding="utf-8") as fh:
-            for doc in dataset.corpus:
-                fh.write(
-                    json.dumps({"title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n"
-                )
-        corpus = LocalCorpus.from_settings(settings, collection=collection)
-        summary = await asyncio.to_thread(ingest, [pooled], corpus, progress=progress)
+    # The pooled file is kept in the data directory: passages cite it as their source, so it must
+    # outlive the eval (a temporary file would leave citations pointing nowhere).
+    pooled = settings.data_dir / "datasets" / f"{collection}.corpus.jsonl"
+    pooled.parent.mkdir(parents=True, exist_ok=True)
+    partial = pooled.with_suffix(".partial")
+    with partial.open("w", encoding="utf-8") as fh:
+        for doc in dataset.corpus:
+            fh.write(json.dumps({"title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n")
+    partial.replace(pooled)
+    corpus = LocalCorpus.from_settings(settings, collection=collection)
+    summary = await asyncio.to_thread(ingest, [pooled], corpus, progress=progress)
     return f"corpus: {summary}"
 
 
