@@ -213,9 +213,9 @@ async def run_sweep(
     extra: dict[Cell, list[dict[str, Any]]] = {}
     cells = grid.cells()
     async with _maybe_services(services, settings) as svc:
-        for i, cell in enumerate(cells, start=1):
-            system = SystemSpec("leadline", cell.policy, cell.shape)
-            results[cell] = await evaluate(
+
+        async def run_cell(cell: Any, system: SystemSpec, desc: str) -> Any:
+            return await evaluate(
                 dataset,
                 system,
                 cell.budget(base),
@@ -224,24 +224,18 @@ async def run_sweep(
                 collection=collection,
                 kv_mode=kv_mode,
                 progress=progress,
-                desc=f"cell {i}/{len(cells)} {cell.name}",
+                desc=desc,
                 deadline=deadline,
             )
+
+        for i, cell in enumerate(cells, start=1):
+            system = SystemSpec("leadline", cell.policy, cell.shape)
+            results[cell] = await run_cell(cell, system, f"cell {i}/{len(cells)} {cell.name}")
         if compare_adaptive and grid.policy != "adaptive":
             for shape in grid.shapes:
                 cell = grid.max_cell(shape, "adaptive")
-                extra[cell] = await evaluate(
-                    dataset,
-                    SystemSpec("leadline", "adaptive", shape),
-                    cell.budget(base),
-                    out / "cells" / f"{cell.name}.jsonl",
-                    services=svc,
-                    collection=collection,
-                    kv_mode=kv_mode,
-                    progress=progress,
-                    desc=f"adaptive {cell.name}",
-                    deadline=deadline,
-                )
+                system = SystemSpec("leadline", "adaptive", shape)
+                extra[cell] = await run_cell(cell, system, f"adaptive {cell.name}")
     wall_s = time.perf_counter() - started
     results = {c: r for c, r in results.items() if r}  # cells the deadline left empty
     extra = {c: r for c, r in extra.items() if r}
