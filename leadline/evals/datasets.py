@@ -20,6 +20,7 @@ from typing import Any
 
 from leadline.errors import ConfigError, IngestError
 from leadline.tools.search.base import content_id
+from leadline.tools.search.formats import jsonl_values
 
 KINDS = ("hotpotqa", "musique", "2wiki", "qa")
 KIND_ALIASES = {
@@ -110,14 +111,7 @@ class _Pool:
 
 
 def _records_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise IngestError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from exc
+    for where, obj in jsonl_values(path, path.read_text(encoding="utf-8")):
         if not isinstance(obj, dict):
             raise IngestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         yield where, obj

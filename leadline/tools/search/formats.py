@@ -84,15 +84,20 @@ def _text_document(path: Path, raw: str) -> Document:
     return Document(title=title, text=raw.strip(), source=str(path))
 
 
-def _read_jsonl(path: Path, raw: str) -> Iterator[Document]:
+def jsonl_values(path: Path, raw: str) -> Iterator[tuple[str, Any]]:
+    """Each non-blank line's JSON value with its `file:line`; a bad line is an IngestError."""
     for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
         try:
-            obj = json.loads(line)
+            yield where, json.loads(line)
         except json.JSONDecodeError as exc:
             raise IngestError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from exc
+
+
+def _read_jsonl(path: Path, raw: str) -> Iterator[Document]:
+    for where, obj in jsonl_values(path, raw):
         yield from _record(obj, where, where)
 
 
