@@ -41,7 +41,7 @@ def _empty_toml(tmp_path: Path) -> Path:
 
 async def test_aresearch_answers_with_citations_events_and_a_ledger(tmp_path: Path) -> None:
     handler = by_role(
-        planner=plan_reply(["topic 5"]),
+        planner=plan_reply(["topic 5"], hops=1),
         reasoner=reason_reply("Topic 5", 0.9, done=True),
         answer=answer_reply("Topic 5", [1]),
     )

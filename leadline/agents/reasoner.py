@@ -33,6 +33,8 @@ class ReasonerOutput(BaseModel):
 
 
 class AnswerOutput(BaseModel):
+    # Reasoning first, so a small model links the facts before committing to an answer span.
+    reasoning: str = Field("", max_length=600)
     answer: str = Field("", max_length=300)
     citations: list[int] = Field(default_factory=list, max_length=10)
 
@@ -61,6 +63,20 @@ def cited_numbers(text: str, listed: Sequence[int], valid: Sequence[int]) -> lis
 
 def strip_citations(text: str) -> str:
     return " ".join(_CITE.sub("", text).split()).strip(" .")
+
+
+def proposed_queries(question: str, decision: ReasonerOutput | None) -> list[str]:
+    """The reasoner's next queries; failing those, its interim answer searched with the question.
+
+    An interim answer is often the bridge entity of a multi-hop question, so searching it next
+    to the question's own terms finds the passage about that entity that the next hop needs.
+    """
+    if decision is None:
+        return []
+    if decision.next_queries:
+        return list(decision.next_queries)
+    answer = strip_citations(decision.answer)
+    return [] if is_unknown(answer) else [f"{answer} {question}"]
 
 
 def is_unknown(answer: str) -> bool:

@@ -2,6 +2,9 @@
 
 Pure decisions over the run's situation, so they are unit-testable without a graph or a model.
 - `fixed`: keep searching up to the caps unless the reasoner says it is done.
+Under both policies a "done" is honoured only once the run has searched at least as many steps as
+the planner's hop estimate (within the allocation): small models tend to declare a bridge
+question answered after its first hop, naming the bridge entity instead of the answer.
 - `adaptive`: allocate search steps from the planner's hop estimate and stop early once the
   answer has stayed the same, with high confidence, across consecutive reasoning steps.
 Shapes: `sequential` runs one query per step (depth, for bridge questions), `parallel` several
@@ -54,6 +57,12 @@ def allocated_search_steps(policy: Policy, budget: Budget, hops: int) -> int | N
     )
 
 
+def hops_covered(plan: PlanEntry, spent: Spend, allowed: int | None) -> bool:
+    """Has the run searched as many steps as the plan has hops (or all it is allowed)?"""
+    needed = plan.hops if allowed is None else min(plan.hops, allowed)
+    return spent.search_steps >= needed
+
+
 def normalize_answer_text(answer: str) -> str:
     return " ".join(answer.lower().strip(" .").split())
 
@@ -86,7 +95,8 @@ def decide(
     anytime: Sequence[AnytimeAnswer] = (),
 ) -> Action:
     """Search again (with which queries) or answer now (and why)."""
-    if done:
+    allowed = allocated_search_steps(policy, budget, plan.hops)
+    if done and hops_covered(plan, spent, allowed):
         return Action("answer", stop_reason="done")
     if policy == "adaptive" and is_settled(anytime):
         return Action("answer", stop_reason="early_stop")
@@ -96,7 +106,6 @@ def decide(
     )
     if not candidates:
         return Action("answer", stop_reason="done")
-    allowed = allocated_search_steps(policy, budget, plan.hops)
     steps_left = len(candidates) if allowed is None else allowed - spent.search_steps
     n = min(len(candidates), steps_left)
     while n > 0 and not fits(budget, spent, round_cost(n)):

@@ -224,7 +224,7 @@ class ResearchNodes:
             plan=state.get("plan") or planner.fallback_plan(spec.question),
             budget=spec.budget,
             spent=spent + total_spend(guard.events),
-            proposed_queries=decision.next_queries if decision else [],
+            proposed_queries=reasoner.proposed_queries(spec.question, decision),
             queries_done=state.get("queries", []),
             round_cost=lambda n: round_cost(spec, entries_after, n),
             done=bool(decision and decision.done and not reasoner.is_unknown(decision.answer)),

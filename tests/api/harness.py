@@ -34,7 +34,7 @@ QUESTION = "What is topic 5?"
 def quick_handler(**overrides: Any) -> Handler:
     """One search, one reasoning step that settles, one cited answer."""
     replies = {
-        "planner": plan_reply(["topic 5"]),
+        "planner": plan_reply(["topic 5"], hops=1),
         "reasoner": reason_reply("Topic 5", 0.9, done=True),
         "answer": answer_reply("Topic 5", [1]),
     }

@@ -35,8 +35,16 @@ def _anytime(*pairs: tuple[str, float]) -> list[AnytimeAnswer]:
     ]
 
 
-def test_reasoner_done_stops_with_done() -> None:
-    assert _decide(done=True).stop_reason == "done"
+def test_reasoner_done_stops_with_done_once_the_planned_hops_are_searched() -> None:
+    assert _decide(done=True, spent=Spend(search_steps=2)).stop_reason == "done"
+
+
+def test_done_before_the_planned_hops_is_premature_and_searching_goes_on() -> None:
+    action = _decide(done=True, spent=Spend(search_steps=1), queries_done=("q1",))
+    assert (action.kind, action.queries) == ("search", ("q2",))
+    # a cap below the hop estimate is all the run may search, so done is honoured there
+    capped = _decide(done=True, spent=Spend(search_steps=1), budget=Budget(max_search_steps=1))
+    assert capped.stop_reason == "done"
 
 
 def test_auto_shape_is_sequential_for_bridge_and_parallel_for_comparison() -> None:

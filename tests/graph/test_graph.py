@@ -47,7 +47,7 @@ async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> N
 
 async def test_reasoner_done_stops_and_cites_evidence() -> None:
     handler = by_role(
-        planner=plan_reply(["topic 5"]),
+        planner=plan_reply(["topic 5"], hops=1),
         reasoner=reason_reply("topic 5", 0.9, done=True),
         answer=answer_reply("Topic 5 [1]", []),
     )
@@ -105,6 +105,19 @@ async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> 
     assert [e.detail for e in result.events if e.kind == "search"][0] == "What is topic 5?"
 
 
+async def test_a_premature_done_searches_the_interim_answer_for_the_next_hop() -> None:
+    handler = by_role(
+        planner=plan_reply([], hops=2),
+        reasoner=reason_reply("topic 5", 0.9, done=True),
+        answer=answer_reply(),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    queries = [e.detail for e in result.events if e.kind == "search"]
+    assert queries == ["What is topic 5?", "topic 5 What is topic 5?"]
+    assert result.stop_reason == "done"
+
+
 async def test_search_backend_down_is_recorded_and_the_run_still_answers() -> None:
     handler = by_role(
         planner=plan_reply(["topic 5"]),
@@ -128,7 +141,7 @@ async def test_llm_down_stops_with_error_and_a_clear_message() -> None:
 
 async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
     handler = by_role(
-        planner=plan_reply(["topic 5"]),
+        planner=plan_reply(["topic 5"], hops=1),
         reasoner=reason_reply("t", 0.9, done=True),
         answer=answer_reply(),
     )
