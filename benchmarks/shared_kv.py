@@ -1,7 +1,10 @@
 """Shared-KV against isolated prompt layout on the embedded model, at the same caps.
 
-The same N dev300 questions are answered twice, once per kv mode, interleaved question by
-question so machine load affects both alike. Each run is pinned to one llama.cpp slot. Reports,
+The same N dev300 questions are answered twice, once per kv mode. By default the modes run in
+blocks (all shared runs, then all isolated), as a server dedicated to one mode would see them:
+the shared charter then stays cached from one run to the next. `--order interleaved` alternates
+modes question by question (fairer under a changing machine load, but each mode's runs then
+evict the other's prefix from the one slot). Each run is pinned to one llama.cpp slot. Reports,
 per mode: prompt tokens, cached prompt tokens, prefill tokens computed (prompt - cached), cache
 hit rate, wall time per question, EM/F1. The last stdout line is one JSON object.
 
@@ -48,6 +51,15 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def run_order(order: str, examples: list[Any]) -> list[tuple[str, Any]]:
+    if order == "blocks":
+        return [(mode, ex) for mode in MODES for ex in examples]
+    # interleaved: alternate which mode goes first
+    return [
+        (m, ex) for i, ex in enumerate(examples) for m in (MODES if i % 2 == 0 else MODES[::-1])
+    ]
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings(model_size=args.model_size, parallel_slots=1)
     dataset = load_dataset(f"hotpotqa:{args.data}", n=args.n)
@@ -57,39 +69,39 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     started = time.perf_counter()
     async with open_services(settings) as services:
-        for i, example in enumerate(dataset.examples, 1):
-            for mode in MODES if i % 2 else MODES[::-1]:  # alternate who goes first
-                t0 = time.perf_counter()
-                result = await aresearch(
-                    example.question,
-                    services=services,
-                    budget=budget,
-                    policy=args.policy,
-                    kv_mode=mode,
-                    collection=collection,
-                    checkpoint=False,
-                )
-                u = result.usage
-                row = {
-                    "id": example.id,
-                    "mode": mode,
-                    "answer": result.answer,
-                    "em": exact_match(result.answer, example.answers),
-                    "f1": f1(result.answer, example.answers),
-                    "prompt_tokens": u["prompt_tokens"],
-                    "cached_tokens": u["cached_tokens"],
-                    "completion_tokens": u["completion_tokens"],
-                    "search_steps": u["search_steps"],
-                    "wall_s": round(time.perf_counter() - t0, 2),
-                }
-                rows[mode].append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+        for mode, example in run_order(args.order, dataset.examples):
+            t0 = time.perf_counter()
+            result = await aresearch(
+                example.question,
+                services=services,
+                budget=budget,
+                policy=args.policy,
+                kv_mode=mode,
+                collection=collection,
+                checkpoint=False,
+            )
+            u = result.usage
+            row = {
+                "id": example.id,
+                "mode": mode,
+                "answer": result.answer,
+                "em": exact_match(result.answer, example.answers),
+                "f1": f1(result.answer, example.answers),
+                "prompt_tokens": u["prompt_tokens"],
+                "cached_tokens": u["cached_tokens"],
+                "completion_tokens": u["completion_tokens"],
+                "search_steps": u["search_steps"],
+                "wall_s": round(time.perf_counter() - t0, 2),
+            }
+            rows[mode].append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
     summary = {m: summarize(rows[m]) for m in MODES}
     s, iso = summary["shared"], summary["isolated"]
     return {
         "model": settings.model_size,
         "n": args.n,
         "policy": args.policy,
+        "order": args.order,
         "caps": {"max_tokens": args.max_tokens, "max_search_steps": args.max_search_steps},
         "modes": summary,
         "prefill_reduction": round(iso["prefill_tokens"] / max(s["prefill_tokens"], 1), 2),
@@ -111,6 +123,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=12_000)
     p.add_argument("--max-search-steps", type=int, default=4)
     p.add_argument("--policy", choices=["fixed", "adaptive"], default="fixed")
+    p.add_argument("--order", choices=["blocks", "interleaved"], default="blocks")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     return p.parse_args()
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from leadline.agents.prompting import KVMode, build_messages
+from leadline.agents.prompting import MAX_PLAN_QUERIES, KVMode, build_messages
 from leadline.agents.workspace import Entry, PlanEntry, QuestionShape
 
 MAX_COMPLETION_TOKENS = 220
-MAX_QUERIES = 3
+MAX_QUERIES = MAX_PLAN_QUERIES
 MAX_HOPS = 4
 
 
@@ -29,7 +29,7 @@ class PlannerOutput(BaseModel):
 def planner_messages(
     question: str, entries: Sequence[Entry], kv_mode: KVMode
 ) -> list[dict[str, str]]:
-    return build_messages("planner", question, entries, kv_mode, max_queries=MAX_QUERIES)
+    return build_messages("planner", question, entries, kv_mode)
 
 
 # Placeholders small models copy from the instructions instead of writing a query.

@@ -1,9 +1,13 @@
 """Prompt templates (package data in `prompts/`) and the one function that lays out messages.
 
-Shared mode: every role gets the same system charter, then the question and the whole workspace,
-with the role's instruction last, so consecutive prompts share a byte-identical prefix.
-Isolated mode: each role has its own system prompt and sees only its own view of the workspace
-(evidence ranked by relevance), as most multi-agent systems do; it is kept as the comparison.
+Each role has a job description (`planner.txt`, ...) and a short turn (`planner_turn.txt`, ...)
+that says which job is asked for and the JSON to reply with.
+Shared mode: every role gets the same system charter, which holds all three job descriptions,
+then the question and the whole workspace, with the role's short turn last, so consecutive
+prompts share a byte-identical prefix and only the new workspace text and the turn are computed.
+Isolated mode: each role has its own system prompt (its identity and its own job description)
+and sees only its own view of the workspace (evidence ranked by relevance), as most multi-agent
+systems do; it is kept as the comparison. Both modes give a role the same words.
 Templates use `$name` placeholders and render strictly: a missing variable is an error.
 """
 
@@ -27,6 +31,16 @@ from leadline.errors import ConfigError
 
 Role = Literal["planner", "reasoner", "answer"]
 KVMode = Literal["shared", "isolated"]
+
+MAX_PLAN_QUERIES = 3
+MAX_NEXT_QUERIES = 3
+# Each job description's variables, and the name the charter and the role's turn call it by.
+JOB_VARIABLES: dict[Role, dict[str, Any]] = {
+    "planner": {"max_queries": MAX_PLAN_QUERIES},
+    "reasoner": {"max_queries": MAX_NEXT_QUERIES},
+    "answer": {},
+}
+JOB_TITLES: dict[Role, str] = {"planner": "planner", "reasoner": "reasoner", "answer": "answerer"}
 
 # What each role sees in isolated mode (shared mode shows everything to everyone).
 ISOLATED_VIEWS: dict[Role, tuple[str, tuple[type, ...]]] = {
@@ -62,31 +76,38 @@ def render(name: str, **variables: Any) -> str:
     return load_template(name).substitute(variables)
 
 
+def job_description(role: Role) -> str:
+    return render(role, **JOB_VARIABLES[role])
+
+
+@functools.cache
+def charter() -> str:
+    """The one system prompt of shared mode: the team and every job, identical for all calls."""
+    return render("charter", **{f"{role}_job": job_description(role) for role in JOB_VARIABLES})
+
+
+def isolated_system(role: Role) -> str:
+    return f"{render(f'{role}_system')}\n\nThe {JOB_TITLES[role]}: {job_description(role)}"
+
+
 def build_messages(
-    role: Role,
-    question: str,
-    entries: Sequence[Entry],
-    kv_mode: KVMode,
-    **instruction_vars: Any,
+    role: Role, question: str, entries: Sequence[Entry], kv_mode: KVMode
 ) -> list[dict[str, str]]:
     """The chat messages for one agent call."""
-    instruction = render(role, **instruction_vars)
+    turn = render(f"{role}_turn")
     if kv_mode == "shared":
-        system = render("charter")
+        system = charter()
         user = render(
-            "shared_user",
-            question=question,
-            workspace=render_workspace(entries),
-            instruction=instruction,
+            "shared_user", question=question, workspace=render_workspace(entries), instruction=turn
         )
     else:
         view_title, kinds = ISOLATED_VIEWS[role]
-        system = render(f"{role}_system")
+        system = isolated_system(role)
         user = render(
             "isolated_user",
             question=question,
             view_title=view_title,
             workspace=render_view(entries, kinds),
-            instruction=instruction,
+            instruction=turn,
         )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

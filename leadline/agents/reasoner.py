@@ -12,11 +12,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from leadline.agents.prompting import KVMode, build_messages
+from leadline.agents.prompting import MAX_NEXT_QUERIES, KVMode, build_messages
 from leadline.agents.workspace import Entry
 
 MAX_COMPLETION_TOKENS = 260
-MAX_NEXT_QUERIES = 3
 UNKNOWN = "unknown"
 
 
@@ -42,7 +41,7 @@ class AnswerOutput(BaseModel):
 def reasoner_messages(
     question: str, entries: Sequence[Entry], kv_mode: KVMode
 ) -> list[dict[str, str]]:
-    return build_messages("reasoner", question, entries, kv_mode, max_queries=MAX_NEXT_QUERIES)
+    return build_messages("reasoner", question, entries, kv_mode)
 
 
 def answer_messages(

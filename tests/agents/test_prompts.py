@@ -13,12 +13,15 @@ from leadline.errors import ConfigError
 
 # What the code passes to each template (a change on either side must update this test).
 PASSED = {
-    "charter": set(),
+    "charter": {"planner_job", "reasoner_job", "answer_job"},
     "shared_user": {"question", "workspace", "instruction"},
     "isolated_user": {"question", "view_title", "workspace", "instruction"},
     "planner": {"max_queries"},
     "reasoner": {"max_queries"},
     "answer": set(),
+    "planner_turn": set(),
+    "reasoner_turn": set(),
+    "answer_turn": set(),
     "planner_system": set(),
     "reasoner_system": set(),
     "answer_system": set(),
