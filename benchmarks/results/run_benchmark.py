@@ -3,7 +3,7 @@
 One process, one model load. Phase A evaluates closed-book, single-shot RAG, IRCoT and leadline
 (adaptive, auto shape) at one budget in rounds of growing n (every system reaches n before any
 goes further), so whatever the time box allows is balanced across systems. Phase B runs the
-search-step × token-cap sweep (policy fixed) on the first questions; its adaptive comparison
+search-step × token-cap sweep (policy fixed) on the first questions, also in rounds of growing n; its adaptive comparison
 cell has the same configuration as phase A's leadline run, so those records are reused.
 Everything is resumable: run it again and finished questions are skipped.
 
@@ -33,6 +33,7 @@ from leadline.services import open_services
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hotpotqa" / "dev300.jsonl"
 SYSTEMS = ["closed-book", "rag", "ircot", "leadline-adaptive-auto"]
 ROUNDS = (2, 4, 6, 10, 20, 30, 50)
+SWEEP_ROUNDS = (10, 20, 30, 50)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -41,6 +42,9 @@ async def main(args: argparse.Namespace) -> None:
     dataset = load_dataset(f"hotpotqa:{DATA}")
     collection = eval_collection(dataset, None, settings)
     budget = Budget(max_tokens=args.max_tokens, max_search_steps=args.max_search_steps)
+    # The baselines use a few hundred tokens and at most one search, far inside any cap; their
+    # records were made at this cap and are kept (a different cap would be another config).
+    baseline_budget = Budget(max_tokens=args.baseline_max_tokens, max_search_steps=4)
     print(await prepare_corpus(dataset, settings, collection, progress=False), file=sys.stderr)
     started = time.monotonic()
     async with open_services(settings) as services:
@@ -54,7 +58,7 @@ async def main(args: argparse.Namespace) -> None:
                 await evaluate(
                     dataset.head(n),
                     system,
-                    budget,
+                    budget if system.kind == "leadline" else baseline_budget,
                     out / "eval" / f"{system.name}.jsonl",
                     services=services,
                     collection=collection,
@@ -73,6 +77,7 @@ async def main(args: argparse.Namespace) -> None:
             "dataset": dataset.name,
             "collection": collection,
             "budget": budget.to_dict(),
+            "baseline_budget": baseline_budget.to_dict(),
             "systems": summaries,
             "wall_s": round(eval_wall, 1),
             "model": model,
@@ -91,17 +96,25 @@ async def main(args: argparse.Namespace) -> None:
             if not target.exists():
                 shutil.copyfile(out / "eval" / "leadline-adaptive-auto.jsonl", target)
         sweep_started = time.monotonic()
-        summary = await run_sweep(
-            dataset.head(args.sweep_n),
-            grid,
-            out / "sweep",
-            settings=settings,
-            base_budget=budget,
-            services=services,
-            collection=collection,
-            command=" ".join(sys.argv),
-            deadline=sweep_started + args.minutes_sweep * 60,
-        )
+        sweep_deadline = sweep_started + args.minutes_sweep * 60
+        summary: dict = {}
+        for n in SWEEP_ROUNDS:  # every cell reaches n before any goes further
+            n = min(n, args.sweep_n)
+            if time.monotonic() >= sweep_deadline:
+                break
+            summary = await run_sweep(
+                dataset.head(n),
+                grid,
+                out / "sweep",
+                settings=settings,
+                base_budget=budget,
+                services=services,
+                collection=collection,
+                command=" ".join(sys.argv),
+                deadline=sweep_deadline,
+            )
+            if n == args.sweep_n:
+                break
     summary["model"] = model
     print(
         json.dumps(
@@ -119,9 +132,10 @@ if __name__ == "__main__":
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     parser.add_argument("--minutes-eval", type=float, default=15)
     parser.add_argument("--minutes-sweep", type=float, default=13)
-    parser.add_argument("--max-tokens", type=int, default=6000)
+    parser.add_argument("--max-tokens", type=int, default=8000)
+    parser.add_argument("--baseline-max-tokens", type=int, default=6000)
     parser.add_argument("--max-search-steps", type=int, default=4)
     parser.add_argument("--sweep-n", type=int, default=30)
     parser.add_argument("--search-steps", type=int, nargs="+", default=[0, 1, 2, 4])
-    parser.add_argument("--token-caps", type=int, nargs="+", default=[3000, 6000])
+    parser.add_argument("--token-caps", type=int, nargs="+", default=[4000, 8000])
     asyncio.run(main(parser.parse_args()))

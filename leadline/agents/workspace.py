@@ -53,9 +53,14 @@ Entry = PlanEntry | Evidence | Note
 
 
 def append_entries(existing: Sequence[Entry], new: Sequence[Entry]) -> list[Entry]:
-    """Reducer: append `new`, numbering evidence in order and dropping passages already present."""
+    """Reducer: append `new`, numbering evidence in order and dropping what is already present.
+
+    A passage already in the workspace, or a note repeating an earlier note word for word (small
+    models often copy their last note), adds nothing but tokens every later call must read.
+    """
     merged = list(existing)
     seen = {e.passage_id for e in merged if isinstance(e, Evidence)}
+    notes = {_note_key(e.text) for e in merged if isinstance(e, Note)}
     count = sum(1 for e in merged if isinstance(e, Evidence))
     for entry in new:
         if isinstance(entry, Evidence):
@@ -64,8 +69,16 @@ def append_entries(existing: Sequence[Entry], new: Sequence[Entry]) -> list[Entr
             seen.add(entry.passage_id)
             count += 1
             entry = replace(entry, n=count)
+        elif isinstance(entry, Note):
+            if _note_key(entry.text) in notes:
+                continue
+            notes.add(_note_key(entry.text))
         merged.append(entry)
     return merged
+
+
+def _note_key(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def evidence(entries: Sequence[Entry]) -> list[Evidence]:
