@@ -1,0 +1,87 @@
+"""What every subcommand shares: JSON output, settings, budget flags, progress lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON object as the last stdout line."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Any:
+    from leadline.config import load_settings
+
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def add_budget_flags(p: argparse.ArgumentParser) -> None:
+    """The budget flags shared by `ask`, `batch`, `eval` and `serve`."""
+    from leadline.budgets.budget import DEFAULT_MAX_SEARCH_STEPS, DEFAULT_MAX_TOKENS
+
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"cap on prompt + completion tokens per question (default {DEFAULT_MAX_TOKENS})",
+    )
+    p.add_argument(
+        "--max-search-steps",
+        type=int,
+        default=DEFAULT_MAX_SEARCH_STEPS,
+        help=f"cap on search queries per question (default {DEFAULT_MAX_SEARCH_STEPS})",
+    )
+    p.add_argument(
+        "--max-compute",
+        type=float,
+        default=None,
+        help="optional cap on compute (token-equivalents: cached prompt tokens x0.1, "
+        "a search step = 250 tokens)",
+    )
+    p.add_argument("--policy", choices=["fixed", "adaptive"], default="adaptive")
+    p.add_argument("--shape", choices=["sequential", "parallel", "auto"], default="auto")
+    p.add_argument(
+        "--kv-mode",
+        choices=["shared", "isolated"],
+        default=None,
+        help="prompt layout (default: settings, i.e. shared)",
+    )
+    p.add_argument("--collection", default=None, help="corpus collection to search")
+
+
+def budget_from_args(args: argparse.Namespace) -> Any:
+    from leadline.budgets.budget import Budget
+
+    return Budget(
+        max_tokens=args.max_tokens,
+        max_search_steps=args.max_search_steps,
+        max_compute=args.max_compute,
+    )
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One human line of progress for stderr."""
+    spend = event.get("spend", {})
+    cost = f"[{spend.get('total_tokens', 0)} tok, {spend.get('search_steps', 0)} steps]"
+    kind = event.get("type")
+    if kind == "plan":
+        return f"plan: {event['hops']} hop(s), {event['shape']}; queries {event['queries']} {cost}"
+    if kind == "search":
+        found = ", ".join(event["passages"]) or "nothing new"
+        return f"search {event['query']!r}: {event['error'] or found} {cost}"
+    if kind == "reason":
+        line = f"reason {event.get('step')}: {event.get('answer', '(no decision)')!r}"
+        if "confidence" in event:
+            line += f" (confidence {event['confidence']:.2f})"
+        return f"{line} {cost}"
+    if kind == "answer":
+        return f"answer: {event['answer']!r} {cost}"
+    return json.dumps(event, default=str)

@@ -1,0 +1,136 @@
+"""`leadline eval` and `leadline sweep`: scoring systems and scaling curves."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from leadline.cli.common import add_budget_flags, budget_from_args, print_json, settings_from
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from leadline.evals.baselines import parse_system
+    from leadline.evals.datasets import load_dataset
+    from leadline.evals.report import eval_summary_table
+    from leadline.evals.runner import run_eval
+
+    dataset = load_dataset(args.dataset, args.n)
+    names = [name for value in (args.system or ["leadline"]) for name in value.split(",") if name]
+    systems = [parse_system(name, policy=args.policy, shape=args.shape) for name in names]
+    result = asyncio.run(
+        run_eval(
+            dataset,
+            systems,
+            budget_from_args(args),
+            args.out,
+            settings=settings_from(args),
+            collection=args.collection,
+            kv_mode=args.kv_mode,
+            progress=not args.no_progress,
+        )
+    )
+    print(eval_summary_table(result["systems"]))
+    print(f"results in {args.out} ({result['wall_s']:.0f}s)", file=sys.stderr)
+    if args.json:
+        first = next(iter(result["systems"].values()))
+        print_json(
+            {
+                **first,
+                "dataset": result["dataset"],
+                "out": args.out,
+                "systems": result["systems"],
+                "wall_s": result["wall_s"],
+            }
+        )
+    return 0
+
+
+def register_eval(sub: Any) -> None:
+    p = sub.add_parser("eval", help="evaluate systems on a QA dataset (EM/F1, recall, costs)")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="KIND:PATH, KIND one of hotpotqa, musique, 2wiki, qa (plain Q/A JSONL)",
+    )
+    p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
+    p.add_argument(
+        "--system",
+        action="append",
+        help="closed-book, rag, ircot, leadline[-fixed|-adaptive][-sequential|-parallel|"
+        "-auto]; repeat or comma-separate (default: leadline)",
+    )
+    add_budget_flags(p)
+    p.add_argument(
+        "--out", required=True, help="output directory (resumable: finished ids are skipped)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="last line: one JSON object with em, f1, n and mean costs",
+    )
+    p.set_defaults(handler=_eval)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import asyncio
+    import shlex
+
+    from leadline.evals.datasets import load_dataset
+    from leadline.evals.sweep import SweepGrid, parse_ints, run_sweep
+
+    shapes = tuple(s for s in args.shapes.split(",") if s)
+    grid = SweepGrid(
+        parse_ints(args.search_steps, "--search-steps"),
+        parse_ints(args.token_caps, "--token-caps"),
+        shapes,
+        args.policy,
+    )
+    summary = asyncio.run(
+        run_sweep(
+            load_dataset(args.dataset, args.n),
+            grid,
+            args.out,
+            settings=settings_from(args),
+            collection=args.collection,
+            kv_mode=args.kv_mode,
+            compare_adaptive=not args.no_adaptive,
+            progress=not args.no_progress,
+            command="leadline " + shlex.join(sys.argv[1:]),
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+    )
+    plots = ", ".join(summary["plots"])
+    print(f"{args.out}/report.md, curves.csv, {plots} ({summary['wall_s']:.0f}s)")
+    if args.json:
+        print_json(summary)
+    return 0 if not summary["budget_violations"] else 1
+
+
+def register_sweep(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="accuracy over a grid of search-step caps x token caps")
+    p.add_argument("--dataset", required=True, help="KIND:PATH, as for eval")
+    p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
+    p.add_argument("--search-steps", default="0,1,2,4", help="search-step caps (default 0,1,2,4)")
+    p.add_argument("--token-caps", default="3000,8000", help="token caps (default 3000,8000)")
+    p.add_argument("--shapes", default="auto", help="comma-separated shapes (default auto)")
+    p.add_argument(
+        "--policy",
+        choices=["fixed", "adaptive"],
+        default="fixed",
+        help="policy of the grid cells (default fixed: spend up to the caps)",
+    )
+    p.add_argument(
+        "--no-adaptive",
+        action="store_true",
+        help="skip the adaptive run at the max budget (and the compute-matched comparison)",
+    )
+    p.add_argument("--kv-mode", choices=["shared", "isolated"], default=None)
+    p.add_argument("--collection", default=None, help="collection (default: named after the file)")
+    p.add_argument("--out", required=True, help="output directory (resumable per cell)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="last line: the sweep summary as JSON")
+    p.set_defaults(handler=_sweep)
