@@ -49,6 +49,11 @@ def easy_handler(delay_s: float = 0.0) -> Any:
     )
 
 
+async def collect(questions: Any, **kwargs: Any) -> list[Any]:
+    """Every result `aresearch_batch` yields, in order."""
+    return [r async for r in aresearch_batch(questions, **kwargs)]
+
+
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
     return path
@@ -89,12 +94,9 @@ async def test_results_stream_as_they_finish_and_each_is_recorded(
     out = tmp_path / "out.jsonl"
     questions = [{"id": f"q{i}", "question": f"What is topic {i}?"} for i in range(5)]
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                questions, services=make_services(server), concurrency=2, output=out
-            )
-        ]
+        results = await collect(
+            questions, services=make_services(server), concurrency=2, output=out
+        )
     assert sorted(r.item.id for r in results) == [f"q{i}" for i in range(5)]
     assert all(r.ok and r.recorded for r in results)
     rows = read_rows(out)
@@ -120,14 +122,11 @@ async def test_concurrency_is_bounded(make_services: MakeServices) -> None:
         return inner(body)
 
     with ScriptedLLMServer(handler) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                [f"What is topic {i}?" for i in range(12)],
-                services=make_services(server),
-                concurrency=3,
-            )
-        ]
+        results = await collect(
+            [f"What is topic {i}?" for i in range(12)],
+            services=make_services(server),
+            concurrency=3,
+        )
     assert len(results) == 12 and all(r.ok for r in results)
     assert peak[0] == 3  # the bound was reached and never passed
 
@@ -143,14 +142,11 @@ async def test_rate_limits_are_retried_under_load(make_services: MakeServices) -
         return inner(body)
 
     with ScriptedLLMServer(handler) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                [f"What is topic {i}?" for i in range(6)],
-                services=make_services(server),
-                concurrency=4,
-            )
-        ]
+        results = await collect(
+            [f"What is topic {i}?" for i in range(6)],
+            services=make_services(server),
+            concurrency=4,
+        )
     assert len(results) == 6 and all(r.ok for r in results), [r.error for r in results]
     assert sum(calls.values()) == 2 * len(calls)  # each call: one 429, then one retry
 
@@ -200,17 +196,14 @@ async def test_the_pool_is_never_exceeded_end_to_end(
     out = tmp_path / "out.jsonl"
     questions = [f"What is the {'hard' if i % 3 == 0 else 'easy'} topic {i}?" for i in range(9)]
     with ScriptedLLMServer(mixed_handler()) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                questions,
-                services=make_services(server),
-                pool=total,
-                concurrency=3,
-                output=out,
-                budget=Budget(max_tokens=8_000, max_search_steps=4),
-            )
-        ]
+        results = await collect(
+            questions,
+            services=make_services(server),
+            pool=total,
+            concurrency=3,
+            output=out,
+            budget=Budget(max_tokens=8_000, max_search_steps=4),
+        )
     ran = [r for r in results if r.result is not None]
     assert ran, "at least one question must have been funded"
     assert sum(r.usage["total_tokens"] for r in ran) <= total
@@ -224,15 +217,12 @@ async def test_the_pool_is_never_exceeded_end_to_end(
 
 async def test_unused_budget_flows_back_to_later_questions(make_services: MakeServices) -> None:
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                [f"What is topic {i}?" for i in range(6)],
-                services=make_services(server),
-                pool=30_000,
-                concurrency=1,
-            )
-        ]
+        results = await collect(
+            [f"What is topic {i}?" for i in range(6)],
+            services=make_services(server),
+            pool=30_000,
+            concurrency=1,
+        )
     grants = [r.grant for r in results]
     # a fair sixth of the pool, halved once the planner judged the question one-hop (easy)
     assert grants[0] == 5_000 // 2
@@ -252,15 +242,12 @@ async def test_a_server_billing_past_the_grant_overdraws_the_pool_loudly_not_fat
         return reply
 
     with ScriptedLLMServer(handler) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                [f"What is topic {i}?" for i in range(5)],
-                services=make_services(server),
-                pool=30_000,
-                concurrency=1,
-            )
-        ]
+        results = await collect(
+            [f"What is topic {i}?" for i in range(5)],
+            services=make_services(server),
+            pool=30_000,
+            concurrency=1,
+        )
     assert [r.ok for r in results[:2]] == [True, True]
     assert "overdrawn" in results[2].error and results[2].result is not None
     assert [r.stop_reason for r in results[3:]] == ["pool_exhausted"] * 2
@@ -312,15 +299,12 @@ async def test_a_failing_question_is_recorded_and_the_batch_goes_on(
 
     out = tmp_path / "out.jsonl"
     with ScriptedLLMServer(handler) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                [f"What is topic {i}?" for i in range(5)],
-                pool=50_000,
-                output=out,
-                services=make_services(server, ExplodingSearch(make_passages())),
-            )
-        ]
+        results = await collect(
+            [f"What is topic {i}?" for i in range(5)],
+            pool=50_000,
+            output=out,
+            services=make_services(server, ExplodingSearch(make_passages())),
+        )
     by_id = {r.item.id: r for r in results}
     assert "HTTP 400" in by_id[1].error and by_id[1].stop_reason == "error"
     assert by_id[3].error == "RuntimeError: index corrupted" and by_id[3].result is None
@@ -380,12 +364,7 @@ async def test_a_rerun_skips_finished_ids_and_cuts_a_torn_last_line(
     log.close()
     questions = [{"id": f"q{i}", "question": f"What is topic {i}?"} for i in range(3)]
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                questions, services=make_services(server), output=out, pool=20_000
-            )
-        ]
+        results = await collect(questions, services=make_services(server), output=out, pool=20_000)
         assert sorted(r.item.id for r in results) == ["q1", "q2"]
         # recorded spend counts against the pool; the one-hop plan then halves the fair share
         assert results[0].grant == (20_000 - 900) // 2 // 2
@@ -407,15 +386,12 @@ async def test_retry_errors_runs_failed_questions_again(
         ],
     )
     with ScriptedLLMServer(easy_handler()) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                ["What is topic 0?", "What is topic 1?"],
-                services=make_services(server),
-                output=out,
-                retry_errors=True,
-            )
-        ]
+        results = await collect(
+            ["What is topic 0?", "What is topic 1?"],
+            services=make_services(server),
+            output=out,
+            retry_errors=True,
+        )
     assert [r.item.id for r in results] == [1]
     rows = read_rows(out)
     assert [r["id"] for r in rows] == [0, 1] and rows[1]["error"] == ""
@@ -583,16 +559,13 @@ async def test_the_planners_difficulty_sets_each_questions_share(
 
     questions = [f"What is the {'hard' if i % 2 else 'easy'} topic {i}?" for i in range(6)]
     with ScriptedLLMServer(handler) as server:
-        results = [
-            r
-            async for r in aresearch_batch(
-                questions,
-                services=make_services(server),
-                pool=60_000,
-                concurrency=1,
-                budget=Budget(max_tokens=40_000, max_search_steps=4),
-            )
-        ]
+        results = await collect(
+            questions,
+            services=make_services(server),
+            pool=60_000,
+            concurrency=1,
+            budget=Budget(max_tokens=40_000, max_search_steps=4),
+        )
     easy = [r.grant for r in results if "easy" in r.item.question]
     hard = [r.grant for r in results if "hard" in r.item.question]
     assert min(hard) > max(easy)  # type: ignore[type-var]
