@@ -34,12 +34,13 @@ KVMode = Literal["shared", "isolated"]
 
 MAX_PLAN_QUERIES = 3
 MAX_NEXT_QUERIES = 3
-# Each job description's variables, and the name the charter and the role's turn call it by.
+# Each job description's variables.
 JOB_VARIABLES: dict[Role, dict[str, Any]] = {
     "planner": {"max_queries": MAX_PLAN_QUERIES},
     "reasoner": {"max_queries": MAX_NEXT_QUERIES},
     "answer": {},
 }
+# The name the charter and the role's turn call each job by.
 JOB_TITLES: dict[Role, str] = {"planner": "planner", "reasoner": "reasoner", "answer": "answerer"}
 
 # What each role sees in isolated mode (shared mode shows everything to everyone).
@@ -86,6 +87,7 @@ def charter() -> str:
     return render("charter", **{f"{role}_job": job_description(role) for role in JOB_VARIABLES})
 
 
+@functools.cache
 def isolated_system(role: Role) -> str:
     return f"{render(f'{role}_system')}\n\nThe {JOB_TITLES[role]}: {job_description(role)}"
 
