@@ -3,8 +3,9 @@
 A scripted OpenAI-compatible server answers instantly from a separate process (so it does not
 compete with leadline for the GIL); every question is a 3-step run — plan, then three rounds of
 search and reasoning, then the final answer: 5 LLM calls, 3 searches, 8 graph steps. Search is
-BM25 over the HotpotQA dev300 paragraphs (`--search passages`: `leadline.batch.PassageFileSearch`,
-in memory; `--search corpus`: the local corpus, `LocalCorpus` in bm25 mode, ingested first).
+BM25 over the HotpotQA dev300 paragraphs (`--search passages`:
+`leadline.tools.search.passages.PassageFileSearch`, in memory; `--search corpus`: the local
+corpus, `LocalCorpus` in bm25 mode, ingested first).
 Reported: questions/s at each concurrency, CPU ms per question, and at concurrency 1 the
 overhead per graph step — question wall time minus the time spent waiting on the LLM and search
 (as the ledger measured them), divided by the graph steps. `--profile` adds a cProfile of the
@@ -112,8 +113,8 @@ def serve(conn: Any) -> None:
 
 def make_search(kind: str, passages: list[dict[str, str]], data_dir: Path) -> Any:
     if kind == "passages":
-        from leadline.batch import PassageFileSearch
         from leadline.tools.search.base import Passage, content_id
+        from leadline.tools.search.passages import PassageFileSearch
 
         return PassageFileSearch(
             [

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from leadline import batch
 from leadline.batch import (
     BatchItem,
     PassageFileSearch,
@@ -26,6 +25,7 @@ from leadline.batch import (
     read_questions,
     research_batch,
 )
+from leadline.batch import runner as batch_runner
 from leadline.budgets.budget import Budget
 from leadline.cli import main
 from leadline.config import load_settings
@@ -154,7 +154,7 @@ async def test_rate_limits_are_retried_under_load(make_services: MakeServices) -
 def test_the_sync_wrapper_returns_results_in_input_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = batch.open_services
+    opened = batch_runner.open_services
 
     @asynccontextmanager
     async def services_with_memory_search(settings: Any) -> AsyncIterator[Services]:
@@ -162,7 +162,7 @@ def test_the_sync_wrapper_returns_results_in_input_order(
             services.search = MemorySearch(make_passages())
             yield services
 
-    monkeypatch.setattr(batch, "open_services", services_with_memory_search)
+    monkeypatch.setattr(batch_runner, "open_services", services_with_memory_search)
     with ScriptedLLMServer(easy_handler()) as server:
         settings = load_settings(data_dir=tmp_path, base_url=server.base_url, model="scripted")
         results = research_batch(

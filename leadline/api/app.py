@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from leadline import __version__
 from leadline.api.chat import build_chat_router
@@ -63,7 +64,11 @@ def create_app(
             app.state.services = services
             yield
 
-    app = FastAPI(title="leadline", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's own /docs loads Swagger UI from a CDN, which offline and air-gapped deployments
+    # cannot reach; FastAPIOffline serves the same pages with bundled scripts.
+    app = FastAPIOffline(
+        title="leadline", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.api_config = config
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     install_error_handlers(app)

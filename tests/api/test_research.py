@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from leadline.api.config import ApiConfig
@@ -127,7 +128,13 @@ def test_health_docs_and_models(stack: Stack) -> None:
     with api.client() as client:
         health = client.get("/healthz")
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        assert client.get("/docs").status_code == 200
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "cdn." not in docs.text  # works offline
+        scripts = re.findall(r'<script src="([^"]+)"', docs.text)
+        assert scripts and all(s.startswith("/") for s in scripts)
+        for url in [*scripts, *re.findall(r'<link[^>]+href="([^"]+\\.css)"', docs.text)]:
+            asset = client.get(url)
+            assert asset.status_code == 200 and len(asset.content) > 10_000, url
         paths = client.get("/openapi.json").json()["paths"]
         routes = {"/v1/research", "/v1/research/{job_id}/events", "/v1/chat/completions"}
         assert routes <= set(paths)

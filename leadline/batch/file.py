@@ -1,0 +1,144 @@
+"""`leadline batch`: JSONL in, JSONL out, a progress bar on stderr, a summary at the end."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from leadline.batch.inputs import MAX_REPORTED_PROBLEMS, read_questions
+from leadline.batch.output import ResultLog
+from leadline.batch.runner import DEFAULT_CONCURRENCY, BatchResult, aresearch_batch
+from leadline.budgets.budget import Budget
+from leadline.config import Settings
+from leadline.errors import ConfigError
+from leadline.services import Services, open_services
+from leadline.tools.search.passages import PassageFileSearch
+
+
+class _Progress:
+    """A tqdm bar on stderr: done/total, ETA, and what the batch has spent so far."""
+
+    def __init__(self, total: int, pool: int | None, already_spent: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            unit="q",
+            desc="batch",
+            file=sys.stderr,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
+        self.pool = pool
+        self.spent = already_spent
+        self.tokens = self.steps = self.errors = 0
+
+    def update(self, result: BatchResult) -> None:
+        usage = result.usage
+        self.tokens += int(usage.get("total_tokens", 0))
+        self.steps += int(usage.get("search_steps", 0))
+        self.spent += int(usage.get("total_tokens", result.grant or 0))
+        self.errors += 0 if result.ok else 1
+        postfix = f"{self.tokens:,} tok, {self.steps} searches, {self.errors} failed"
+        if self.pool is not None:
+            postfix += f", pool {max(self.pool - self.spent, 0):,} left"
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+async def run_file(
+    input_path: Path | str,
+    output_path: Path | str,
+    *,
+    budget: Budget | None = None,
+    pool: int | None = None,
+    concurrency: int | None = None,
+    strict: bool = False,
+    retry_errors: bool = False,
+    passages: Path | str | None = None,
+    settings: Settings | None = None,
+    services: Services | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
+    """What `leadline batch` does: read, resume, run with a progress bar; return a summary."""
+    budget = budget or Budget()
+    if Path(output_path).resolve() == Path(input_path).resolve():
+        raise ConfigError("the output must be another file than the input (-o OUT.jsonl)")
+    items, problems = read_questions(input_path, budget, strict=strict)
+    for p in problems[:MAX_REPORTED_PROBLEMS]:
+        print(f"leadline: skipping {input_path}:{p}", file=sys.stderr)
+    if len(problems) > MAX_REPORTED_PROBLEMS:
+        print(
+            f"leadline: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more malformed line(s)",
+            file=sys.stderr,
+        )
+    started = time.perf_counter()
+    log = ResultLog.open(output_path, retry_errors=retry_errors)
+    try:
+        if log.discarded_bytes:
+            print(
+                f"leadline: cut a partial last line ({log.discarded_bytes} bytes) from "
+                f"{output_path}, left by an interrupted batch",
+                file=sys.stderr,
+            )
+        todo = [i for i in items if str(i.id) not in log.finished]
+        already = log.spent_tokens
+        bar = _Progress(len(todo), pool, already, progress)
+        counts = {"ok": 0, "failed": 0, "not_run": 0}
+        async with AsyncExitStack() as stack:
+            if services is None and todo:
+                services = await stack.enter_async_context(open_services(settings))
+                if passages is not None:
+                    services.search = PassageFileSearch.from_jsonl(passages)
+            width = concurrency or DEFAULT_CONCURRENCY
+            if services is not None and services.server is not None and services.slots < width:
+                print(
+                    f"leadline: the embedded server has {services.slots} slot(s), so "
+                    f"{services.slots} question(s) run at a time (LEADLINE_PARALLEL sets more)",
+                    file=sys.stderr,
+                )
+            try:
+                async for result in aresearch_batch(
+                    todo,
+                    budget=budget,
+                    pool=pool,
+                    concurrency=width,
+                    services=services,
+                    output=log,
+                    **options,
+                ):
+                    bar.update(result)
+                    key = "ok" if result.ok else "not_run" if not result.recorded else "failed"
+                    counts[key] += 1
+                    if not result.ok:
+                        bar.bar.write(
+                            f"leadline: {result.item.id}: {result.error}", file=sys.stderr
+                        )
+            finally:
+                bar.close()
+    finally:
+        log.close()
+    wall = time.perf_counter() - started
+    ran = counts["ok"] + counts["failed"]
+    return {
+        "input": str(input_path),
+        "output": str(output_path),
+        "questions": len(items),
+        "malformed_lines": [p.line for p in problems],
+        "already_done": len(items) - len(todo),
+        **counts,
+        "total_tokens": bar.tokens,
+        "search_steps": bar.steps,
+        "pool": None
+        if pool is None
+        else {"total": pool, "spent": bar.spent, "left": max(pool - bar.spent, 0)},
+        "wall_s": round(wall, 3),
+        "questions_per_s": round(ran / wall, 3) if wall > 0 else 0.0,
+    }

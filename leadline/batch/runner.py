@@ -1,0 +1,269 @@
+"""Running a batch: bounded concurrency, an optional shared token pool, each result as it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leadline.agents.workspace import PlanEntry
+from leadline.batch.inputs import BatchItem, QuestionLike, as_items
+from leadline.batch.output import ResultLog
+from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
+from leadline.budgets.controller import Policy, ShapeMode
+from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
+from leadline.config import KVMode, Settings
+from leadline.core import ResearchResult, aresearch
+from leadline.errors import BudgetError, ConfigError, LeadlineError
+from leadline.services import Services, open_services
+
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 256
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One question's outcome; `recorded`: appended to the output (pool-starved ones are not)."""
+
+    item: BatchItem
+    result: ResearchResult | None
+    error: str = ""
+    stop_reason: str = "error"
+    grant: int | None = None
+    wall_s: float = 0.0
+    recorded: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and not self.error
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return self.result.usage if self.result is not None else {}
+
+    def to_row(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "id": self.item.id,
+            "question": self.item.question,
+            "answer": r.answer if r else "",
+            "citations": [dataclasses.asdict(c) for c in r.citations] if r else [],
+            "usage": self.usage,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "run_id": r.run_id if r else None,
+            "grant": self.grant,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+async def aresearch_batch(
+    questions: Iterable[QuestionLike],
+    *,
+    budget: Budget | None = None,
+    pool: int | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    services: Services | None = None,
+    settings: Settings | None = None,
+    policy: Policy = "adaptive",
+    shape: ShapeMode = "auto",
+    kv_mode: KVMode | None = None,
+    collection: str | None = None,
+    output: ResultLog | Path | str | None = None,
+    retry_errors: bool = False,
+) -> AsyncIterator[BatchResult]:
+    """Research every question, at most `concurrency` at once; yield results as they finish.
+
+    `pool`: a token total shared by the batch (what `output` already records counts against
+    it). `output`: append each result there and skip ids it already holds; `retry_errors`
+    drops its failed rows first so those questions run again.
+    """
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"concurrency must be in 1..{MAX_CONCURRENCY}, got {concurrency}")
+    budget = budget or Budget()
+    items = as_items(questions, budget)
+    async with AsyncExitStack() as stack:
+        log = output if isinstance(output, ResultLog) else None
+        if output is not None and log is None:
+            log = ResultLog.open(output, retry_errors=retry_errors)
+            stack.callback(log.close)
+        if log is not None:
+            items = [i for i in items if str(i.id) not in log.finished]
+        token_pool = None
+        if pool is not None:
+            token_pool = BudgetPool(pool, spent=log.spent_tokens if log else 0)
+        if not items:
+            return
+        if services is None:
+            services = await stack.enter_async_context(open_services(settings))
+        # The embedded server runs one question per KV slot; more workers would only hold
+        # grants while they wait. Remote endpoints are bounded by `concurrency` alone.
+        width = concurrency if services.server is None else min(concurrency, services.slots)
+        batch = _Batch(
+            items,
+            budget,
+            token_pool,
+            services,
+            log,
+            dict(policy=policy, shape=shape, kv_mode=kv_mode, collection=collection),
+        )
+        async for result in batch.run(width):
+            yield result
+
+
+class _Batch:
+    """The state shared by the workers of one `aresearch_batch` call."""
+
+    def __init__(
+        self,
+        items: list[BatchItem],
+        budget: Budget,
+        pool: BudgetPool | None,
+        services: Services,
+        log: ResultLog | None,
+        options: dict[str, Any],
+    ) -> None:
+        self.todo = deque(items)
+        self.budget = budget
+        self.pool = pool
+        self.services = services
+        self.log = log
+        self.options = options
+        self.granting = asyncio.Condition()
+        self.waiting = 0  # workers holding a question but no grant yet
+        self.writing = asyncio.Lock()
+        self.write: asyncio.Future[None] | None = None  # the append in flight, if any
+        self.done: asyncio.Queue[BatchResult | BaseException] = asyncio.Queue()
+
+    async def run(self, width: int) -> AsyncIterator[BatchResult]:
+        total = len(self.todo)
+        workers = [asyncio.create_task(self._worker()) for _ in range(min(width, total))]
+        try:
+            for _ in range(total):
+                outcome = await self.done.get()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                yield outcome
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if self.write is not None:  # a cancelled worker's row is still being written
+                await asyncio.wait([self.write])
+
+    async def _worker(self) -> None:
+        try:
+            while self.todo:
+                result = await self._run_one(self.todo.popleft())
+                if self.log is not None and result.stop_reason != "pool_exhausted":
+                    async with self.writing:  # fsync off the event loop, one row at a time
+                        self.write = asyncio.ensure_future(
+                            asyncio.to_thread(self.log.append, result.to_row())
+                        )
+                        await asyncio.shield(self.write)
+                    result = dataclasses.replace(result, recorded=True)
+                await self.done.put(result)
+        except Exception as exc:  # a broken output file or pool: fatal, raised to the consumer
+            await self.done.put(exc)
+
+    async def _grant(self, cap: int | None) -> Grant | None:
+        assert self.pool is not None
+        async with self.granting:
+            self.waiting += 1
+            try:
+                while True:
+                    grant = self.pool.grant(self.waiting + len(self.todo), cap)
+                    if grant is not None or self.pool.exhausted:
+                        return grant
+                    await self.granting.wait()  # an open grant will come back
+            finally:
+                self.waiting -= 1
+
+    async def _settle(self, grant: Grant, used: int) -> str:
+        """Return the grant's rest to the pool; a non-empty string says the run overspent it."""
+        assert self.pool is not None
+        async with self.granting:
+            try:
+                self.pool.settle(grant, used)
+            except BudgetError as exc:  # the server billed more than the pre-call estimates
+                return f"{exc} (the pool is now overdrawn)"
+            finally:
+                self.granting.notify_all()
+        return ""
+
+    async def _run_one(self, item: BatchItem) -> BatchResult:
+        budget = item.budget or self.budget
+        grant = None
+        if self.pool is not None:
+            grant = await self._grant(budget.max_tokens)
+            if grant is None:
+                return BatchResult(
+                    item,
+                    None,
+                    stop_reason="pool_exhausted",
+                    error=(
+                        f"budget pool exhausted: {max(self.pool.available, 0)} of "
+                        f"{self.pool.total} tokens left; not run (a larger pool would run it)"
+                    ),
+                )
+            budget = dataclasses.replace(budget, max_tokens=grant.tokens)
+        cap = (item.budget or self.budget).max_tokens
+
+        async def size_by_difficulty(plan: PlanEntry, spent: Spend) -> Budget | None:
+            """Once the planner has judged the question, scale its grant by the hop estimate."""
+            nonlocal grant
+            assert grant is not None and self.pool is not None
+            async with self.granting:
+                target = int(grant.tokens * difficulty_weight(plan.hops))
+                grant = self.pool.resize(
+                    grant,
+                    min(target, cap) if cap else target,
+                    floor=spent.total_tokens + MIN_MAX_TOKENS,
+                )
+                self.granting.notify_all()  # a shrink frees tokens for questions waiting
+            return dataclasses.replace(budget, max_tokens=grant.tokens)
+
+        started = time.perf_counter()
+        result: ResearchResult | None = None
+        error = overspent = ""
+        try:
+            result = await aresearch(
+                item.question,
+                budget=budget,
+                services=self.services,
+                checkpoint=False,
+                **self.options,
+                on_plan=size_by_difficulty if grant is not None else None,
+            )
+            error = result.error
+        except LeadlineError as exc:
+            error = str(exc)
+        except Exception as exc:  # one question's crash must not sink a long batch; it is recorded
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if grant is not None:  # a run that died has unknown spend: charge its whole grant
+                used = int(result.usage.get("total_tokens", grant.tokens)) if result else None
+                overspent = await self._settle(grant, grant.tokens if used is None else used)
+        return BatchResult(
+            item,
+            result,
+            "; ".join(e for e in (error, overspent) if e),
+            result.stop_reason if result else "error",
+            grant.tokens if grant else None,
+            time.perf_counter() - started,
+        )
+
+
+def research_batch(questions: Iterable[QuestionLike], **kwargs: Any) -> list[BatchResult]:
+    """Synchronous `aresearch_batch`; results in input order."""
+
+    async def collect() -> list[BatchResult]:
+        return [r async for r in aresearch_batch(questions, **kwargs)]
+
+    return sorted(asyncio.run(collect()), key=lambda r: r.item.index)
