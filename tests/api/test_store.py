@@ -1,4 +1,4 @@
-"""The job store's choice of backend, without a server."""
+"""The job store on each backend: SQLite, and a real PostgreSQL server where the machine has one."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ async def test_postgres_is_optional_and_says_how_to_get_it(tmp_path: Path) -> No
     assert sqlite_path(f"sqlite:///{tmp_path}/j.db", tmp_path) == tmp_path / "j.db"
 
 
-async def test_sqlite_store_round_trip(tmp_path: Path) -> None:
-    async with open_store(None, tmp_path) as store:
+async def test_store_round_trip(tmp_path: Path, db_url: str | None) -> None:
+    async with open_store(db_url, tmp_path) as store:
         await store.create(
             JobRecord(
                 id="j1",
@@ -42,7 +42,7 @@ async def test_sqlite_store_round_trip(tmp_path: Path) -> None:
         )
         with pytest.raises(ValueError, match="cannot update"):
             await store.update("j1", question="changed")
-    async with open_store(None, tmp_path) as store:  # reopened: all still there
+    async with open_store(db_url, tmp_path) as store:  # reopened: all still there
         job = await store.get("j1")
         assert job is not None and job.status == "succeeded" and job.result == {"answer": "x"}
         assert job.request == {"a": 1} and job.terminal
