@@ -53,6 +53,19 @@ class BudgetGuard:
                 completion_tokens=u.completion_tokens,
                 reasoning_tokens=u.reasoning_tokens,
                 latency_s=round(u.latency_s, 4),
-                detail=completion.model,
+                detail=f"{completion.model} (usage estimated)" if u.estimated else completion.model,
+            )
+        )
+
+    def unanswered(self, messages: Sequence[Message], max_tokens: int) -> None:
+        estimate = call_estimate(estimate_prompt_tokens(messages), max_tokens)
+        self.events.append(
+            LedgerEvent(
+                kind="llm",
+                agent=self.agent,
+                step=self.step,
+                prompt_tokens=estimate.prompt_tokens,
+                completion_tokens=estimate.completion_tokens,
+                error="timed out; its worst case is booked, since the server may have run it",
             )
         )

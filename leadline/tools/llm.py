@@ -2,10 +2,13 @@
 
 Every call returns the text and a `Usage` record taken from the server's own `usage` block
 (including `prompt_tokens_details.cached_tokens`), because the budget ledger must count what the
-server billed, not what we guessed. Retries (tenacity) cover connection errors, timeouts, 429 and
-5xx with exponential backoff, jitter and `Retry-After`; other 4xx fail at once.
+server billed, not what we guessed; a server that reports no usage gets our conservative
+estimate instead (`Usage.estimated`), never zero. Retries (tenacity) cover connection errors,
+timeouts, 429 and 5xx with exponential backoff, jitter and `Retry-After`; other 4xx fail at once.
 `chat_json` asks for JSON-schema-constrained output and falls back to tolerant parsing with one
-repair attempt. A `CallGuard` sees every attempt before and after, so a budget can veto a call.
+repair attempt. A `CallGuard` sees every attempt: `before` may veto it, `after` books what it
+cost, and `unanswered` books the worst case of an attempt that timed out (the server may have
+done, and billed, all of it).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from leadline.errors import (
     LLMTimeout,
     LLMUnavailable,
 )
+from leadline.tools.tokens import count_tokens, estimate_prompt_tokens
 
 Message = dict[str, Any]
 T = TypeVar("T", bound=BaseModel)
@@ -50,6 +54,7 @@ class Usage:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     latency_s: float = 0.0
+    estimated: bool = False  # the server reported no usage; these are our own counts
 
     @property
     def total_tokens(self) -> int:
@@ -69,18 +74,31 @@ class Completion:
 
 
 class CallGuard(Protocol):
-    """Sees each attempt: `before` may raise to veto it, `after` records what it cost."""
+    """Sees each attempt: `before` may raise to veto it, `after` records what it cost,
+    `unanswered` records an attempt that timed out (its worst case, since it may have run)."""
 
     def before(self, messages: Sequence[Message], max_tokens: int) -> None: ...
 
     def after(self, completion: Completion) -> None: ...
 
+    def unanswered(self, messages: Sequence[Message], max_tokens: int) -> None: ...
 
-def usage_from_response(raw_usage: Any, latency_s: float) -> Usage:
-    """Read an OpenAI-style usage block; missing fields count as zero."""
-    if raw_usage is None:
-        return Usage(latency_s=latency_s)
-    data = raw_usage if isinstance(raw_usage, dict) else raw_usage.model_dump()
+
+def usage_from_response(
+    raw_usage: Any, latency_s: float, messages: Sequence[Message] = (), text: str = ""
+) -> Usage:
+    """Read an OpenAI-style usage block. Without one (or with no prompt tokens, which no real
+    call has), count the call ourselves, so a budget never sees a call as free."""
+    data = {}
+    if raw_usage is not None:
+        data = raw_usage if isinstance(raw_usage, dict) else raw_usage.model_dump()
+    if not data.get("prompt_tokens"):
+        return Usage(
+            prompt_tokens=estimate_prompt_tokens(messages),
+            completion_tokens=count_tokens(text),
+            latency_s=latency_s,
+            estimated=True,
+        )
     prompt_details = data.get("prompt_tokens_details") or {}
     completion_details = data.get("completion_tokens_details") or {}
     return Usage(
@@ -231,9 +249,7 @@ class LLMClient:
         extra_body: dict[str, Any] | None = None,
         guard: CallGuard | None = None,
     ) -> Completion:
-        """One chat completion (retried on transient failures)."""
-        if guard is not None:
-            guard.before(messages, max_tokens)
+        """One chat completion (retried on transient failures; the guard checks each attempt)."""
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
@@ -255,7 +271,14 @@ class LLMClient:
                 reraise=True,
             ):
                 with attempt:
-                    response = await self._client.chat.completions.create(**kwargs)
+                    if guard is not None:
+                        guard.before(messages, max_tokens)
+                    try:
+                        response = await self._client.chat.completions.create(**kwargs)
+                    except openai.APITimeoutError:
+                        if guard is not None:
+                            guard.unanswered(messages, max_tokens)
+                        raise
         except openai.OpenAIError as exc:
             raise _translate(exc, self.base_url, self.timeout_s) from exc
         latency = time.perf_counter() - started
@@ -264,7 +287,9 @@ class LLMClient:
         choice = response.choices[0]
         completion = Completion(
             text=choice.message.content or "",
-            usage=usage_from_response(response.usage, latency),
+            usage=usage_from_response(
+                response.usage, latency, messages, choice.message.content or ""
+            ),
             model=response.model or self.model,
             finish_reason=choice.finish_reason,
         )

@@ -9,6 +9,8 @@ import time
 import pytest
 from pydantic import BaseModel
 
+from leadline.budgets.budget import Budget, Spend
+from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.errors import (
     LLMOutputError,
     LLMRequestError,
@@ -16,6 +18,7 @@ from leadline.errors import (
     LLMUnavailable,
 )
 from leadline.tools.llm import Usage, extract_json_text
+from leadline.tools.tokens import count_tokens
 from tests.fakes.llm_server import Reply
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -112,18 +115,6 @@ async def test_usage_without_cache_details_and_with_reasoning(scripted_llm, llm_
     assert (second.cached_tokens, second.reasoning_tokens) == (4, 2)
 
 
-async def test_missing_usage_block_counts_zero(scripted_llm, llm_client) -> None:
-    message = {"role": "assistant", "content": "hi"}
-    choice = {"index": 0, "message": message, "finish_reason": "stop"}
-    body = json.dumps(
-        {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
-    )
-    server = scripted_llm(Reply(status=200, raw_body=body))
-    completion = await llm_client(server).chat(HELLO, max_tokens=8)
-    assert completion.text == "hi"
-    assert completion.usage.prompt_tokens == 0 and completion.usage.latency_s > 0
-
-
 async def test_chat_json_sends_schema_and_parses_fenced_reply(scripted_llm, llm_client) -> None:
     server = scripted_llm('```json\n{"answer": "Paris", "confidence": 0.9}\n```')
     parsed, calls = await llm_client(server).chat_json(HELLO, Answer, max_tokens=64)
@@ -170,6 +161,9 @@ async def test_guard_can_veto_before_any_request(scripted_llm, llm_client) -> No
         def after(self, completion) -> None:  # pragma: no cover - never reached
             raise AssertionError
 
+        def unanswered(self, messages, max_tokens) -> None:  # pragma: no cover - never reached
+            raise AssertionError
+
     server = scripted_llm("unused")
     with pytest.raises(RuntimeError, match="over budget"):
         await llm_client(server).chat(HELLO, max_tokens=8, guard=Veto())
@@ -185,6 +179,9 @@ async def test_guard_sees_each_completion(scripted_llm, llm_client) -> None:
 
         def after(self, completion) -> None:
             seen.append(completion.usage)
+
+        def unanswered(self, messages, max_tokens) -> None:  # pragma: no cover - never reached
+            raise AssertionError
 
     server = scripted_llm("x")
     await llm_client(server).chat(HELLO, max_tokens=8, guard=Recorder())
@@ -210,3 +207,55 @@ async def test_extra_body_reaches_the_server(scripted_llm, llm_client) -> None:
 )
 def test_extract_json_text(text: str, expected: str) -> None:
     assert extract_json_text(text) == expected
+
+
+def completion_without_usage(content: str) -> str:
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "scripted",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+    )
+
+
+async def test_a_server_that_reports_no_usage_is_charged_our_estimate(
+    scripted_llm, llm_client
+) -> None:
+    server = scripted_llm(Reply(raw_body=completion_without_usage("Paris is the capital")))
+    guard = BudgetGuard(Budget(max_tokens=2000), Spend(), reserve=Spend(), agent="t", step=0)
+    completion = await llm_client(server).chat(HELLO, max_tokens=32, guard=guard)
+    usage = completion.usage
+    assert usage.estimated and usage.prompt_tokens > 0
+    assert usage.completion_tokens == count_tokens("Paris is the capital")
+    assert guard.events[0].spend.total_tokens == usage.total_tokens
+    assert "estimated" in guard.events[0].detail
+
+
+async def test_a_timed_out_attempt_is_booked_at_its_worst_case_and_the_retry_rechecked(
+    scripted_llm, llm_client
+) -> None:
+    server = scripted_llm(Reply(content="late", delay_s=1.0), "on time")
+    client = llm_client(server, timeout_s=0.3, max_retries=2)
+    roomy = BudgetGuard(Budget(max_tokens=4000), Spend(), reserve=Spend(), agent="t", step=0)
+    assert (await client.chat(HELLO, max_tokens=500, guard=roomy)).text == "on time"
+    lost, answered = roomy.events
+    assert lost.error.startswith("timed out") and lost.completion_tokens == 500
+    assert answered.error == "" and answered.completion_tokens > 0
+
+    # room for one worst case only: the timed-out attempt uses it, so no retry is sent
+    server = scripted_llm(Reply(content="late", delay_s=1.0), "on time")
+    client = llm_client(server, timeout_s=0.3, max_retries=2)
+    tight = BudgetGuard(Budget(max_tokens=900), Spend(), reserve=Spend(), agent="t", step=0)
+    with pytest.raises(CallRefused):
+        await client.chat(HELLO, max_tokens=500, guard=tight)
+    assert len(server.requests) == 1
+    assert sum(e.spend.total_tokens for e in tight.events) <= 900
