@@ -382,7 +382,7 @@ async def test_retry_errors_runs_failed_questions_again(
         tmp_path / "out.jsonl",
         [
             {"id": 0, "question": "What is topic 0?", "error": "", "usage": {"total_tokens": 1}},
-            {"id": 1, "question": "What is topic 1?", "error": "HTTP 500", "usage": {}},
+            {"id": 1, "question": "What is topic 1?", "error": "HTTP 500", "grant": 700},
         ],
     )
     with ScriptedLLMServer(easy_handler()) as server:
@@ -395,6 +395,14 @@ async def test_retry_errors_runs_failed_questions_again(
     assert [r.item.id for r in results] == [1]
     rows = read_rows(out)
     assert [r["id"] for r in rows] == [0, 1] and rows[1]["error"] == ""
+    # the failed row is kept beside the output, and a pool still counts what it cost
+    moved = read_rows(tmp_path / "out.retried.jsonl")
+    assert [(r["id"], r["error"]) for r in moved] == [(1, "HTTP 500")]
+    log = ResultLog.open(out)
+    try:
+        assert log.spent_tokens == 1 + rows[1]["usage"]["total_tokens"] + 700
+    finally:
+        log.close()
 
 
 def cli_env(server: ScriptedLLMServer, tmp_path: Path) -> dict[str, str]:

@@ -10,17 +10,37 @@ from typing import Any
 from leadline.errors import ConfigError
 
 
+def retried_path(path: Path) -> Path:
+    """Where `--retry-errors` moves failed rows: kept, and still counted against a pool."""
+    return path.with_name(f"{path.stem}.retried{path.suffix or '.jsonl'}")
+
+
+def row_tokens(row: dict[str, Any]) -> int:
+    """Tokens a recorded row cost (a row without usage is charged its whole grant)."""
+    usage = row.get("usage") or {}
+    spent = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return spent if isinstance(spent, int) else int(row.get("grant") or 0)
+
+
 class ResultLog:
     """The output JSONL: what already finished (for resuming) and durable appends.
 
     Held open with an exclusive lock, so two batches cannot interleave rows in one file.
     """
 
-    def __init__(self, path: Path, fd: int, rows: list[dict[str, Any]], discarded: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fd: int,
+        rows: list[dict[str, Any]],
+        discarded: int,
+        retried_tokens: int = 0,
+    ) -> None:
         self.path = path
         self._fd = fd
         self.finished: dict[str, dict[str, Any]] = {str(r["id"]): r for r in rows}
         self.discarded_bytes = discarded
+        self.retried_tokens = retried_tokens  # what the failed rows moved aside had cost
 
     @classmethod
     def open(cls, path: Path | str, *, retry_errors: bool = False) -> ResultLog:
@@ -37,23 +57,21 @@ class ResultLog:
                 os.ftruncate(fd, keep)
                 os.fsync(fd)
             rows = _parse_results(path, data[:keep])
-            if retry_errors and any(r.get("error") for r in rows):
+            failed = [r for r in rows if r.get("error")] if retry_errors else []
+            if failed:  # moved aside first: a crash in between counts them twice, never zero
+                _append_rows(retried_path(path), failed)
                 rows = [r for r in rows if not r.get("error")]
                 fd = _rewrite(path, fd, rows)
+            retried = sum(row_tokens(r) for r in _read_rows(retried_path(path)))
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, rows, len(data) - keep)
+        return cls(path, fd, rows, len(data) - keep, retried)
 
     @property
     def spent_tokens(self) -> int:
-        """Tokens the recorded rows cost (a row without usage is charged its whole grant)."""
-        total = 0
-        for row in self.finished.values():
-            usage = row.get("usage") or {}
-            spent = usage.get("total_tokens") if isinstance(usage, dict) else None
-            total += spent if isinstance(spent, int) else int(row.get("grant") or 0)
-        return total
+        """Tokens the recorded rows cost, and the failed rows `--retry-errors` moved aside."""
+        return sum(row_tokens(r) for r in self.finished.values()) + self.retried_tokens
 
     def append(self, row: dict[str, Any]) -> None:
         data = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode()
@@ -114,3 +132,29 @@ def _rewrite(path: Path, fd: int, rows: list[dict[str, Any]]) -> int:
     os.replace(tmp, path)
     os.close(fd)
     return _open_locked(path)
+
+
+def _append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("ab") as fh:
+        fh.writelines(
+            (json.dumps(r, ensure_ascii=False, default=str) + "\n").encode() for r in rows
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """The whole rows of a file this module appended to; missing file: none."""
+    try:
+        lines = path.read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -222,9 +222,7 @@ class _Batch:
             async with self.granting:
                 target = int(grant.tokens * difficulty_weight(plan.hops))
                 grant = self.pool.resize(
-                    grant,
-                    min(target, cap) if cap else target,
-                    floor=spent.total_tokens + MIN_MAX_TOKENS,
+                    grant, target, floor=spent.total_tokens + MIN_MAX_TOKENS, cap=cap
                 )
                 self.granting.notify_all()  # a shrink frees tokens for questions waiting
             return dataclasses.replace(budget, max_tokens=grant.tokens)

@@ -106,17 +106,20 @@ class BudgetPool:
         self._open[grant.id] = tokens
         return grant
 
-    def resize(self, grant: Grant, tokens: int, *, floor: int = 0) -> Grant:
+    def resize(self, grant: Grant, tokens: int, *, floor: int = 0, cap: int | None = None) -> Grant:
         """Change an open grant to `tokens`, within what is free and not below `floor`.
 
         Growing takes only from what is available, so `spent + outstanding <= total` still holds;
         `floor` (what the run has already used, plus room to answer) keeps a shrink from cutting
-        below spend. Returns the grant as it now stands (possibly unchanged).
+        below spend; `cap` (the question's own token cap) bounds everything, the floor included.
+        Returns the grant as it now stands (possibly unchanged).
         """
         if grant.id not in self._open:
             raise BudgetError(f"grant {grant.id} is not open (settled, or from another pool)")
         current = self._open[grant.id]
         target = max(tokens, floor, self.min_grant)
+        if cap is not None:
+            target = min(target, cap)
         target = min(target, current + self.available)
         self._open[grant.id] = target
         return Grant(grant.id, target)

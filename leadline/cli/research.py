@@ -158,7 +158,8 @@ def register_batch(sub: Any) -> None:
     p.add_argument(
         "--retry-errors",
         action="store_true",
-        help="drop failed rows from the output first, so those questions run again",
+        help="move failed rows from the output to OUT.retried.jsonl first, so those questions "
+        "run again (a --budget-pool still counts what they cost)",
     )
     p.add_argument(
         "--passages",

@@ -148,4 +148,6 @@ def test_resize_grows_only_from_what_is_free_and_never_below_the_floor() -> None
     assert pool.spent + pool.outstanding <= pool.total
     a = pool.resize(a, 100, floor=1_800)  # never below what the run has used plus room
     assert a.tokens == 1_800
+    a = pool.resize(a, 100, floor=1_800, cap=1_000)  # but the question's own cap comes first
+    assert a.tokens == 1_000
     assert [difficulty_weight(h) for h in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
