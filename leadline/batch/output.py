@@ -113,7 +113,7 @@ def _parse_results(path: Path, data: bytes) -> list[dict[str, Any]]:
             row = None
         if not isinstance(row, dict) or "id" not in row:
             raise ConfigError(
-                f"{path}:{n} is not a result row; this does not look like a batch output file "
+                f"{path}:{n} is not a result row; this does not look like a results file "
                 "(fix or remove that line, or choose another output)"
             )
         rows.append(row)

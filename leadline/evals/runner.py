@@ -12,11 +12,12 @@ than mixing results. Questions run concurrently up to the server's KV slots, eac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from leadline.agents.prompting import KVMode
+from leadline.batch.output import ResultLog
 from leadline.budgets.budget import Budget, Spend
 from leadline.budgets.ledger import total_spend
 from leadline.config import Settings
@@ -113,10 +115,12 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def finished(path: Path, config: EvalConfig) -> dict[str, dict[str, Any]]:
+def finished(
+    path: Path, config: EvalConfig, records: Iterable[dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Finished records by question id; refuses a file written with another configuration."""
     done: dict[str, dict[str, Any]] = {}
-    for record in load_records(path):
+    for record in load_records(path) if records is None else records:
         if record.get("config_key") != config.key:
             raise ConfigError(
                 f"{path} holds results of another configuration ({record.get('config')}); "
@@ -163,52 +167,54 @@ async def evaluate(
     needs_search = system.kind != "closed-book"
     collection = collection or services.settings.collection
     config = EvalConfig(dataset.name, system, budget, kv, collection if needs_search else None)
-    done = finished(path, config)
-    todo = [ex for ex in dataset.examples if ex.id not in done]
-    search = services.search_backend(collection) if needs_search and todo else None
-    queue: asyncio.Queue[Example] = asyncio.Queue()
-    for ex in todo:
-        queue.put_nowait(ex)
-    lock = asyncio.Lock()
-    bar = progress_bar(
-        len(dataset.examples), len(dataset.examples) - len(todo), desc or system.name, progress
-    )
-    scores = [
-        (r["em"], r["f1"]) for r in done.values() if r["id"] in {e.id for e in dataset.examples}
-    ]
+    # The same durable log as `leadline batch`: locked, a torn last line cut off, each record
+    # fsynced, so a killed eval resumes with every question exactly once.
+    with contextlib.closing(ResultLog.open(path)) as log:
+        done = finished(path, config, log.finished.values())
+        todo = [ex for ex in dataset.examples if ex.id not in done]
+        search = services.search_backend(collection) if needs_search and todo else None
+        queue: asyncio.Queue[Example] = asyncio.Queue()
+        for ex in todo:
+            queue.put_nowait(ex)
+        lock = asyncio.Lock()
+        bar = progress_bar(
+            len(dataset.examples), len(dataset.examples) - len(todo), desc or system.name, progress
+        )
+        scores = [
+            (r["em"], r["f1"]) for r in done.values() if r["id"] in {e.id for e in dataset.examples}
+        ]
 
-    async def worker() -> None:
-        while not queue.empty() and (deadline is None or time.monotonic() < deadline):
-            example = queue.get_nowait()
-            async with services.acquire_slot() as slot:
-                ctx = SystemContext(
-                    llm=services.llm,
-                    search=search,
-                    collection=collection,
-                    extra_body=services.slot_extra_body(slot),
-                    kv_mode=kv,
-                )
-                started = time.perf_counter()
-                out = await run_system(system, example.question, budget, ctx)
-                record = make_record(example, config, out, time.perf_counter() - started)
-            async with lock:
-                with path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                done[example.id] = record
-                scores.append((record["em"], record["f1"]))
-                bar.set_postfix(
-                    em=f"{sum(s[0] for s in scores) / len(scores):.2f}",
-                    f1=f"{sum(s[1] for s in scores) / len(scores):.2f}",
-                    tok=record["cost"]["total_tokens"],
-                    refresh=False,
-                )
-                bar.update(1)
+        async def worker() -> None:
+            while not queue.empty() and (deadline is None or time.monotonic() < deadline):
+                example = queue.get_nowait()
+                async with services.acquire_slot() as slot:
+                    ctx = SystemContext(
+                        llm=services.llm,
+                        search=search,
+                        collection=collection,
+                        extra_body=services.slot_extra_body(slot),
+                        kv_mode=kv,
+                    )
+                    started = time.perf_counter()
+                    out = await run_system(system, example.question, budget, ctx)
+                    record = make_record(example, config, out, time.perf_counter() - started)
+                async with lock:
+                    await asyncio.to_thread(log.append, record)
+                    done[example.id] = record
+                    scores.append((record["em"], record["f1"]))
+                    bar.set_postfix(
+                        em=f"{sum(s[0] for s in scores) / len(scores):.2f}",
+                        f1=f"{sum(s[1] for s in scores) / len(scores):.2f}",
+                        tok=record["cost"]["total_tokens"],
+                        refresh=False,
+                    )
+                    bar.update(1)
 
-    try:
-        await asyncio.gather(*(worker() for _ in range(max(1, min(services.slots, len(todo))))))
-    finally:
-        bar.close()
-    return [done[ex.id] for ex in dataset.examples if ex.id in done]
+        try:
+            await asyncio.gather(*(worker() for _ in range(max(1, min(services.slots, len(todo))))))
+        finally:
+            bar.close()
+        return [done[ex.id] for ex in dataset.examples if ex.id in done]
 
 
 async def prepare_corpus(

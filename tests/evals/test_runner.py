@@ -93,6 +93,8 @@ async def test_resume_skips_finished_ids_and_refuses_other_configs(tmp_path: Pat
             )
             assert len(server.requests) - before == 2  # only the two unfinished questions
             assert [r["id"] for r in records] == ["q0", "q1", "q2", "q3"]
+            # the torn line was cut off, so the record written after it reads back whole
+            assert sorted(r["id"] for r in load_records(path)) == ["q0", "q1", "q2", "q3"]
             with pytest.raises(ConfigError, match="another configuration"):
                 await evaluate(
                     dataset,
