@@ -77,7 +77,9 @@ def open_search_backend(
             max_retries=settings.max_retries,
         )
     elif mode in SEARCH_MODES:
-        backend = LocalCorpus.from_settings(settings, collection, mode)  # type: ignore[arg-type]
+        # Searching never creates a collection: a typo must be an error, not an empty corpus.
+        local_mode: Any = mode
+        backend = LocalCorpus.from_settings(settings, collection, local_mode, create=False)
     else:
         raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
     if use_cache:

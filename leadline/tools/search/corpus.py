@@ -102,8 +102,13 @@ class LocalCorpus:
         rrf_k: int = RRF_K,
         depth: int = CANDIDATE_DEPTH,
         dense_weight: float = DENSE_WEIGHT,
+        create: bool = True,
     ) -> None:
-        """`embedding` is a chromadb EmbeddingFunction (default: the offline MiniLM)."""
+        """`embedding` is a chromadb EmbeddingFunction (default: the offline MiniLM).
+
+        `create=False` (searching) refuses a collection that does not exist: a typo must not
+        quietly search an empty corpus and answer from the model's memory.
+        """
         if mode not in MODES:
             raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
         if embedding is None:
@@ -119,6 +124,12 @@ class LocalCorpus:
         self._owns_client = False  # set by the constructors that create the client
         self._embedding = embedding
         try:
+            if not create and collection not in collection_names(client):
+                known = ", ".join(sorted(collection_names(client))) or "none yet"
+                raise ConfigError(
+                    f"no collection {collection!r} to search (collections: {known}); "
+                    f"ingest documents first: leadline ingest PATH --collection {collection}"
+                )
             self._col: Collection = client.get_or_create_collection(
                 collection,
                 embedding_function=embedding,
@@ -142,24 +153,41 @@ class LocalCorpus:
         """An embedded store under `root` (chroma in root/chroma, BM25 in root/bm25/local)."""
         root = Path(root)
         client = persistent_client(root / "chroma")
-        corpus = cls(
-            client, collection, bm25_dir=root / "bm25" / "local" / collection, mode=mode, **kwargs
-        )
+        try:
+            corpus = cls(
+                client,
+                collection,
+                bm25_dir=root / "bm25" / "local" / collection,
+                mode=mode,
+                **kwargs,
+            )
+        except BaseException:
+            close_client(client)
+            raise
         corpus._owns_client = True
         return corpus
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, collection: str | None = None, mode: Mode = "hybrid"
+        cls,
+        settings: Settings,
+        collection: str | None = None,
+        mode: Mode = "hybrid",
+        *,
+        create: bool = True,
     ) -> LocalCorpus:
         """The configured store: `HttpClient` when `chroma_url` is set, else embedded."""
         name = collection or settings.collection
         if not settings.chroma_url:
-            return cls.embedded(settings.data_dir, name, mode=mode)
+            return cls.embedded(settings.data_dir, name, mode=mode, create=create)
         client = http_client(settings.chroma_url)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", settings.chroma_url.split("://", 1)[-1])
         bm25_dir = settings.data_dir / "bm25" / slug.strip("_") / name
-        corpus = cls(client, name, bm25_dir=bm25_dir, mode=mode)
+        try:
+            corpus = cls(client, name, bm25_dir=bm25_dir, mode=mode, create=create)
+        except BaseException:
+            close_client(client)
+            raise
         corpus._owns_client = True
         return corpus
 
@@ -368,3 +396,8 @@ class LocalCorpus:
 def _batches(items: list[Passage], size: int) -> Iterator[list[Passage]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def collection_names(client: ClientAPI) -> list[str]:
+    """Names of the store's collections (chromadb returns names or Collection objects)."""
+    return [c if isinstance(c, str) else c.name for c in client.list_collections()]

@@ -95,6 +95,10 @@ async def test_open_search_backend(tmp_path: Path) -> None:
     settings = load_settings(
         config_file=tmp_path / "leadline.toml", environ={}, data_dir=tmp_path / "data"
     )
+    with pytest.raises(ConfigError, match=r"no collection 'notes' to search.*leadline ingest"):
+        open_search_backend(settings, "notes", mode="bm25")  # searching never creates one
+    for name in ("notes", "default"):  # as `leadline ingest` would
+        LocalCorpus.from_settings(settings, name, mode="bm25").close()
     backend = open_search_backend(settings, "notes", mode="bm25")
     assert isinstance(backend, CachedBackend) and isinstance(backend.backend, LocalCorpus)
     assert (backend.collection, backend.mode) == ("notes", "bm25")
