@@ -22,7 +22,7 @@ UNKNOWN = "unknown"
 class ReasonerOutput(BaseModel):
     note: str = Field("", max_length=600)
     answer: str = Field(UNKNOWN, max_length=200)
-    confidence: float = 0.0
+    confidence: float = Field(0.0, allow_inf_nan=False)  # NaN would make our JSON invalid
     done: bool = False
     next_queries: list[str] = Field(default_factory=list, max_length=MAX_NEXT_QUERIES)
 

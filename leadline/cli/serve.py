@@ -29,8 +29,9 @@ def register_serve(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
         help="run the research API (jobs, live events, OpenAI-compatible chat)",
-        description="Budget flags set the most any request may ask for (and the default for "
-        "fields it leaves out); --policy, --shape, --kv-mode and --collection are defaults. "
+        description="Budget flags set the most any request may ask for; a field a request "
+        "leaves out gets leadline's default, lowered to the flag when that is smaller. "
+        "--policy, --shape, --kv-mode and --collection are defaults. "
         "API keys come from LEADLINE_API_KEYS (comma-separated).",
     )
     p.add_argument(
