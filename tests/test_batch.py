@@ -475,12 +475,17 @@ def test_cli_batch_runs_a_file_and_reports(
             "40000",
             "--json",
         ]
-        assert main(argv) == 0
-        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert main(argv) == 1  # the malformed line was skipped, so not every question ran
+        captured = capsys.readouterr()
+        summary = json.loads(captured.out.strip().splitlines()[-1])
         assert summary["ok"] == 4 and summary["malformed_lines"] == [5]
+        assert "1 malformed input line(s) were skipped" in captured.err
         assert summary["pool"]["spent"] == summary["total_tokens"] <= 40_000
         assert main([*argv[:-1], "--strict"]) == 2
         assert "nothing was run" in capsys.readouterr().err
+        assert main([*argv, "--concurrency", "0"]) == 2
+        assert "--concurrency must be in 1..256, got 0" in capsys.readouterr().err
+        src.write_text(src.read_text().replace("{oops\n", ""))
         assert main(argv) == 0  # everything already done: nothing runs
         assert json.loads(capsys.readouterr().out)["already_done"] == 4
     assert sorted(r["id"] for r in read_rows(out)) == ["q0", "q1", "q2", "q3"]

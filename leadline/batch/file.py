@@ -10,7 +10,12 @@ from typing import Any
 
 from leadline.batch.inputs import MAX_REPORTED_PROBLEMS, read_questions
 from leadline.batch.output import ResultLog
-from leadline.batch.runner import DEFAULT_CONCURRENCY, BatchResult, aresearch_batch
+from leadline.batch.runner import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    BatchResult,
+    aresearch_batch,
+)
 from leadline.budgets.budget import Budget
 from leadline.config import Settings
 from leadline.errors import ConfigError
@@ -69,6 +74,9 @@ async def run_file(
 ) -> dict[str, Any]:
     """What `leadline batch` does: read, resume, run with a progress bar; return a summary."""
     budget = budget or Budget()
+    width = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+    if not 1 <= width <= MAX_CONCURRENCY:
+        raise ConfigError(f"--concurrency must be in 1..{MAX_CONCURRENCY}, got {width}")
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise ConfigError("the output must be another file than the input (-o OUT.jsonl)")
     items, problems = read_questions(input_path, budget, strict=strict)
@@ -97,7 +105,6 @@ async def run_file(
                 services = await stack.enter_async_context(open_services(settings))
                 if passages is not None:
                     services.search = PassageFileSearch.from_jsonl(passages)
-            width = concurrency or DEFAULT_CONCURRENCY
             if services is not None and services.server is not None and services.slots < width:
                 print(
                     f"leadline: the embedded server has {services.slots} slot(s), so "

@@ -123,7 +123,13 @@ def _batch(args: argparse.Namespace) -> int:
             f"{summary['total_tokens']:,} tokens, {summary['search_steps']} searches, "
             f"{summary['wall_s']:.1f}s -> {summary['output']}"
         )
-    return 0 if summary["failed"] == summary["not_run"] == 0 else 1
+    if summary["malformed_lines"]:
+        print(
+            f"leadline: {len(summary['malformed_lines'])} malformed input line(s) were skipped",
+            file=sys.stderr,
+        )
+    unfinished = summary["failed"] + summary["not_run"] + len(summary["malformed_lines"])
+    return 0 if unfinished == 0 else 1
 
 
 def register_batch(sub: Any) -> None:
