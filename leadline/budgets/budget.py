@@ -100,6 +100,11 @@ class Budget:
             raise BudgetError(f"max_compute must be > 0, got {self.max_compute}")
         if not 16 <= self.answer_tokens <= 4096:
             raise BudgetError(f"answer_tokens must be in 16..4096, got {self.answer_tokens}")
+        if self.max_tokens is None and self.max_search_steps is None and self.max_compute is None:
+            raise BudgetError(
+                "a budget needs at least one cap (max_tokens, max_search_steps or max_compute); "
+                "with none, a run that never settles would never stop"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,7 +47,13 @@ def test_search_steps_left_keeps_the_reserve_affordable() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_tokens": 10}, {"max_search_steps": -1}, {"max_compute": 0.0}, {"answer_tokens": 5}],
+    [
+        {"max_tokens": 10},
+        {"max_search_steps": -1},
+        {"max_compute": 0.0},
+        {"answer_tokens": 5},
+        {"max_tokens": None, "max_search_steps": None},  # no cap at all: a run could never end
+    ],
 )
 def test_invalid_budgets_are_refused_with_a_clear_error(kwargs: dict) -> None:
     with pytest.raises(BudgetError):
