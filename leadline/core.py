@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend, write_jsonl
 from leadline.config import KVMode, Settings
 from leadline.errors import ConfigError
-from leadline.graph.build import ON_PLAN_KEY, OnPlan, build_graph
+from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan, build_graph
 from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
@@ -188,6 +188,15 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
         yield saver
 
 
+async def saved_spec(checkpointer: Any, run_id: str) -> RunSpec:
+    """The spec a checkpointed run was started with."""
+    saved = await checkpointer.aget_tuple({"configurable": {"thread_id": run_id}})
+    spec = saved.checkpoint.get("channel_values", {}).get("spec") if saved else None
+    if not isinstance(spec, RunSpec):
+        raise ConfigError(f"no saved run with id {run_id!r} to resume")
+    return spec
+
+
 _GRAPHS: dict[tuple[int, int, int], tuple[Any, Any, Any, Any]] = {}
 _MAX_GRAPHS = 16
 
@@ -222,7 +231,7 @@ async def run_graph(
     """Run (or resume) one research graph with explicit dependencies."""
     run_id = run_id or uuid.uuid4().hex
     graph = _compiled_graph(llm, search, checkpointer)
-    configurable: dict[str, Any] = {"thread_id": run_id}
+    configurable: dict[str, Any] = {"thread_id": run_id, LLM_EXTRA_KEY: spec.llm_extra}
     if on_plan is not None:
         configurable[ON_PLAN_KEY] = on_plan
     config = {"configurable": configurable, "recursion_limit": 1000}
@@ -311,6 +320,10 @@ async def aresearch(
             ) or await stack.enter_async_context(
                 open_checkpointer(settings.data_dir / "runs.sqlite")
             )
+        if resume and checkpointer is not None:
+            # A resumed run goes on as it was started (question, budget, options, collection);
+            # only the request fields are this process's: the KV slot it holds now.
+            spec = replace(await saved_spec(checkpointer, run_id), llm_extra=spec.llm_extra)
         counters_before = await _prefix_cache_counters(services)
         result = await run_graph(
             spec,

@@ -32,6 +32,9 @@ from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
 # Config key of an optional `OnPlan` hook: called once the plan (and its hop estimate) is known,
 # it may return a new budget for the rest of the run. Not checkpointed (callables aren't).
 ON_PLAN_KEY = "leadline_on_plan"
+# The request fields of the process running the graph now (its KV slot, its cache key). They are
+# not read from the saved spec because a run resumed in another process holds another slot.
+LLM_EXTRA_KEY = "leadline_llm_extra"
 OnPlan = Callable[[PlanEntry, Spend], Awaitable[Budget | None]]
 
 # Rendering overhead of one evidence line ("[12] " and ": ") on top of title and text.
@@ -62,6 +65,12 @@ def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend
     reasoning = call_estimate(reason_prompt + added, reasoner.MAX_COMPLETION_TOKENS)
     answer = answer_reserve(spec, entries, reasoner.MAX_COMPLETION_TOKENS)
     return Spend(search_steps=n_queries) + reasoning + answer + Spend(prompt_tokens=added)
+
+
+def llm_extra(spec: RunSpec, config: RunnableConfig) -> dict[str, Any]:
+    """The request fields for this step: the running process's, else those the run started with."""
+    current = (config.get("configurable") or {}).get(LLM_EXTRA_KEY)
+    return spec.llm_extra if current is None else current
 
 
 def _spent(state: ResearchState) -> Spend:
@@ -109,7 +118,7 @@ class ResearchNodes:
                 planner.planner_messages(spec.question, entries, spec.kv_mode),
                 planner.PlannerOutput,
                 max_tokens=planner.MAX_COMPLETION_TOKENS,
-                extra_body=spec.llm_extra,
+                extra_body=llm_extra(spec, config),
                 guard=guard,
             )
             plan = planner.to_plan(output, spec.question)
@@ -165,7 +174,9 @@ class ResearchNodes:
         )
         return {"entries": outcome.evidence, "events": [event]}
 
-    async def reason(self, state: ResearchState) -> Command[Literal["search", "answer"]]:
+    async def reason(
+        self, state: ResearchState, config: RunnableConfig
+    ) -> Command[Literal["search", "answer"]]:
         spec, entries = state["spec"], state.get("entries", [])
         step = state.get("step", 0) + 1
         spent = _spent(state)
@@ -183,7 +194,7 @@ class ResearchNodes:
                     reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
                     reasoner.ReasonerOutput,
                     max_tokens=reasoner.MAX_COMPLETION_TOKENS,
-                    extra_body=spec.llm_extra,
+                    extra_body=llm_extra(spec, config),
                     guard=guard,
                 )
             )[0]
@@ -232,7 +243,7 @@ class ResearchNodes:
         )
         return self._route(action, update, spec, entries_after, step=step + 1)
 
-    async def answer(self, state: ResearchState) -> dict[str, Any]:
+    async def answer(self, state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
         spec, entries = state["spec"], state.get("entries", [])
         guard = BudgetGuard(
             spec.budget, _spent(state), reserve=Spend(), agent="answer", step=state.get("step", 0)
@@ -245,7 +256,7 @@ class ResearchNodes:
                     reasoner.answer_messages(spec.question, entries, spec.kv_mode),
                     reasoner.AnswerOutput,
                     max_tokens=spec.budget.answer_tokens,
-                    extra_body=spec.llm_extra,
+                    extra_body=llm_extra(spec, config),
                     guard=guard,
                 )
                 text = reasoner.strip_citations(output.answer)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from leadline.budgets.budget import Budget
-from leadline.core import open_checkpointer, run_graph
+from leadline.core import open_checkpointer, run_graph, saved_spec
 from leadline.graph.state import RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import Passage
@@ -30,7 +31,12 @@ async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None
         reasoner=[reason_reply(next_queries=["topic 5"]), reason_reply("Topic 5", 0.9, done=True)],
         answer=answer_reply("Topic 5", [2]),
     )
-    spec = RunSpec(question="What is topic 5?", budget=Budget(max_search_steps=4), policy="fixed")
+    spec = RunSpec(
+        question="What is topic 5?",
+        budget=Budget(max_search_steps=4),
+        policy="fixed",
+        llm_extra={"id_slot": 3},
+    )
     with ScriptedLLMServer(handler) as server:
         llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0)
         async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
@@ -40,16 +46,20 @@ async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None
         calls_before = Counter(agent_role(b) for b in server.requests)
         assert calls_before == {"planner": 1, "reasoner": 1}
 
-        # a new process: fresh checkpointer connection, healthy backend
+        # a new process: fresh checkpointer connection, healthy backend, another KV slot
         async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
+            assert await saved_spec(saver, "run-1") == spec
             healthy = MemorySearch(make_passages())
+            now = replace(spec, llm_extra={"id_slot": 7})
             result = await run_graph(
-                spec, llm=llm, search=healthy, run_id="run-1", checkpointer=saver, resume=True
+                now, llm=llm, search=healthy, run_id="run-1", checkpointer=saver, resume=True
             )
             again = await run_graph(
-                spec, llm=llm, search=healthy, run_id="run-1", checkpointer=saver, resume=True
+                now, llm=llm, search=healthy, run_id="run-1", checkpointer=saver, resume=True
             )
         await llm.aclose()
+    # the resumed steps ran on the slot this process holds, not the one saved with the run
+    assert [b.get("id_slot") for b in server.requests] == [3, 3, 7, 7]
     calls = Counter(agent_role(b) for b in server.requests)
     assert calls == {"planner": 1, "reasoner": 2, "answer": 1}  # nothing finished was redone
     assert healthy.queries == ["topic 5"]
