@@ -27,10 +27,10 @@ from leadline.agents.workspace import (
     render_view,
     render_workspace,
 )
+from leadline.config import KVMode
 from leadline.errors import ConfigError
 
 Role = Literal["planner", "reasoner", "answer"]
-KVMode = Literal["shared", "isolated"]
 
 MAX_PLAN_QUERIES = 3
 MAX_NEXT_QUERIES = 3

@@ -26,6 +26,10 @@ class PlanEntry:
         return f"Plan ({self.hops} hop{'s' if self.hops != 1 else ''}, {self.shape}): {subs}"
 
 
+# Tokens one evidence line adds on top of its title and text ("[12] " and ": "), for estimates.
+EVIDENCE_LINE_OVERHEAD = 8
+
+
 @dataclass(frozen=True)
 class Evidence:
     n: int  # 0 until the workspace reducer numbers it

@@ -24,8 +24,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import KVMode, render
+from leadline.agents.reasoner import UNKNOWN
 from leadline.agents.searcher import TITLE_MAX_TOKENS, run_search
-from leadline.agents.workspace import Entry, Evidence, append_entries, evidence, render_workspace
+from leadline.agents.workspace import (
+    EVIDENCE_LINE_OVERHEAD,
+    Entry,
+    Evidence,
+    append_entries,
+    evidence,
+    render_workspace,
+)
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.guard import BudgetGuard, CallRefused
@@ -42,7 +50,6 @@ IRCOT_K = DEFAULT_PASSAGES_PER_QUERY  # passages kept per retrieval, as leadline
 IRCOT_MAX_SENTENCES = 8
 IRCOT_SENTENCE_TOKENS = 64
 READER_MAX_TOKENS = 64
-UNKNOWN = "unknown"
 NO_RESERVE = Spend()
 _ANSWER_IS = re.compile(r"answer is\s*:?\s*(.+)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
@@ -207,7 +214,11 @@ def reader_messages(question: str, entries: Sequence[Entry]) -> list[dict[str, s
 
 def _pending_tokens(n_passages: int, max_passage_tokens: int, extra: int = 0) -> int:
     return (
-        int((n_passages * (max_passage_tokens + TITLE_MAX_TOKENS + 8) + extra) * PROMPT_MARGIN) + 1
+        int(
+            (n_passages * (max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD) + extra)
+            * PROMPT_MARGIN
+        )
+        + 1
     )
 
 

@@ -18,7 +18,14 @@ from langgraph.types import Command, Send
 
 from leadline.agents import planner, reasoner
 from leadline.agents.searcher import TITLE_MAX_TOKENS, run_search
-from leadline.agents.workspace import Entry, Note, PlanEntry, append_entries, evidence
+from leadline.agents.workspace import (
+    EVIDENCE_LINE_OVERHEAD,
+    Entry,
+    Note,
+    PlanEntry,
+    append_entries,
+    evidence,
+)
 from leadline.budgets.budget import Budget, Spend, call_estimate
 from leadline.budgets.controller import Action, decide
 from leadline.budgets.guard import BudgetGuard, CallRefused
@@ -36,9 +43,6 @@ ON_PLAN_KEY = "leadline_on_plan"
 # not read from the saved spec because a run resumed in another process holds another slot.
 LLM_EXTRA_KEY = "leadline_llm_extra"
 OnPlan = Callable[[PlanEntry, Spend], Awaitable[Budget | None]]
-
-# Rendering overhead of one evidence line ("[12] " and ": ") on top of title and text.
-EVIDENCE_LINE_OVERHEAD = 8
 
 
 def _pending(tokens: int) -> int:

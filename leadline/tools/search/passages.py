@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 from pathlib import Path
 
-from leadline.errors import ConfigError
+from leadline.errors import ConfigError, IngestError
 from leadline.tools.search.base import Passage, content_id
 from leadline.tools.search.bm25 import BM25Index
+from leadline.tools.search.formats import read_file
 
 
 class PassageFileSearch:
@@ -24,24 +23,17 @@ class PassageFileSearch:
 
     @classmethod
     def from_jsonl(cls, path: Path | str) -> PassageFileSearch:
-        path = Path(path)
-        passages = []
+        """Read with the same reader as `leadline ingest`, so both accept the same rows."""
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read passages from {path}: {exc}") from exc
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            with contextlib.suppress(ValueError):
-                row = json.loads(line)
-                if isinstance(row, dict) and isinstance(row.get("text"), str):
-                    title = str(row.get("title") or "")
-                    pid = str(row.get("id") or content_id(title, row["text"]))
-                    passages.append(Passage(pid, title, row["text"], f"{path}:{n}"))
-                    continue
-            raise ConfigError(f"{path}:{n} is not a passage row {{id?, title?, text}}")
-        return cls(passages)
+            documents = read_file(Path(path))
+        except IngestError as exc:
+            raise ConfigError(f"cannot read passages: {exc}") from exc
+        return cls(
+            [
+                Passage(d.id or content_id(d.title, d.text), d.title, d.text, d.source)
+                for d in documents
+            ]
+        )
 
     async def search(self, query: str, k: int) -> list[Passage]:
         return [
