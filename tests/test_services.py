@@ -11,8 +11,9 @@ import pytest
 
 from leadline.cli import main
 from leadline.config import Settings
+from leadline.diagnostics import check_llm, diagnose
 from leadline.errors import ConfigError, LLMUnavailable
-from leadline.services import Services, check_llm, diagnose, discover_model, open_services
+from leadline.services import Services, discover_model, open_services
 from leadline.tools.llm import LLMClient
 
 

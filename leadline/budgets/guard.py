@@ -8,6 +8,7 @@ answer), which a non-final call must leave affordable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
 from leadline.budgets.ledger import LedgerEvent, total_spend
@@ -43,29 +44,22 @@ class BudgetGuard:
 
     def after(self, completion: Completion) -> None:
         u = completion.usage
-        self.events.append(
-            LedgerEvent(
-                kind="llm",
-                agent=self.agent,
-                step=self.step,
-                prompt_tokens=u.prompt_tokens,
-                cached_tokens=u.cached_tokens,
-                completion_tokens=u.completion_tokens,
-                reasoning_tokens=u.reasoning_tokens,
-                latency_s=round(u.latency_s, 4),
-                detail=f"{completion.model} (usage estimated)" if u.estimated else completion.model,
-            )
+        self._book(
+            prompt_tokens=u.prompt_tokens,
+            cached_tokens=u.cached_tokens,
+            completion_tokens=u.completion_tokens,
+            reasoning_tokens=u.reasoning_tokens,
+            latency_s=round(u.latency_s, 4),
+            detail=f"{completion.model} (usage estimated)" if u.estimated else completion.model,
         )
 
     def unanswered(self, messages: Sequence[Message], max_tokens: int) -> None:
         estimate = call_estimate(estimate_prompt_tokens(messages), max_tokens)
-        self.events.append(
-            LedgerEvent(
-                kind="llm",
-                agent=self.agent,
-                step=self.step,
-                prompt_tokens=estimate.prompt_tokens,
-                completion_tokens=estimate.completion_tokens,
-                error="timed out; its worst case is booked, since the server may have run it",
-            )
+        self._book(
+            prompt_tokens=estimate.prompt_tokens,
+            completion_tokens=estimate.completion_tokens,
+            error="timed out; its worst case is booked, since the server may have run it",
         )
+
+    def _book(self, **fields: Any) -> None:
+        self.events.append(LedgerEvent(kind="llm", agent=self.agent, step=self.step, **fields))

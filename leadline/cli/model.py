@@ -48,7 +48,7 @@ def _model_serve(args: argparse.Namespace) -> int:
 def _model_check(args: argparse.Namespace) -> int:
     import asyncio
 
-    from leadline.services import check_llm
+    from leadline.diagnostics import check_llm
 
     try:
         result = asyncio.run(check_llm(settings_from(args, model_size=args.size)))
@@ -67,7 +67,7 @@ def _model_check(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     import asyncio
 
-    from leadline.services import diagnose
+    from leadline.diagnostics import diagnose
 
     report = asyncio.run(diagnose(settings_from(args)))
     if args.json:
