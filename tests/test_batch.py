@@ -491,6 +491,24 @@ def test_cli_batch_runs_a_file_and_reports(
     assert sorted(r["id"] for r in read_rows(out)) == ["q0", "q1", "q2", "q3"]
 
 
+def test_cli_batch_exit_status_counts_questions_that_failed_in_an_earlier_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "q0", "question": "What is topic 0?"}])
+    out = write_jsonl(tmp_path / "out.jsonl", [{"id": "q0", "error": "HTTP 500", "usage": {}}])
+    monkeypatch.chdir(tmp_path)
+    with ScriptedLLMServer(easy_handler()) as server:
+        for k, v in cli_env(server, tmp_path).items():
+            monkeypatch.setenv(k, v)
+        argv = ["batch", str(src), "-o", str(out), "--passages", str(corpus(tmp_path))]
+        assert main([*argv, "--json"]) == 1  # nothing ran, but q0 is still unanswered
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["failed_earlier"] == 1
+        assert "1 question(s) failed in an earlier run" in captured.err
+        assert main([*argv, "--retry-errors"]) == 0
+    assert [r["error"] for r in read_rows(out)] == [""]
+
+
 def test_a_killed_batch_resumes_with_every_id_exactly_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -97,6 +97,7 @@ async def run_file(
                 file=sys.stderr,
             )
         todo = [i for i in items if str(i.id) not in log.finished]
+        failed_before = sum(1 for i in items if (log.finished.get(str(i.id)) or {}).get("error"))
         already = log.spent_tokens
         bar = _Progress(len(todo), pool, already, progress)
         counts = {"ok": 0, "failed": 0, "not_run": 0}
@@ -140,6 +141,7 @@ async def run_file(
         "questions": len(items),
         "malformed_lines": [p.line for p in problems],
         "already_done": len(items) - len(todo),
+        "failed_earlier": failed_before,  # recorded with an error by an earlier run
         **counts,
         "total_tokens": bar.tokens,
         "search_steps": bar.steps,

@@ -11,10 +11,12 @@ from leadline.cli.common import print_json, settings_from
 
 def _ingest(args: argparse.Namespace) -> int:
     from leadline.tools.search.corpus import LocalCorpus
-    from leadline.tools.search.ingest import ingest
+    from leadline.tools.search.ingest import prepare
 
+    # Input first: a bad file must not leave an empty collection behind for searches to find.
+    prepared = prepare(args.paths, chunk_tokens=args.chunk_tokens)
     corpus = LocalCorpus.from_settings(settings_from(args), args.collection)
-    summary = ingest(args.paths, corpus, chunk_tokens=args.chunk_tokens)
+    summary = prepared.add_to(corpus)
     print(summary, file=sys.stderr)
     if args.json:
         print_json(summary.to_dict())
@@ -59,7 +61,8 @@ def register_ingest(sub: Any) -> None:
         "--chunk-tokens",
         type=int,
         default=200,
-        help="longest passage in embedding tokens; longer documents are split",
+        help="longest passage in embedding tokens (default 200, at most 256); longer documents "
+        "are split into overlapping chunks",
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_ingest)

@@ -128,7 +128,18 @@ def _batch(args: argparse.Namespace) -> int:
             f"leadline: {len(summary['malformed_lines'])} malformed input line(s) were skipped",
             file=sys.stderr,
         )
-    unfinished = summary["failed"] + summary["not_run"] + len(summary["malformed_lines"])
+    if summary["failed_earlier"]:
+        print(
+            f"leadline: {summary['failed_earlier']} question(s) failed in an earlier run "
+            "(--retry-errors runs them again)",
+            file=sys.stderr,
+        )
+    unfinished = (
+        summary["failed"]
+        + summary["failed_earlier"]
+        + summary["not_run"]
+        + len(summary["malformed_lines"])
+    )
     return 0 if unfinished == 0 else 1
 
 

@@ -58,14 +58,36 @@ class IngestSummary:
         return asdict(self)
 
 
-def ingest(
-    paths: Iterable[Path | str] | Path | str,
-    corpus: PassageSink,
-    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-    *,
-    progress: bool = True,
-) -> IngestSummary:
-    """Read, validate, chunk and deduplicate `paths`, then add the new passages to `corpus`."""
+@dataclass(frozen=True)
+class PreparedPassages:
+    """Input read, validated, chunked and deduplicated; nothing written yet."""
+
+    files: int
+    documents: int
+    passages: list[Passage]
+    duplicates: int
+    empty: int
+    started: float  # perf_counter() when reading began, for the summary's elapsed time
+
+    def add_to(self, corpus: PassageSink, *, progress: bool = True) -> IngestSummary:
+        added = corpus.add(self.passages, progress=progress)
+        return IngestSummary(
+            collection=corpus.collection,
+            files=self.files,
+            documents=self.documents,
+            passages=len(self.passages),
+            added=added,
+            skipped=len(self.passages) - added + self.empty,
+            duplicates=self.duplicates,
+            elapsed_s=round(time.perf_counter() - self.started, 3),
+        )
+
+
+def prepare(
+    paths: Iterable[Path | str] | Path | str, chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+) -> PreparedPassages:
+    """Everything ingest does before writing; raises on bad input, so a caller can open (and
+    create) the collection only once the input is known to be good."""
     started = time.perf_counter()
     if not MIN_CHUNK_TOKENS <= chunk_tokens <= MAX_TOKENS:
         raise ConfigError(
@@ -81,17 +103,18 @@ def ingest(
     for path in files:
         documents.extend(read_file(path))
     passages, duplicates, empty = make_passages(documents, chunk_tokens)
-    added = corpus.add(passages, progress=progress)
-    return IngestSummary(
-        collection=corpus.collection,
-        files=len(files),
-        documents=len(documents),
-        passages=len(passages),
-        added=added,
-        skipped=len(passages) - added + empty,
-        duplicates=duplicates,
-        elapsed_s=round(time.perf_counter() - started, 3),
-    )
+    return PreparedPassages(len(files), len(documents), passages, duplicates, empty, started)
+
+
+def ingest(
+    paths: Iterable[Path | str] | Path | str,
+    corpus: PassageSink,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    *,
+    progress: bool = True,
+) -> IngestSummary:
+    """Read, validate, chunk and deduplicate `paths`, then add the new passages to `corpus`."""
+    return prepare(paths, chunk_tokens).add_to(corpus, progress=progress)
 
 
 def make_passages(

@@ -53,8 +53,11 @@ def test_errors_are_one_line_with_status_2(
     cli_env: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = write(tmp_path / "bad.jsonl", '{"text": "fine"}\nnot json\n')
-    assert main([*cli_env, "ingest", str(bad)]) == 2
+    assert main([*cli_env, "ingest", str(bad), "--collection", "typo"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2: invalid JSON" in err
+    # the failed ingest created nothing, so searching that collection is still an error
+    assert main([*cli_env, "search", "x", "--collection", "typo"]) == 2
+    assert "no collection 'typo' to search" in capsys.readouterr().err
     assert main([*cli_env, "search", "x", "--mode", "web"]) == 2
     assert "LEADLINE_SEARXNG_URL" in capsys.readouterr().err
