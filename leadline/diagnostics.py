@@ -68,7 +68,12 @@ def _model_file_report(settings: Settings) -> dict[str, Any]:
 async def diagnose(settings: Settings) -> dict[str, Any]:
     """What `leadline doctor` reports: endpoint, model file, data dir, optional services."""
     report: dict[str, Any] = {
-        "endpoint": {"base_url": settings.base_url or "embedded", "model": settings.model}
+        "endpoint": {"base_url": settings.base_url or "embedded", "model": settings.model},
+        # What every setting resolved to (flags > env > config file > default); never the key.
+        "settings": {
+            **settings.model_dump(mode="json", exclude={"api_key"}),
+            "api_key": "set" if settings.api_key else None,
+        },
     }
     if settings.uses_embedded_model:
         report["model_file"] = _model_file_report(settings)

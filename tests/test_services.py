@@ -98,8 +98,11 @@ async def test_check_llm_reports_reply_and_usage(scripted_llm, tmp_path: Path) -
 
 async def test_diagnose_remote(scripted_llm, tmp_path: Path) -> None:
     server = scripted_llm("x")
-    report = await diagnose(remote(server, tmp_path, searxng_url="http://127.0.0.1:9"))
+    settings = remote(server, tmp_path, searxng_url="http://127.0.0.1:9", api_key="sk-secret")
+    report = await diagnose(settings.model_copy(update={"parallel_slots": 3}))
     assert report["ok"] is True and report["endpoint"]["reachable"] is True
+    assert report["settings"]["parallel_slots"] == 3 and report["settings"]["kv_mode"] == "shared"
+    assert report["settings"]["api_key"] == "set" and "sk-secret" not in json.dumps(report)
     assert report["searxng"]["reachable"] is False
     assert report["chroma"]["url"] is None and report["tokens"]["offline"] is True
 
