@@ -115,7 +115,7 @@ def register_sweep(sub: Any) -> None:
     p.add_argument("--dataset", required=True, help="KIND:PATH, as for eval")
     p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
     p.add_argument("--search-steps", default="0,1,2,4", help="search-step caps (default 0,1,2,4)")
-    p.add_argument("--token-caps", default="3000,8000", help="token caps (default 3000,8000)")
+    p.add_argument("--token-caps", default="4000,8000", help="token caps (default 4000,8000)")
     p.add_argument("--shapes", default="auto", help="comma-separated shapes (default auto)")
     p.add_argument(
         "--policy",
