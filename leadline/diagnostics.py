@@ -6,20 +6,19 @@ from typing import Any
 
 import httpx
 
+from leadline.agents.prompting import render
 from leadline.config import Settings
 from leadline.errors import LeadlineError, ModelError
 from leadline.services import open_services
 from leadline.tools.local_model import default_model_path, resolve_model_path
 from leadline.tools.tokens import count_tokens
 
-CHECK_PROMPT = "Reply with one short sentence: what is the capital of France?"
-
 
 async def check_llm(settings: Settings, *, max_tokens: int = 32) -> dict[str, Any]:
     """Send one chat request through the configured (or embedded) endpoint; raise on failure."""
     async with open_services(settings) as services:
         completion = await services.llm.chat(
-            [{"role": "user", "content": CHECK_PROMPT}], max_tokens=max_tokens
+            [{"role": "user", "content": render("model_check")}], max_tokens=max_tokens
         )
     usage = completion.usage
     return {

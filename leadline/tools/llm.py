@@ -30,6 +30,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from leadline.agents.prompting import render
 from leadline.errors import (
     LLMError,
     LLMOutputError,
@@ -138,11 +139,7 @@ def repair_messages(messages: Sequence[Message], bad_reply: str, error: str) -> 
     return [
         *messages,
         {"role": "assistant", "content": bad_reply},
-        {
-            "role": "user",
-            "content": "Your reply was not valid JSON for the required schema "
-            f"({error[:300]}). Reply again with only the corrected JSON object.",
-        },
+        {"role": "user", "content": render("json_repair", error=error[:300])},
     ]
 
 

@@ -29,6 +29,8 @@ PASSED = {
     "baseline_closed_book": {"question"},
     "baseline_reader": {"question", "passages"},
     "baseline_ircot": {"question", "passages", "thoughts"},
+    "json_repair": {"error"},
+    "model_check": set(),
 }
 
 
