@@ -197,23 +197,24 @@ async def saved_spec(checkpointer: Any, run_id: str) -> RunSpec:
     return spec
 
 
-_GRAPHS: dict[tuple[int, int, int], tuple[Any, Any, Any, Any]] = {}
-_MAX_GRAPHS = 16
+GraphCache = dict[tuple[int, int, int], tuple[Any, Any, Any, Any]]
 
 
-def _compiled_graph(llm: LLMClient, search: SearchBackend, checkpointer: Any) -> Any:
+def compiled_graph(
+    llm: LLMClient, search: SearchBackend, checkpointer: Any, cache: GraphCache | None = None
+) -> Any:
     """Compiling costs ~30 ms; runs sharing a client, backend and checkpointer share a graph.
 
+    `cache` belongs to whoever owns those objects (`Services.graphs`), so it goes when they do.
     Entries hold their key objects, so an id cannot be reused by another object while cached.
     """
     key = (id(llm), id(search), id(checkpointer))
-    hit = _GRAPHS.get(key)
+    hit = cache.get(key) if cache is not None else None
     if hit is not None and hit[0] is llm and hit[1] is search and hit[2] is checkpointer:
         return hit[3]
     graph = build_graph(llm, search, checkpointer=checkpointer)
-    if len(_GRAPHS) >= _MAX_GRAPHS:
-        _GRAPHS.pop(next(iter(_GRAPHS)))
-    _GRAPHS[key] = (llm, search, checkpointer, graph)
+    if cache is not None:
+        cache[key] = (llm, search, checkpointer, graph)
     return graph
 
 
@@ -227,10 +228,11 @@ async def run_graph(
     resume: bool = False,
     on_event: EventCallback | None = None,
     on_plan: OnPlan | None = None,
+    graph_cache: GraphCache | None = None,
 ) -> ResearchResult:
     """Run (or resume) one research graph with explicit dependencies."""
     run_id = run_id or uuid.uuid4().hex
-    graph = _compiled_graph(llm, search, checkpointer)
+    graph = compiled_graph(llm, search, checkpointer, graph_cache)
     configurable: dict[str, Any] = {"thread_id": run_id, LLM_EXTRA_KEY: spec.llm_extra}
     if on_plan is not None:
         configurable[ON_PLAN_KEY] = on_plan
@@ -334,6 +336,7 @@ async def aresearch(
             resume=resume,
             on_event=on_event,
             on_plan=on_plan,
+            graph_cache=getattr(services, "graphs", None),
         )
         if counters_before is not None:
             after = await _prefix_cache_counters(services)

@@ -37,6 +37,8 @@ class Services:
     checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
     # Whether the endpoint exposes vLLM prefix-cache counters; None until first asked.
     has_cache_metrics: bool | None = None
+    # Compiled research graphs by (client, backend, checkpointer); see `core.compiled_graph`.
+    graphs: dict[Any, Any] = field(default_factory=dict, repr=False)
     _free_slots: asyncio.LifoQueue[int] | None = field(default=None, repr=False)
     _backends: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -97,3 +97,32 @@ def test_cache_pinning_follows_the_endpoint_dialect(tmp_path: Path) -> None:
     assert cache_pinning(openai, "r1") == {"prompt_cache_key": "leadline-r1"}
     vllm = load_settings(**base, base_url="http://127.0.0.1:8000/v1", cache_salt="tenant-a")
     assert cache_pinning(vllm, "r1") == {"cache_salt": "tenant-a"}
+
+
+async def test_runs_sharing_services_share_one_compiled_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leadline.core as core
+
+    compiled: list[object] = []
+    build = core.build_graph
+
+    def counting_build(*args: object, **kwargs: object) -> object:
+        compiled.append(args)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(core, "build_graph", counting_build)
+    handler = by_role(
+        planner=plan_reply(["topic 5"], hops=1),
+        reasoner=reason_reply("Topic 5", 0.9, done=True),
+        answer=answer_reply("Topic 5", [1]),
+    )
+    with ScriptedLLMServer(handler) as server:
+        services = _services(server, tmp_path)
+        for _ in range(2):
+            await aresearch("What is topic 5?", services=services, checkpoint=False)
+        other = _services(server, tmp_path)  # other services: their own graph
+        await aresearch("What is topic 5?", services=other, checkpoint=False)
+        await services.llm.aclose()
+        await other.llm.aclose()
+    assert len(compiled) == 2 and len(services.graphs) == len(other.graphs) == 1
