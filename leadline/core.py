@@ -239,6 +239,7 @@ async def run_graph(
     config = {"configurable": configurable, "recursion_limit": 1000}
     started = time.perf_counter()
     inputs: dict[str, Any] | None = {"spec": spec}
+    seen: list[LedgerEvent] = []
     if resume:
         if checkpointer is None:
             raise ConfigError("resuming a run needs a checkpointer")
@@ -248,9 +249,7 @@ async def run_graph(
         if not snapshot.next:  # already finished: just return it
             return build_result(run_id, snapshot.values, 0.0)
         inputs = None
-    seen: list[LedgerEvent] = []
-    if resume and checkpointer is not None:
-        seen.extend((await graph.aget_state(config)).values.get("events", []))
+        seen.extend(snapshot.values.get("events", []))
     values: dict[str, Any] = {}
     async for mode, chunk in graph.astream(inputs, config, stream_mode=["updates", "values"]):
         if mode == "values":

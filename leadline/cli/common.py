@@ -67,6 +67,16 @@ def budget_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The research options shared by `ask` and `batch`."""
+    return {
+        "policy": args.policy,
+        "shape": args.shape,
+        "kv_mode": args.kv_mode,
+        "collection": args.collection,
+    }
+
+
 def describe_event(event: dict[str, Any]) -> str:
     """One human line of progress for stderr."""
     spend = event.get("spend", {})

@@ -11,6 +11,7 @@ from leadline.cli.common import (
     budget_from_args,
     describe_event,
     print_json,
+    run_options,
     settings_from,
 )
 
@@ -22,15 +23,12 @@ def _ask(args: argparse.Namespace) -> int:
     result = research(
         args.question,
         budget=budget_from_args(args),
-        policy=args.policy,
-        shape=args.shape,
-        kv_mode=args.kv_mode,
-        collection=args.collection,
         settings=settings,
         run_id=args.run_id,
         resume=args.resume,
         ledger_path=args.ledger,
         on_event=lambda e: print(describe_event(e), file=sys.stderr, flush=True),
+        **run_options(args),
     )
     if args.json:
         print_json(result.to_dict())
@@ -108,10 +106,7 @@ def _batch(args: argparse.Namespace) -> int:
             passages=args.passages,
             settings=settings_from(args),
             progress=not args.no_progress,
-            policy=args.policy,
-            shape=args.shape,
-            kv_mode=args.kv_mode,
-            collection=args.collection,
+            **run_options(args),
         )
     )
     if args.json:

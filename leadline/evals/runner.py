@@ -116,11 +116,11 @@ def load_records(path: Path) -> list[dict[str, Any]]:
 
 
 def finished(
-    path: Path, config: EvalConfig, records: Iterable[dict[str, Any]] | None = None
+    path: Path, config: EvalConfig, records: Iterable[dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """Finished records by question id; refuses a file written with another configuration."""
     done: dict[str, dict[str, Any]] = {}
-    for record in load_records(path) if records is None else records:
+    for record in records:
         if record.get("config_key") != config.key:
             raise ConfigError(
                 f"{path} holds results of another configuration ({record.get('config')}); "
