@@ -18,8 +18,12 @@ from leadline.budgets.budget import (
     DEFAULT_ANSWER_TOKENS,
     DEFAULT_MAX_SEARCH_STEPS,
     DEFAULT_MAX_TOKENS,
+    MAX_MAX_COMPUTE,
+    MAX_MAX_SEARCH_STEPS,
+    MAX_MAX_TOKENS,
     MIN_MAX_TOKENS,
     Budget,
+    check_field,
 )
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.config import KVMode
@@ -41,7 +45,7 @@ ENV_VARS: dict[str, str] = {
 class ApiConfig(BaseModel):
     """Limits and storage of one API server."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     api_keys: tuple[str, ...] = Field((), description="Accepted Bearer keys; empty = no auth.")
     db_url: str | None = Field(
@@ -49,9 +53,9 @@ class ApiConfig(BaseModel):
     )
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_jobs_per_key: int = Field(DEFAULT_MAX_JOBS_PER_KEY, ge=1)
-    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=MIN_MAX_TOKENS)
-    max_search_steps: int = Field(DEFAULT_MAX_SEARCH_STEPS, ge=0)
-    max_compute: float | None = Field(None, gt=0)
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=MIN_MAX_TOKENS, le=MAX_MAX_TOKENS)
+    max_search_steps: int = Field(DEFAULT_MAX_SEARCH_STEPS, ge=0, le=MAX_MAX_SEARCH_STEPS)
+    max_compute: float | None = Field(None, gt=0, le=MAX_MAX_COMPUTE)
     max_answer_tokens: int = Field(DEFAULT_MAX_ANSWER_TOKENS, ge=16, le=4096)
     default_policy: Policy = "adaptive"
     default_shape: ShapeMode = "auto"
@@ -72,7 +76,9 @@ class ApiConfig(BaseModel):
         """The budget a request may have: its own fields, defaults for the rest, within maxima.
 
         `requested` holds only the fields the client sent; an explicit null means "no cap",
-        which a server with a maximum on that axis refuses.
+        which a server with a maximum on that axis refuses. Every value is checked (type,
+        finite, in range) before it is compared with a maximum: NaN compares false with
+        everything, so an unchecked NaN would pass as "not above the maximum" and lift it.
         """
         defaults = {
             "max_tokens": min(DEFAULT_MAX_TOKENS, self.max_tokens),
@@ -94,6 +100,8 @@ class ApiConfig(BaseModel):
             cap = maxima[name]
             if cap is not None and value is None:
                 raise BudgetError(f"budget.{name} cannot be unlimited here; the maximum is {cap:g}")
+            if value is not None:
+                check_field(name, value, label=f"budget.{name}")
             if cap is not None and value > cap:
                 raise BudgetError(
                     f"budget.{name}={value:g} is above this server's maximum of {cap:g}"

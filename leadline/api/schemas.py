@@ -21,9 +21,13 @@ MAX_MESSAGES = 256
 
 
 class BudgetRequest(BaseModel):
-    """Caps for one run; fields left out get the server's defaults, all within its maxima."""
+    """Caps for one run; fields left out get the server's defaults, all within its maxima.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: numbers only (a string is not a budget) and finite (NaN or Infinity is refused,
+    never read as "no cap").
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     max_tokens: int | None = Field(None, description="Prompt + completion tokens.")
     max_search_steps: int | None = Field(None, description="Search queries.")
@@ -41,6 +45,12 @@ class ResearchOptions(BaseModel):
     policy: Policy | None = None
     shape: ShapeMode | None = None
     kv_mode: KVMode | None = None
+    passages_per_query: int | None = Field(
+        None, ge=1, le=20, description="Hits of each query kept in the evidence pool."
+    )
+    reader_passages: int | None = Field(
+        None, ge=1, le=20, description="K: the best pool passages the final reader reads."
+    )
 
 
 class ResearchRequest(ResearchOptions):

@@ -10,6 +10,7 @@ token-equivalents.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,47 @@ DEFAULT_MAX_SEARCH_STEPS = 6
 DEFAULT_ANSWER_TOKENS = 160
 # Below this a run cannot even plan and answer; refusing early beats a run that spends nothing.
 MIN_MAX_TOKENS = 400
+# Upper bounds: far beyond any real run, low enough that no arithmetic on them overflows or
+# loses precision. A cap must be a finite number in range: NaN compares false with everything,
+# so a NaN cap would silently be no cap at all.
+MAX_MAX_TOKENS = 10**12
+MAX_MAX_SEARCH_STEPS = 10**6
+MAX_MAX_COMPUTE = 1e15
+MAX_RATE = 1e6
+
+
+def check_int(name: str, value: Any, low: int, high: int) -> int:
+    """`value` as a budget integer in low..high, or a BudgetError saying what is wrong."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BudgetError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise BudgetError(f"{name} must be in {low}..{high:,}, got {value}")
+    return value
+
+
+def check_number(name: str, value: Any, low: float, high: float, *, above: bool = False) -> float:
+    """`value` as a finite number in [low, high] (or (low, high] with `above`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BudgetError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise BudgetError(f"{name} must be a finite number, got {value!r}")
+    if value > high or value < low or (above and value == low):
+        bound = f"> {low:g}" if above else f">= {low:g}"
+        raise BudgetError(f"{name} must be {bound} and <= {high:g}, got {value:g}")
+    return float(value)
+
+
+def check_field(name: str, value: Any, *, label: str | None = None) -> None:
+    """Check one budget field (`max_tokens`, `max_search_steps`, `max_compute`, `answer_tokens`)
+    for type and range; `label` names it in the message (default: `name`)."""
+    label = label or name
+    if name == "max_compute":
+        check_number(label, value, 0.0, MAX_MAX_COMPUTE, above=True)
+    elif name == "answer_tokens":
+        check_int(label, value, 16, 4096)
+    else:
+        high = MAX_MAX_TOKENS if name == "max_tokens" else MAX_MAX_SEARCH_STEPS
+        check_int(label, value, 0, high)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,8 +75,7 @@ class Rates:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value < 0:
-                raise BudgetError(f"rate {name} must be >= 0, got {value}")
+            check_number(f"rate {name}", value, 0.0, MAX_RATE)
 
 
 @dataclass(frozen=True)
@@ -89,17 +130,16 @@ class Budget:
     answer_tokens: int = DEFAULT_ANSWER_TOKENS
 
     def __post_init__(self) -> None:
+        if not isinstance(self.rates, Rates):
+            raise BudgetError(f"rates must be a Rates object, got {self.rates!r}")
+        for name in ("max_tokens", "max_search_steps", "max_compute", "answer_tokens"):
+            if getattr(self, name) is not None:
+                check_field(name, getattr(self, name))
         if self.max_tokens is not None and self.max_tokens < MIN_MAX_TOKENS:
             raise BudgetError(
                 f"max_tokens={self.max_tokens} is too small to plan and answer; "
                 f"give at least {MIN_MAX_TOKENS}"
             )
-        if self.max_search_steps is not None and self.max_search_steps < 0:
-            raise BudgetError(f"max_search_steps must be >= 0, got {self.max_search_steps}")
-        if self.max_compute is not None and self.max_compute <= 0:
-            raise BudgetError(f"max_compute must be > 0, got {self.max_compute}")
-        if not 16 <= self.answer_tokens <= 4096:
-            raise BudgetError(f"answer_tokens must be in 16..4096, got {self.answer_tokens}")
         if self.max_tokens is None and self.max_search_steps is None and self.max_compute is None:
             raise BudgetError(
                 "a budget needs at least one cap (max_tokens, max_search_steps or max_compute); "
@@ -115,8 +155,13 @@ class Budget:
         rates = data.pop("rates", None)
         unknown = set(data) - {"max_tokens", "max_search_steps", "max_compute", "answer_tokens"}
         if unknown:
-            raise BudgetError(f"unknown budget fields: {sorted(unknown)}")
-        return cls(**data, rates=Rates(**rates) if isinstance(rates, dict) else Rates())
+            raise BudgetError(f"unknown budget fields: {sorted(map(ascii, unknown))}")
+        if rates is not None and not isinstance(rates, dict):
+            raise BudgetError(f"rates must be an object of exchange rates, got {rates!r}")
+        try:
+            return cls(**data, rates=Rates(**rates) if rates else Rates())
+        except TypeError as exc:  # an unknown rate name
+            raise BudgetError(f"bad budget rates: {exc}") from exc
 
     def scaled(self, factor: float) -> Budget:
         """The same budget with token and compute caps scaled (search steps rounded down)."""
