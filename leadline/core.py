@@ -24,6 +24,7 @@ from leadline.config import KVMode, Settings
 from leadline.errors import ConfigError
 from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan, build_graph
 from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
+from leadline.text import first_lone_surrogate
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
 from leadline.tools.server_metrics import PrefixCacheCounters, read_prefix_cache_counters
@@ -93,6 +94,14 @@ def validate_question(question: str) -> str:
     text = " ".join((question or "").split())
     if not text:
         raise ConfigError("the question is empty")
+    # A lone surrogate (JSON "\ud800", or argv bytes that are not UTF-8) is not text: it cannot
+    # be encoded as UTF-8, so it would crash whatever writes it out (a batch file, the job store).
+    bad = first_lone_surrogate(text)
+    if bad is not None:
+        raise ConfigError(
+            f"the question holds text that is not valid Unicode (a lone surrogate, "
+            f"U+{ord(text[bad]):04X}, at character {bad + 1}); send UTF-8 text"
+        )
     if len(text) > MAX_QUESTION_CHARS:
         raise ConfigError(
             f"the question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}"

@@ -21,7 +21,12 @@ from leadline.api.chat import build_chat_router
 from leadline.api.config import ApiConfig, load_api_config
 from leadline.api.jobs import JobManager
 from leadline.api.routes import build_research_router
-from leadline.api.security import BodyLimitMiddleware, error_response, install_error_handlers
+from leadline.api.security import (
+    BodyLimitMiddleware,
+    SafeJSONResponse,
+    error_response,
+    install_error_handlers,
+)
 from leadline.api.store import open_api_checkpointer, open_store
 from leadline.config import Settings, load_settings
 
@@ -67,7 +72,11 @@ def create_app(
     # FastAPI's own /docs loads Swagger UI from a CDN, which offline and air-gapped deployments
     # cannot reach; FastAPIOffline serves the same pages with bundled scripts.
     app = FastAPIOffline(
-        title="leadline", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="leadline",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
     )
     app.state.api_config = config
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)

@@ -8,7 +8,6 @@ only the jobs its own key created; anyone else's id answers 404, as an unknown o
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -29,10 +28,12 @@ from leadline.api.store import JobRecord, StoredEvent
 from leadline.api.views import iso, job_view
 from leadline.core import validate_question
 from leadline.errors import ConfigError
+from leadline.text import dumps
 
 Key = Annotated[str, Depends(require_key)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_RETRY_MS = 3000
+MAX_SEQ = 2**63 - 1  # job and event numbers are SQL BIGINTs; a larger one cannot exist
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key."},
     404: {"description": "No such job (for this key)."},
@@ -52,6 +53,8 @@ def resolve_request(config: ApiConfig, options: ResearchOptions) -> dict[str, An
         "policy": options.policy or config.default_policy,
         "shape": options.shape or config.default_shape,
         "kv_mode": options.kv_mode or config.default_kv_mode,
+        "passages_per_query": options.passages_per_query,
+        "reader_passages": options.reader_passages,
         "budget": config.bound_budget(requested).to_dict(),
     }
 
@@ -76,8 +79,15 @@ async def owned_job(request: Request, key: str, job_id: str) -> tuple[JobRecord,
     return record, live
 
 
+def _seq(text: str | None) -> int | None:
+    """A sequence number sent by a client (ASCII digits only; `isdigit` alone takes '²')."""
+    if text and len(text) <= 20 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def sse_event(event: StoredEvent) -> str:
-    data = json.dumps({"seq": event.seq, **event.data}, default=str, ensure_ascii=False)
+    data = dumps({"seq": event.seq, **event.data}, default=str)
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
 
@@ -121,7 +131,8 @@ def build_research_router() -> APIRouter:
         status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     ) -> dict[str, Any]:
         """Your jobs, newest first."""
-        if cursor is not None and not cursor.isdigit():
+        before = _seq(cursor)
+        if cursor is not None and (before is None or before > MAX_SEQ):
             raise ApiError(
                 422,
                 "cursor must be a next_cursor value from a previous page",
@@ -130,7 +141,7 @@ def build_research_router() -> APIRouter:
             )
         jobs = manager(request)
         records = await jobs.store.list(
-            key, limit=limit + 1, status=status, before=int(cursor) if cursor else None
+            key, limit=limit + 1, status=status, before=before
         )
         page = [jobs.live[r.id].record if r.id in jobs.live else r for r in records[:limit]]
         has_more = len(records) > limit
@@ -162,13 +173,16 @@ def build_research_router() -> APIRouter:
         job_id: str,
         request: Request,
         key: Key,
-        after: Annotated[int, Query(ge=0, description="Replay events after this number.")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=MAX_SEQ, description="Replay events after this number.")
+        ] = 0,
         last_event_id: Annotated[str | None, Header(description="Sent on reconnect.")] = None,
     ) -> StreamingResponse:
         """Server-Sent Events: replay what happened so far, then follow live until the end."""
         await owned_job(request, key, job_id)
-        if last_event_id and last_event_id.isdigit():
-            after = max(after, int(last_event_id))
+        resume_from = _seq(last_event_id)
+        if resume_from is not None:
+            after = max(after, min(resume_from, MAX_SEQ))
         jobs = manager(request)
 
         async def stream() -> Any:

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.api.jobs import JobLimitError, JobStateError, ServerStopping
 from leadline.errors import BudgetError, ConfigError, LeadlineError
+from leadline.text import dumps
 
 ANONYMOUS = "anonymous"
 ERROR_TYPES = {
@@ -36,6 +37,14 @@ ERROR_TYPES = {
     502: "upstream_error",
     503: "service_unavailable",
 }
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON response that cannot fail to encode: text holding a lone surrogate (which UTF-8
+    cannot carry, e.g. a field name echoed in a validation error) is sent as a JSON escape."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 class ApiError(Exception):
@@ -73,7 +82,7 @@ def error_response(
         "param": param,
         **extra,
     }
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+    return SafeJSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def key_id(key: str) -> str:

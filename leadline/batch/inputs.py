@@ -12,6 +12,7 @@ from typing import Any
 from leadline.budgets.budget import Budget
 from leadline.core import validate_question
 from leadline.errors import BudgetError, ConfigError
+from leadline.text import first_lone_surrogate
 
 MAX_REPORTED_PROBLEMS = 20
 
@@ -43,6 +44,8 @@ def parse_row(data: Any, budget: Budget, index: int = 0) -> BatchItem:
     raw_id = data.get("id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
         raise ConfigError("'id' must be a non-empty string or an integer")
+    if isinstance(raw_id, str) and first_lone_surrogate(raw_id) is not None:
+        raise ConfigError("'id' is not valid Unicode (it holds a lone surrogate)")
     if not isinstance(data.get("question"), str):
         raise ConfigError("'question' must be a string")
     question = validate_question(data["question"])

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from leadline.errors import ConfigError
+from leadline.text import dumps
 
 
 def retried_path(path: Path) -> Path:
@@ -74,7 +75,7 @@ class ResultLog:
         return sum(row_tokens(r) for r in self.finished.values()) + self.retried_tokens
 
     def append(self, row: dict[str, Any]) -> None:
-        data = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode()
+        data = _line(row)
         view = memoryview(data)
         try:
             while view:
@@ -88,6 +89,11 @@ class ResultLog:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _line(row: dict[str, Any]) -> bytes:
+    """One row as a UTF-8 JSON line; text that is not valid Unicode is escaped, never a crash."""
+    return (dumps(row, default=str) + "\n").encode()
 
 
 def _open_locked(path: Path) -> int:
@@ -124,9 +130,7 @@ def _rewrite(path: Path, fd: int, rows: list[dict[str, Any]]) -> int:
     """Atomically replace the file with `rows`; return a locked descriptor of the new file."""
     tmp = path.with_name(f".{path.name}.retry-{os.getpid()}")
     with tmp.open("wb") as fh:
-        fh.writelines(
-            (json.dumps(r, ensure_ascii=False, default=str) + "\n").encode() for r in rows
-        )
+        fh.writelines(_line(r) for r in rows)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -136,9 +140,7 @@ def _rewrite(path: Path, fd: int, rows: list[dict[str, Any]]) -> int:
 
 def _append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     with path.open("ab") as fh:
-        fh.writelines(
-            (json.dumps(r, ensure_ascii=False, default=str) + "\n").encode() for r in rows
-        )
+        fh.writelines(_line(r) for r in rows)
         fh.flush()
         os.fsync(fh.fileno())
 
