@@ -7,6 +7,7 @@
     │   ├── LLMUnavailable     connection refused / retries exhausted on 429 and 5xx
     │   ├── LLMTimeout         the request took longer than the timeout, after retries
     │   ├── LLMRequestError    a 4xx that cannot succeed if retried
+    │   ├── LLMResponseError   an HTTP 200 that is not a chat completion (not JSON), after retries
     │   └── LLMOutputError     the reply could not be parsed, even after one repair attempt
     ├── SearchError            a search backend failed or is unreachable
     │   └── UnsafeURLError     a fetch refused by the SSRF guard
@@ -46,6 +47,11 @@ class LLMTimeout(LLMError):
 
 class LLMRequestError(LLMError):
     """The endpoint refused the request with a 4xx that a retry cannot fix."""
+
+
+class LLMResponseError(LLMError):
+    """The endpoint answered, but not with a chat completion (a body that is not JSON, or has no
+    choices), even after retries: a broken proxy or a server that is not OpenAI-compatible."""
 
 
 class LLMOutputError(LLMError):

@@ -2,13 +2,16 @@
 
 Every call returns the text and a `Usage` record taken from the server's own `usage` block
 (including `prompt_tokens_details.cached_tokens`), because the budget ledger must count what the
-server billed, not what we guessed; a server that reports no usage gets our conservative
-estimate instead (`Usage.estimated`), never zero. Retries (tenacity) cover connection errors,
-timeouts, 429 and 5xx with exponential backoff, jitter and `Retry-After`; other 4xx fail at once.
-`chat_json` asks for JSON-schema-constrained output and falls back to tolerant parsing with one
-repair attempt. A `CallGuard` sees every attempt: `before` may veto it, `after` books what it
-cost, and `unanswered` books the worst case of an attempt that timed out (the server may have
-done, and billed, all of it).
+server billed, not what we guessed; a server that reports no usage (or nonsense: negative or
+non-numeric counts) gets our conservative estimate instead (`Usage.estimated`), never zero.
+Retries (tenacity) cover connection errors, timeouts, 429 and 5xx with exponential backoff,
+jitter and `Retry-After`; other 4xx fail at once. An HTTP 200 whose body is not a chat
+completion (HTML from a proxy, a truncated body) is retried like a 5xx, then raised as
+`LLMResponseError`. Reply text is repaired of lone surrogates, so nothing downstream fails to
+encode it. `chat_json` asks for JSON-schema-constrained output and falls back to tolerant
+parsing with one repair attempt. A `CallGuard` sees every attempt: `before` may veto it, `after`
+books what it cost, and `unanswered` books the worst case of an attempt that timed out or whose
+reply could not be read (the server may have done, and billed, all of it).
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from leadline.errors import (
     LLMError,
     LLMOutputError,
     LLMRequestError,
+    LLMResponseError,
     LLMTimeout,
     LLMUnavailable,
 )
+from leadline.text import repair
 from leadline.tools.tokens import count_tokens, estimate_prompt_tokens
 
 Message = dict[str, Any]
@@ -76,7 +81,8 @@ class Completion:
 
 class CallGuard(Protocol):
     """Sees each attempt: `before` may raise to veto it, `after` records what it cost,
-    `unanswered` records an attempt that timed out (its worst case, since it may have run)."""
+    `unanswered` records an attempt that timed out or whose reply could not be read (its worst
+    case, since it may have run)."""
 
     def before(self, messages: Sequence[Message], max_tokens: int) -> None: ...
 
@@ -92,8 +98,8 @@ def usage_from_response(
     call has), count the call ourselves, so a budget never sees a call as free."""
     data = {}
     if raw_usage is not None:
-        data = raw_usage if isinstance(raw_usage, dict) else raw_usage.model_dump()
-    if not data.get("prompt_tokens"):
+        data = raw_usage if isinstance(raw_usage, dict) else raw_usage.model_dump(warnings=False)
+    if not _count(data.get("prompt_tokens")):
         return Usage(
             prompt_tokens=estimate_prompt_tokens(messages),
             completion_tokens=count_tokens(text),
@@ -102,13 +108,31 @@ def usage_from_response(
         )
     prompt_details = data.get("prompt_tokens_details") or {}
     completion_details = data.get("completion_tokens_details") or {}
+    prompt = _count(data.get("prompt_tokens"))
+    if not isinstance(prompt_details, dict):
+        prompt_details = {}
+    if not isinstance(completion_details, dict):
+        completion_details = {}
+    completion = data.get("completion_tokens")
     return Usage(
-        prompt_tokens=int(data.get("prompt_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-        completion_tokens=int(data.get("completion_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        prompt_tokens=prompt,
+        cached_tokens=min(_count(prompt_details.get("cached_tokens")), prompt),
+        completion_tokens=count_tokens(text)
+        if completion is not None and _count(completion) == 0 and completion != 0
+        else _count(completion),
+        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
         latency_s=latency_s,
     )
+
+
+def _count(value: Any) -> int:
+    """A token count from a usage block: a non-negative integer, else 0 (never a crash, and
+    never a negative count that would hand a run tokens back)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if value != value or value < 0 or value == float("inf"):
+        return 0
+    return int(value)
 
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
@@ -155,7 +179,33 @@ def json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+class _NotACompletion(Exception):
+    """An HTTP 200 whose body is not a chat completion; retried, then `LLMResponseError`."""
+
+
+def _check_completion(response: Any, base_url: str) -> Any:
+    """The first choice of a well-formed chat completion, or `_NotACompletion` saying why."""
+    choices = getattr(response, "choices", None)
+    if isinstance(response, str):  # openai hands back the text of a non-JSON content type
+        raise _NotACompletion(_not_a_completion(base_url, f"not JSON: {response[:80]!r}"))
+    if not isinstance(choices, list):
+        got = type(response).__name__ if choices is None else f"choices of {type(choices).__name__}"
+        raise _NotACompletion(_not_a_completion(base_url, f"JSON without choices: {got}"))
+    if not choices:
+        raise _NotACompletion(_not_a_completion(base_url, "no choices"))
+    message = getattr(choices[0], "message", None)
+    if message is None or not isinstance(getattr(message, "content", None), str | None):
+        raise _NotACompletion(_not_a_completion(base_url, "a choice without a text message"))
+    return choices[0]
+
+
+def _not_a_completion(base_url: str, why: str) -> str:
+    return f"{base_url} answered HTTP 200 with a body that is not a chat completion ({why})"
+
+
 def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, _NotACompletion):
+        return True
     if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -197,6 +247,8 @@ def _translate(exc: Exception, base_url: str, timeout_s: float) -> LLMError:
                 f"{base_url} answered HTTP {exc.status_code} until retries ran out: {body}"
             )
         return LLMRequestError(f"{base_url} refused the request (HTTP {exc.status_code}): {body}")
+    if isinstance(exc, _NotACompletion):
+        return LLMResponseError(f"{exc}, until retries ran out")
     return LLMError(f"LLM call to {base_url} failed: {exc}")
 
 
@@ -272,23 +324,29 @@ class LLMClient:
                         guard.before(messages, max_tokens)
                     try:
                         response = await self._client.chat.completions.create(**kwargs)
-                    except openai.APITimeoutError:
-                        if guard is not None:
+                        choice = _check_completion(response, self.base_url)
+                    except (openai.APITimeoutError, _NotACompletion):
+                        if guard is not None:  # it may have run, and been billed, in full
                             guard.unanswered(messages, max_tokens)
                         raise
-        except openai.OpenAIError as exc:
+                    except ValueError as exc:  # the body is not JSON (openai's parse)
+                        if guard is not None:
+                            guard.unanswered(messages, max_tokens)
+                        raise _NotACompletion(
+                            _not_a_completion(self.base_url, f"not JSON: {exc}")
+                        ) from exc
+        except (openai.OpenAIError, _NotACompletion) as exc:
             raise _translate(exc, self.base_url, self.timeout_s) from exc
         latency = time.perf_counter() - started
-        if not response.choices:
-            raise LLMOutputError(f"{self.base_url} returned no choices", raw=str(response)[:500])
-        choice = response.choices[0]
+        text = repair(choice.message.content or "")
+        usage = getattr(response, "usage", None)
         completion = Completion(
-            text=choice.message.content or "",
+            text=text,
             usage=usage_from_response(
-                response.usage, latency, messages, choice.message.content or ""
+                usage if isinstance(usage, BaseModel | dict) else None, latency, messages, text
             ),
-            model=response.model or self.model,
-            finish_reason=choice.finish_reason,
+            model=str(getattr(response, "model", None) or self.model),
+            finish_reason=getattr(choice, "finish_reason", None),
         )
         if guard is not None:
             guard.after(completion)

@@ -2,9 +2,11 @@
 
 `ScriptedLLMServer(handler)` serves POST /v1/chat/completions. The handler gets the parsed request
 body and returns either a string (the reply content) or a `Reply` (content plus status, headers,
-delay, or explicit usage). Usage is reported like a real server with prefix caching: prompt
-tokens are the exact cl100k count of the flattened prompt, and cached tokens are the longest
-token prefix shared with an earlier prompt, so shared-KV tests see realistic numbers.
+delay, explicit usage — e.g. inflated far beyond what the call could cost — or a raw body sent
+verbatim, such as an HTML page with HTTP 200, as a broken proxy would). Usage is reported like
+a real server with prefix caching: prompt tokens are the exact cl100k count of the flattened
+prompt, and cached tokens are the longest token prefix shared with an earlier prompt, so
+shared-KV tests see realistic numbers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ class Reply:
     delay_s: float = 0.0
     usage: dict[str, Any] | None = None
     raw_body: str | None = None  # sent verbatim instead of a chat completion
+    content_type: str = "application/json"
+
+
+HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def not_json(status: int = 200) -> Reply:
+    """A reply whose body is an HTML page, not a chat completion (a proxy's error page)."""
+    return Reply(status=status, raw_body=HTML_PAGE, content_type="text/html")
+
+
+def inflated(content: str, prompt_tokens: int = 50_000, completion_tokens: int = 5_000) -> Reply:
+    """A reply whose server-reported usage is far above anything a cap allows."""
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    return Reply(content=content, usage=usage)
 
 
 Handler = Callable[[dict[str, Any]], "str | Reply"]
@@ -115,10 +136,16 @@ class ScriptedLLMServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: str,
+                headers: dict[str, str] | None = None,
+                content_type: str = "application/json",
+            ) -> None:
                 data = body.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -149,6 +176,7 @@ class ScriptedLLMServer:
                         reply.raw_body
                         or json.dumps({"error": {"message": f"scripted HTTP {reply.status}"}}),
                         reply.headers,
+                        reply.content_type,
                     )
                     return
                 usage = reply.usage or server.usage_for(body, reply.content)
