@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from leadline.api.store import JobRecord
-from leadline.budgets.ledger import LedgerEvent, summarize
+from leadline.budgets.ledger import LedgerEvent, flag_overrun, summarize
 from leadline.core import ResearchResult
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def ledger_summary(events: list[LedgerEvent]) -> dict[str, Any]:
 
 
 def result_payload(result: ResearchResult) -> dict[str, Any]:
+    flag_overrun(result.usage, result.caps)  # usage.budget_overrun when the endpoint overbilled
     return {**result.to_dict(), "ledger": ledger_summary(result.events)}
 
 

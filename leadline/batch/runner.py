@@ -17,6 +17,7 @@ from leadline.batch.inputs import BatchItem, QuestionLike, as_items
 from leadline.batch.output import ResultLog
 from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
 from leadline.budgets.controller import Policy, ShapeMode
+from leadline.budgets.ledger import flag_overrun
 from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
 from leadline.config import KVMode, Settings
 from leadline.core import ResearchResult, aresearch
@@ -240,6 +241,7 @@ class _Batch:
                 on_plan=size_by_difficulty if grant is not None else None,
             )
             error = result.error
+            flag_overrun(result.usage, result.caps)  # the row's usage says which cap it passed
         except LeadlineError as exc:
             error = str(exc)
         except Exception as exc:  # one question's crash must not sink a long batch; it is recorded

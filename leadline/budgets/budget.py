@@ -188,6 +188,23 @@ def fits(budget: Budget, spent: Spend, extra: Spend) -> bool:
     return not (budget.max_compute is not None and after.compute(budget.rates) > budget.max_compute)
 
 
+def overrun(budget: Budget, spent: Spend) -> dict[str, dict[str, float]]:
+    """The caps `spent` went past, each with its cap and what was spent; empty when none.
+
+    Calls are only issued when their worst case fits, so only an endpoint that bills more than
+    any estimate allows (a broken or dishonest usage block) can cause this.
+    """
+    over: dict[str, dict[str, float]] = {}
+    if budget.max_tokens is not None and spent.total_tokens > budget.max_tokens:
+        over["max_tokens"] = {"cap": budget.max_tokens, "spent": spent.total_tokens}
+    if budget.max_search_steps is not None and spent.search_steps > budget.max_search_steps:
+        over["max_search_steps"] = {"cap": budget.max_search_steps, "spent": spent.search_steps}
+    compute = spent.compute(budget.rates)
+    if budget.max_compute is not None and compute > budget.max_compute:
+        over["max_compute"] = {"cap": budget.max_compute, "spent": round(compute, 1)}
+    return over
+
+
 def search_steps_left(budget: Budget, spent: Spend, reserve: Spend = Spend()) -> int:
     """How many more search steps fit, keeping `reserve` affordable (capped at 1,000)."""
     n = 0

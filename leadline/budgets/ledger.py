@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from leadline.budgets.budget import Spend
+from leadline.budgets.budget import Budget, Spend, overrun
 
 EventKind = Literal["llm", "search"]
 
@@ -80,6 +80,31 @@ def summarize(events: Sequence[LedgerEvent]) -> dict[str, Any]:
         "search_latency_s": round(sum(e.latency_s for e in events if e.kind == "search"), 3),
         "errors": sum(1 for e in events if e.error),
     }
+
+
+def flag_overrun(usage: dict[str, Any], caps: dict[str, Any]) -> dict[str, Any] | None:
+    """Mark a result whose server-reported spend went past its caps: set `usage.budget_overrun`
+    (each cap passed, with cap and spent) and return it; None when every cap held."""
+    spent = Spend(
+        int(usage.get("prompt_tokens", 0)),
+        int(usage.get("cached_tokens", 0)),
+        int(usage.get("completion_tokens", 0)),
+        int(usage.get("search_steps", 0)),
+    )
+    over = overrun(Budget.from_dict(caps), spent)
+    if not over:
+        return None
+    usage["budget_overrun"] = over
+    return over
+
+
+def describe_overrun(over: dict[str, Any]) -> str:
+    parts = [f"{name} {v['cap']:,g} but {v['spent']:,g} spent" for name, v in over.items()]
+    return (
+        "the endpoint reported more than the budget allows ("
+        + "; ".join(parts)
+        + "): its usage is above any pre-call estimate, so check what it bills"
+    )
 
 
 def write_jsonl(

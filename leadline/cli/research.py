@@ -17,6 +17,7 @@ from leadline.cli.common import (
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from leadline.budgets.ledger import describe_overrun, flag_overrun
     from leadline.core import research
 
     settings = settings_from(args)
@@ -30,9 +31,12 @@ def _ask(args: argparse.Namespace) -> int:
         on_event=lambda e: print(describe_event(e), file=sys.stderr, flush=True),
         **run_options(args),
     )
+    over = flag_overrun(result.usage, result.caps)
+    if over:
+        print(f"leadline: warning: {describe_overrun(over)}", file=sys.stderr)
     if args.json:
         print_json(result.to_dict())
-        return 0 if result.stop_reason != "error" else 1
+        return 0 if result.stop_reason != "error" and not over else 1
     print(f"\nAnswer: {result.answer}")
     for c in result.citations:
         print(f"  [{c.evidence}] {c.title} ({c.source}): {c.quote[:160]}")
@@ -46,7 +50,7 @@ def _ask(args: argparse.Namespace) -> int:
     if result.error:
         print(f"Error: {result.error}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if over else 0
 
 
 def register_ask(sub: Any) -> None:
