@@ -150,3 +150,21 @@ def test_batch_skips_rows_with_bad_text_or_budgets_and_answers_the_rest(
     assert "line 4: bad 'budget': max_compute must be a finite number" in captured.err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == ["ok1", "ok2"]
+
+
+@pytest.mark.parametrize("length", [256, 512])
+def test_a_long_collection_name_can_be_ingested_searched_and_reingested(
+    endpoint: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], length: int
+) -> None:
+    source = tmp_path / "facts.jsonl"
+    source.write_text(
+        json.dumps({"title": "Tides", "text": "Tides are caused by the Moon."}) + "\n"
+    )
+    name = "c" * length  # the README allows 3-512 characters; a file name allows 255 bytes
+    for added in (1, 0):  # re-ingesting the same file adds nothing, and does not crash
+        assert main(["ingest", str(source), "--collection", name, "--json"]) == 0
+        assert last_json(capsys.readouterr().out)["added"] == added
+    assert (
+        main(["search", "what causes tides", "--collection", name, "--mode", "bm25", "--json"]) == 0
+    )
+    assert [p["title"] for p in last_json(capsys.readouterr().out)["passages"]] == ["Tides"]

@@ -13,6 +13,7 @@ so chroma's downloading default is never used. Blocking work runs in `asyncio.to
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import sys
 import threading
@@ -45,6 +46,9 @@ DENSE_WEIGHT = 1.0  # weight of the dense list against BM25's 1.0 in the fusion
 ADD_BATCH = 128  # passages embedded and written per chroma call
 PAGE = 5000  # passages read per chroma call when rebuilding the BM25 index
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+# File systems allow 255 bytes per name; collection names may be 512 characters. Names up to
+# this length are their own directory (as they always were); longer ones are shortened.
+MAX_DIR_NAME = 120
 
 
 def rrf_fuse(
@@ -74,6 +78,14 @@ def check_collection_name(name: str) -> str:
             "'_' and '-', starting and ending with a letter or digit"
         )
     return name
+
+
+def dir_name(name: str) -> str:
+    """A directory name for `name` that any file system accepts: the name itself when short,
+    else its first 80 characters and a hash of all of it (so two long names never collide)."""
+    if len(name.encode()) <= MAX_DIR_NAME:
+        return name
+    return f"{name[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 @dataclass
@@ -157,7 +169,7 @@ class LocalCorpus:
             corpus = cls(
                 client,
                 collection,
-                bm25_dir=root / "bm25" / "local" / collection,
+                bm25_dir=root / "bm25" / "local" / dir_name(collection),
                 mode=mode,
                 **kwargs,
             )
@@ -182,7 +194,7 @@ class LocalCorpus:
             return cls.embedded(settings.data_dir, name, mode=mode, create=create)
         client = http_client(settings.chroma_url)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", settings.chroma_url.split("://", 1)[-1])
-        bm25_dir = settings.data_dir / "bm25" / slug.strip("_") / name
+        bm25_dir = settings.data_dir / "bm25" / dir_name(slug.strip("_")) / dir_name(name)
         try:
             corpus = cls(client, name, bm25_dir=bm25_dir, mode=mode, create=create)
         except BaseException:
@@ -342,6 +354,13 @@ class LocalCorpus:
         """
         from tqdm import tqdm
 
+        try:  # before anything is written to chroma: a corpus whose index cannot be saved
+            self._state.directory.mkdir(parents=True, exist_ok=True)  # is not searchable
+        except OSError as exc:
+            raise SearchError(
+                f"cannot create the BM25 index directory {self._state.directory}: "
+                f"{exc.strerror or exc}; nothing was written"
+            ) from exc
         present = self.existing_ids([p.id for p in passages])
         new: list[Passage] = []
         for p in passages:
