@@ -243,9 +243,24 @@ async def fetch_page(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     client: httpx.AsyncClient | None = None,
 ) -> Passage:
-    """Fetch a page as text (HTML crudely stripped), reading at most `max_bytes` of body."""
+    """Fetch a page as text (HTML crudely stripped), reading at most `max_bytes` of body.
+
+    `timeout_s` bounds the whole fetch (address checks, redirects and the body), not just each
+    read: a server that trickles one byte a second cannot hold the caller for ever.
+    """
     own = client is None
     http = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _fetch(http, url, max_bytes, allow_private)
+    except TimeoutError as exc:
+        raise SearchError(f"fetching {url} took longer than {timeout_s:g}s; gave up") from exc
+    finally:
+        if own:
+            await http.aclose()
+
+
+async def _fetch(http: httpx.AsyncClient, url: str, max_bytes: int, allow_private: bool) -> Passage:
     current = url
     try:
         for _ in range(MAX_REDIRECTS + 1):
@@ -277,9 +292,6 @@ async def fetch_page(
         raise SearchError(f"fetching {url} gave up after {MAX_REDIRECTS} redirects")
     except httpx.HTTPError as exc:
         raise SearchError(f"fetching {current} failed: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if own:
-            await http.aclose()
 
 
 # --- HTML to text ----------------------------------------------------------------------------
