@@ -59,6 +59,10 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
+# The fields of a row `leadline batch` writes, for tests that prepare an earlier run's output.
+ROW = {"question": "What?", "answer": "", "stop_reason": "done", "error": "", "grant": None}
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -355,7 +359,15 @@ async def test_a_rerun_skips_finished_ids_and_cuts_a_torn_last_line(
     tmp_path: Path, make_services: MakeServices
 ) -> None:
     out = tmp_path / "out.jsonl"
-    done = {"id": "q0", "question": "What is topic 0?", "usage": {"total_tokens": 900}}
+    done = {
+        "id": "q0",
+        "question": "What is topic 0?",
+        "answer": "Topic 0",
+        "usage": {"total_tokens": 900},
+        "stop_reason": "done",
+        "error": "",
+        "grant": 1000,
+    }
     out.write_text(json.dumps(done) + "\n" + '{"id": "q1", "question": "What is to')
     log = ResultLog.open(out)
     assert log.discarded_bytes > 0 and set(log.finished) == {"q0"} and log.spent_tokens == 900
@@ -381,8 +393,8 @@ async def test_retry_errors_runs_failed_questions_again(
     out = write_jsonl(
         tmp_path / "out.jsonl",
         [
-            {"id": 0, "question": "What is topic 0?", "error": "", "usage": {"total_tokens": 1}},
-            {"id": 1, "question": "What is topic 1?", "error": "HTTP 500", "grant": 700},
+            {**ROW, "id": 0, "error": "", "usage": {"total_tokens": 1}},
+            {**ROW, "id": 1, "error": "HTTP 500", "stop_reason": "error", "grant": 700},
         ],
     )
     with ScriptedLLMServer(easy_handler()) as server:
@@ -495,7 +507,8 @@ def test_cli_batch_exit_status_counts_questions_that_failed_in_an_earlier_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", [{"id": "q0", "question": "What is topic 0?"}])
-    out = write_jsonl(tmp_path / "out.jsonl", [{"id": "q0", "error": "HTTP 500", "usage": {}}])
+    failed = {"id": "q0", "answer": "", "stop_reason": "error", "error": "HTTP 500", "grant": None}
+    out = write_jsonl(tmp_path / "out.jsonl", [{**failed, "usage": {}}])
     monkeypatch.chdir(tmp_path)
     with ScriptedLLMServer(easy_handler()) as server:
         for k, v in cli_env(server, tmp_path).items():

@@ -168,3 +168,21 @@ def test_a_long_collection_name_can_be_ingested_searched_and_reingested(
         main(["search", "what causes tides", "--collection", name, "--mode", "bm25", "--json"]) == 0
     )
     assert [p["title"] for p in last_json(capsys.readouterr().out)["passages"]] == ["Tides"]
+
+
+def test_batch_refuses_an_output_file_it_did_not_write(
+    endpoint: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = endpoint()
+    src = write_rows(tmp_path / "in.jsonl", [json.dumps({"id": "q1", "question": QUESTION})])
+    other = write_rows(tmp_path / "other.jsonl", [json.dumps({"id": "x", "question": "Why?"})])
+    before = other.read_bytes()
+    assert main(["batch", str(src), "-o", str(other), "--no-progress"]) == 2
+    assert "other.jsonl:1 is not a result row (no answer, stop_reason, error, grant)" in (
+        capsys.readouterr().err
+    )
+    assert other.read_bytes() == before and server.requests == []
+    out = tmp_path / "out.jsonl"  # its own output is recognised, and resumed
+    assert main(["batch", str(src), "-o", str(out), "--no-progress"]) == 0
+    assert main(["batch", str(src), "-o", str(out), "--no-progress", "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["already_done"] == 1

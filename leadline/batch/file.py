@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from leadline.batch.inputs import MAX_REPORTED_PROBLEMS, read_questions
-from leadline.batch.output import ResultLog
+from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
 from leadline.batch.runner import (
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
@@ -88,7 +88,7 @@ async def run_file(
             file=sys.stderr,
         )
     started = time.perf_counter()
-    log = ResultLog.open(output_path, retry_errors=retry_errors)
+    log = ResultLog.open(output_path, retry_errors=retry_errors, row_fields=BATCH_ROW_FIELDS)
     try:
         if log.discarded_bytes:
             print(

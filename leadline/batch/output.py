@@ -10,6 +10,11 @@ from typing import Any
 from leadline.errors import ConfigError
 from leadline.text import dumps
 
+# Fields every row `leadline batch` writes has, `grant` and `stop_reason` among them, which no
+# question file has: an -o that names the input (or any other JSONL with ids) is refused, not
+# appended to.
+BATCH_ROW_FIELDS = ("id", "answer", "stop_reason", "error", "grant")
+
 
 def retried_path(path: Path) -> Path:
     """Where `--retry-errors` moves failed rows: kept, and still counted against a pool."""
@@ -44,7 +49,10 @@ class ResultLog:
         self.retried_tokens = retried_tokens  # what the failed rows moved aside had cost
 
     @classmethod
-    def open(cls, path: Path | str, *, retry_errors: bool = False) -> ResultLog:
+    def open(
+        cls, path: Path | str, *, retry_errors: bool = False, row_fields: tuple[str, ...] = ("id",)
+    ) -> ResultLog:
+        """Open (and lock) `path`; every whole line must be a row holding `row_fields`."""
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +65,7 @@ class ResultLog:
             if keep < len(data):
                 os.ftruncate(fd, keep)
                 os.fsync(fd)
-            rows = _parse_results(path, data[:keep])
+            rows = _parse_results(path, data[:keep], row_fields)
             failed = [r for r in rows if r.get("error")] if retry_errors else []
             if failed:  # moved aside first: a crash in between counts them twice, never zero
                 _append_rows(retried_path(path), failed)
@@ -110,17 +118,19 @@ def _open_locked(path: Path) -> int:
     return fd
 
 
-def _parse_results(path: Path, data: bytes) -> list[dict[str, Any]]:
+def _parse_results(path: Path, data: bytes, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = []
     for n, line in enumerate(data.split(b"\n")[:-1], 1):
         try:
             row = json.loads(line)
         except ValueError:
             row = None
-        if not isinstance(row, dict) or "id" not in row:
+        missing = [f for f in fields if f not in row] if isinstance(row, dict) else list(fields)
+        if missing:
             raise ConfigError(
-                f"{path}:{n} is not a result row; this does not look like a results file "
-                "(fix or remove that line, or choose another output)"
+                f"{path}:{n} is not a result row (no {', '.join(missing)}); this does not look "
+                "like a results file leadline wrote, so nothing was appended to it (fix or "
+                "remove that line, or choose another output)"
             )
         rows.append(row)
     return rows

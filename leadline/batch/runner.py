@@ -14,7 +14,7 @@ from typing import Any
 
 from leadline.agents.workspace import PlanEntry
 from leadline.batch.inputs import BatchItem, QuestionLike, as_items
-from leadline.batch.output import ResultLog
+from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
 from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.ledger import flag_overrun
@@ -92,7 +92,7 @@ async def aresearch_batch(
     async with AsyncExitStack() as stack:
         log = output if isinstance(output, ResultLog) else None
         if output is not None and log is None:
-            log = ResultLog.open(output, retry_errors=retry_errors)
+            log = ResultLog.open(output, retry_errors=retry_errors, row_fields=BATCH_ROW_FIELDS)
             stack.callback(log.close)
         if log is not None:
             items = [i for i in items if str(i.id) not in log.finished]
