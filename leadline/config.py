@@ -42,6 +42,8 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_KV_MODE": "kv_mode",
     "LEADLINE_COLLECTION": "collection",
     "LEADLINE_CACHE_SALT": "cache_salt",
+    "LEADLINE_PASSAGES_PER_QUERY": "passages_per_query",
+    "LEADLINE_READER_PASSAGES": "reader_passages",
 }
 FALLBACK_ENV_VARS: dict[str, str] = {
     "OPENAI_BASE_URL": "base_url",
@@ -73,6 +75,12 @@ class Settings(BaseModel):
     kv_mode: KVMode = "shared"
     cache_salt: str | None = Field(
         None, description="vLLM cache_salt: isolates this tenant's prefix cache."
+    )
+    passages_per_query: int = Field(
+        5, ge=1, le=20, description="Hits of each query kept in the evidence pool."
+    )
+    reader_passages: int = Field(
+        5, ge=1, le=20, description="Pool passages the final reader reads (K)."
     )
 
     @property

@@ -16,31 +16,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from leadline.agents.workspace import Evidence, PlanEntry, evidence
+from leadline.agents.workspace import Evidence, Note, PlanEntry, evidence
 from leadline.budgets.budget import Budget
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend, write_jsonl
 from leadline.config import KVMode, Settings
 from leadline.errors import ConfigError
 from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan, build_graph
-from leadline.graph.state import SERIALIZABLE_TYPES, RunSpec
+from leadline.graph.state import SERIALIZABLE_TYPES, AnswerSource, Citation, PoolHit, RunSpec
 from leadline.text import first_lone_surrogate
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
 from leadline.tools.server_metrics import PrefixCacheCounters, read_prefix_cache_counters
 
 MAX_QUESTION_CHARS = 4000
-QUOTE_CHARS = 240
 EventCallback = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Citation:
-    evidence: int
-    passage_id: str
-    title: str
-    source: str
-    quote: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +47,11 @@ class ResearchResult:
     evidence: list[Evidence] = field(default_factory=list)
     error: str = ""
     wall_s: float = 0.0
+    # Where the answer came from: "reader" (the final reader call), "anytime" (the reader could
+    # not answer, so the reasoner's last interim answer was used) or "none".
+    answer_source: AnswerSource = "none"
+    pool: list[PoolHit] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)  # what each hop established, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +62,7 @@ class ResearchResult:
             "usage": self.usage,
             "caps": self.caps,
             "stop_reason": self.stop_reason,
+            "answer_source": self.answer_source,
             "anytime": [asdict(a) for a in self.anytime],
             "error": self.error,
             "wall_s": round(self.wall_s, 3),
@@ -109,6 +105,15 @@ def validate_question(question: str) -> str:
     return text
 
 
+def reader_setting(name: str, value: int | None, default: int) -> int:
+    """`passages_per_query` / `reader_passages`: 1..20, else the settings' value."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
+        raise ConfigError(f"{name} must be an integer in 1..20, got {value!r}")
+    return value
+
+
 def progress_event(
     node: str, update: dict[str, Any], spent_events: list[LedgerEvent]
 ) -> list[dict[str, Any]]:
@@ -149,39 +154,31 @@ def progress_event(
             out["stop_reason"] = update["stop_reason"]
         return [out]
     if node == "answer":
-        return [{"type": "answer", "answer": update["final"].answer, "spend": spend}]
+        final = update["final"]
+        return [{"type": "answer", "answer": final.answer, "source": final.source, "spend": spend}]
     return []
 
 
 def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> ResearchResult:
     spec: RunSpec = values["spec"]
-    by_number = {e.n: e for e in evidence(values.get("entries", []))}
     final = values.get("final")
-    citations = [
-        Citation(
-            n,
-            by_number[n].passage_id,
-            by_number[n].title,
-            by_number[n].source,
-            by_number[n].text[:QUOTE_CHARS],
-        )
-        for n in (final.citations if final else ())
-        if n in by_number
-    ]
     events = list(values.get("events", []))
     return ResearchResult(
         run_id=run_id,
         question=spec.question,
         answer=final.answer if final else "",
-        citations=citations,
+        citations=list(final.citations) if final else [],
         usage=summarize(events),
         caps=spec.budget.to_dict(),
         stop_reason=values.get("stop_reason", "error" if not final else "done"),
         anytime=list(values.get("anytime", [])),
         events=events,
-        evidence=list(by_number.values()),
+        evidence=evidence(values.get("entries", [])),
         error=values.get("error", ""),
         wall_s=wall_s,
+        answer_source=final.source if final else "none",
+        found=[e.found for e in values.get("entries", []) if isinstance(e, Note) and e.found],
+        pool=list(values.get("pool", [])),
     )
 
 
@@ -288,6 +285,8 @@ async def aresearch(
     shape: ShapeMode = "auto",
     kv_mode: KVMode | None = None,
     collection: str | None = None,
+    passages_per_query: int | None = None,
+    reader_passages: int | None = None,
     settings: Settings | None = None,
     services: Any = None,
     run_id: str | None = None,
@@ -321,6 +320,12 @@ async def aresearch(
             shape=shape,
             kv_mode=kv,
             collection=collection or settings.collection,
+            passages_per_query=reader_setting(
+                "passages_per_query", passages_per_query, settings.passages_per_query
+            ),
+            reader_passages=reader_setting(
+                "reader_passages", reader_passages, settings.reader_passages
+            ),
             llm_extra={**services.slot_extra_body(slot), **cache_pinning(settings, run_id)},
         )
         checkpointer = None

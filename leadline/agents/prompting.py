@@ -44,10 +44,9 @@ JOB_VARIABLES: dict[Role, dict[str, Any]] = {
 JOB_TITLES: dict[Role, str] = {"planner": "planner", "reasoner": "reasoner", "answer": "answerer"}
 
 # What each role sees in isolated mode (shared mode shows everything to everyone).
-ISOLATED_VIEWS: dict[Role, tuple[str, tuple[type, ...]]] = {
+ISOLATED_VIEWS: dict[str, tuple[str, tuple[type, ...]]] = {
     "planner": ("Known so far", (PlanEntry,)),
     "reasoner": ("Evidence and notes", (Evidence, Note)),
-    "answer": ("Evidence", (Evidence,)),
 }
 
 
@@ -92,19 +91,34 @@ def isolated_system(role: Role) -> str:
     return f"{render(f'{role}_system')}\n\nThe {JOB_TITLES[role]}: {job_description(role)}"
 
 
+def system_prompt(role: Role, kv_mode: KVMode) -> str:
+    return charter() if kv_mode == "shared" else isolated_system(role)
+
+
+def reader_messages(question: str, passages: str, kv_mode: KVMode) -> list[dict[str, str]]:
+    """The final reader's call: the chosen passages and the question, not the workspace.
+
+    In shared mode it still starts with the charter, so that part stays served from the cache;
+    the passages follow the question, and the question is restated last.
+    """
+    return [
+        {"role": "system", "content": system_prompt("answer", kv_mode)},
+        {"role": "user", "content": render("reader", question=question, passages=passages)},
+    ]
+
+
 def build_messages(
-    role: Role, question: str, entries: Sequence[Entry], kv_mode: KVMode
+    role: Literal["planner", "reasoner"], question: str, entries: Sequence[Entry], kv_mode: KVMode
 ) -> list[dict[str, str]]:
-    """The chat messages for one agent call."""
+    """The chat messages for one planner or reasoner call."""
     turn = render(f"{role}_turn")
+    system = system_prompt(role, kv_mode)
     if kv_mode == "shared":
-        system = charter()
         user = render(
             "shared_user", question=question, workspace=render_workspace(entries), instruction=turn
         )
     else:
         view_title, kinds = ISOLATED_VIEWS[role]
-        system = isolated_system(role)
         user = render(
             "isolated_user",
             question=question,

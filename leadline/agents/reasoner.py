@@ -1,7 +1,10 @@
-"""Reasoner and final answer: read the workspace, note what is known, answer or ask for more.
+"""Reasoner: read the workspace, note what each hop established, and ask for the next hop.
 
-`reasoner_messages`/`ReasonerOutput` drive each reasoning step (note, anytime answer, confidence,
-done, next queries); `answer_messages`/`AnswerOutput` the final answer with citations.
+`reasoner_messages`/`ReasonerOutput` drive each reasoning step: a note, what the hop *found*
+(the bridge entity or fact, kept apart from the answer), the anytime answer to the whole
+question with a confidence, done, and next queries. The final answer is not the reasoner's: the
+reader (`agents/reader.py`) answers from the evidence pool. `resolve_queries` writes the found
+name into next queries that still say "the actress" (small models often leave the reference).
 `cited_numbers` also recovers citations written inline as [n], since small models often do that.
 """
 
@@ -13,14 +16,15 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import MAX_NEXT_QUERIES, KVMode, build_messages
+from leadline.agents.reader import UNKNOWN, is_unknown
 from leadline.agents.workspace import Entry
 
 MAX_COMPLETION_TOKENS = 260
-UNKNOWN = "unknown"
 
 
 class ReasonerOutput(BaseModel):
     note: str = Field("", max_length=600)
+    found: str = Field("", max_length=120)
     answer: str = Field(UNKNOWN, max_length=200)
     confidence: float = Field(0.0, allow_inf_nan=False)  # NaN would make our JSON invalid
     done: bool = False
@@ -31,23 +35,10 @@ class ReasonerOutput(BaseModel):
         return min(max(float(self.confidence), 0.0), 1.0)
 
 
-class AnswerOutput(BaseModel):
-    # Reasoning first, so a small model links the facts before committing to an answer span.
-    reasoning: str = Field("", max_length=600)
-    answer: str = Field("", max_length=300)
-    citations: list[int] = Field(default_factory=list, max_length=10)
-
-
 def reasoner_messages(
     question: str, entries: Sequence[Entry], kv_mode: KVMode
 ) -> list[dict[str, str]]:
     return build_messages("reasoner", question, entries, kv_mode)
-
-
-def answer_messages(
-    question: str, entries: Sequence[Entry], kv_mode: KVMode
-) -> list[dict[str, str]]:
-    return build_messages("answer", question, entries, kv_mode)
 
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
@@ -64,24 +55,36 @@ def strip_citations(text: str) -> str:
     return " ".join(_CITE.sub("", text).split()).strip(" .")
 
 
-def proposed_queries(question: str, decision: ReasonerOutput | None) -> list[str]:
-    """The reasoner's next queries; failing those, its interim answer searched with the question.
+_NAME_WORD = re.compile(r"\b[A-Z0-9][\w'.-]*")
+MAX_NAME_WORDS = 6
 
-    An interim answer is often the bridge entity of a multi-hop question, so searching it next
-    to the question's own terms finds the passage about that entity that the next hop needs.
+
+def looks_like_name(text: str) -> bool:
+    """A short phrase with a capitalised word or a number: a name, title or date, not a clause."""
+    words = text.split()
+    return 0 < len(words) <= MAX_NAME_WORDS and bool(_NAME_WORD.search(text))
+
+
+def resolve_queries(queries: Sequence[str], found: str) -> list[str]:
+    """Next-hop queries with the found bridge entity written in where a query lacks it."""
+    found = strip_citations(found)
+    if is_unknown(found) or not looks_like_name(found):
+        return list(queries)
+    return [q if found.lower() in q.lower() else f"{found} {q}" for q in queries]
+
+
+def proposed_queries(question: str, decision: ReasonerOutput | None) -> list[str]:
+    """The reasoner's next queries, resolved; failing those, the found entity with the question.
+
+    What a hop found is the bridge entity of a multi-hop question, so searching it next to the
+    question's own terms finds the passage about that entity that the next hop needs.
     """
     if decision is None:
         return []
     if decision.next_queries:
-        return list(decision.next_queries)
-    answer = strip_citations(decision.answer)
-    return [] if is_unknown(answer) else [f"{answer} {question}"]
-
-
-def is_unknown(answer: str) -> bool:
-    return not answer.strip() or answer.strip().lower().rstrip(".") in {
-        UNKNOWN,
-        "none",
-        "n/a",
-        "not found",
-    }
+        return resolve_queries(decision.next_queries, decision.found)
+    for lead in (decision.found, decision.answer):
+        lead = strip_citations(lead)
+        if not is_unknown(lead):
+            return [f"{lead} {question}"]
+    return []

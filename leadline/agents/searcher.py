@@ -1,7 +1,9 @@
-"""Searcher: runs one query against the backend and keeps the best new passages as evidence.
+"""Searcher: runs one query against the backend; its hits go to the pool and the workspace.
 
-No model call: ranking comes from the backend. Keeping only a few short, unseen passages per
-query keeps the workspace lean, which small models need (they read well when evidence is short).
+No model call: ranking comes from the backend. Every one of the query's top `pool_size` hits
+goes into the evidence pool, in full, with its rank (the final reader chooses from the whole
+pool); only the best two unseen ones, trimmed, are shown in the workspace, which keeps the
+reasoner's prompt lean (small models read well when evidence is short).
 A backend failure is returned as data (an error string), never raised into the graph.
 """
 
@@ -9,14 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from leadline.agents.workspace import Evidence
+from leadline.agents.workspace import Evidence, PoolHit
 from leadline.errors import LeadlineError
 from leadline.tools.search.base import Passage, SearchBackend
 from leadline.tools.tokens import truncate_to_tokens
 
 TITLE_MAX_TOKENS = 24
+WORKSPACE_PER_QUERY = 2  # new passages per query the reasoner's workspace shows
+POOL_PASSAGE_TOKENS = 256  # a pool passage is kept whole up to this (ingest chunks are 200)
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class SearchOutcome:
     evidence: list[Evidence]
     latency_s: float
     error: str = ""
+    pool: list[PoolHit] = field(default_factory=list)
 
 
 def select_evidence(
@@ -51,16 +56,40 @@ def select_evidence(
     return chosen
 
 
+def pool_hits(passages: list[Passage], query: str, step: int, size: int) -> list[PoolHit]:
+    """The query's top `size` hits at their ranks, seen before or not (a rank is a vote)."""
+    return [
+        PoolHit(
+            passage_id=p.id,
+            title=truncate_to_tokens(p.title, TITLE_MAX_TOKENS),
+            text=truncate_to_tokens(" ".join(p.text.split()), POOL_PASSAGE_TOKENS),
+            source=p.source,
+            query=query,
+            rank=rank,
+            step=step,
+        )
+        for rank, p in enumerate(passages[:size], start=1)
+    ]
+
+
 async def run_search(
-    backend: SearchBackend, query: str, seen_ids: Collection[str], *, keep: int, max_tokens: int
+    backend: SearchBackend,
+    query: str,
+    seen_ids: Collection[str],
+    *,
+    keep: int,
+    max_tokens: int,
+    pool_size: int = 0,
+    step: int = 0,
 ) -> SearchOutcome:
     started = time.perf_counter()
     try:
         # Ask for extra candidates so passages already in the workspace don't crowd out new ones.
-        passages = await backend.search(query, keep + len(seen_ids) + 2)
+        passages = await backend.search(query, max(keep + len(seen_ids) + 2, pool_size))
     except (LeadlineError, OSError) as exc:
         return SearchOutcome(
             query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
     evidence = select_evidence(passages, query, seen_ids, keep, max_tokens)
-    return SearchOutcome(query, evidence, time.perf_counter() - started)
+    pool = pool_hits(passages, query, step, pool_size)
+    return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)

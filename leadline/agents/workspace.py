@@ -48,12 +48,31 @@ class Evidence:
 class Note:
     step: int
     text: str
+    found: str = ""  # what this hop established (a bridge entity or fact), kept apart
 
     def render(self) -> str:
-        return f"Note {self.step}: {self.text}"
+        found = f" Found: {self.found}." if self.found else ""
+        return f"Note {self.step}: {self.text}{found}"
 
 
 Entry = PlanEntry | Evidence | Note
+
+
+@dataclass(frozen=True)
+class PoolHit:
+    """One passage one query retrieved, at its rank there: the evidence pool the reader ranks.
+
+    The pool holds every hit of every query (not only what the workspace shows), so the final
+    reader can choose from all a run found; `step` lets a replay rank the pool as it was then.
+    """
+
+    passage_id: str
+    title: str
+    text: str
+    source: str
+    query: str
+    rank: int
+    step: int
 
 
 def append_entries(existing: Sequence[Entry], new: Sequence[Entry]) -> list[Entry]:

@@ -6,7 +6,8 @@ Under both policies a "done" is honoured only once the run has searched at least
 the planner's hop estimate (within the allocation): small models tend to declare a bridge
 question answered after its first hop, naming the bridge entity instead of the answer.
 - `adaptive`: allocate search steps from the planner's hop estimate and stop early once the
-  answer has stayed the same, with high confidence, across consecutive reasoning steps.
+  answer has stayed the same, with high confidence, across consecutive reasoning steps, and
+  every planned hop has been searched.
 Shapes: `sequential` runs one query per step (depth, for bridge questions), `parallel` several
 (breadth, for comparisons), `auto` picks from the planner's shape estimate.
 A search round is issued only if its worst-case cost — the searches, the next reasoning call and
@@ -98,7 +99,7 @@ def decide(
     allowed = allocated_search_steps(policy, budget, plan.hops)
     if done and hops_covered(plan, spent, allowed):
         return Action("answer", stop_reason="done")
-    if policy == "adaptive" and is_settled(anytime):
+    if policy == "adaptive" and is_settled(anytime) and hops_covered(plan, spent, allowed):
         return Action("answer", stop_reason="early_stop")
     width = queries_per_round(shape, plan)
     candidates = clean_queries(

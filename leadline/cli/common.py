@@ -55,6 +55,18 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
         help="prompt layout (default: settings, i.e. shared)",
     )
     p.add_argument("--collection", default=None, help="corpus collection to search")
+    p.add_argument(
+        "--passages-per-query",
+        type=int,
+        default=None,
+        help="hits of each query kept in the evidence pool (default: settings, i.e. 5)",
+    )
+    p.add_argument(
+        "--reader-passages",
+        type=int,
+        default=None,
+        help="K, the best pool passages the final reader reads (default: settings, i.e. 5)",
+    )
 
 
 def budget_from_args(args: argparse.Namespace) -> Any:
@@ -74,6 +86,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "shape": args.shape,
         "kv_mode": args.kv_mode,
         "collection": args.collection,
+        "passages_per_query": args.passages_per_query,
+        "reader_passages": args.reader_passages,
     }
 
 
@@ -93,5 +107,6 @@ def describe_event(event: dict[str, Any]) -> str:
             line += f" (confidence {event['confidence']:.2f})"
         return f"{line} {cost}"
     if kind == "answer":
-        return f"answer: {event['answer']!r} {cost}"
+        via = "" if event.get("source") in (None, "reader") else f" (from the {event['source']})"
+        return f"answer: {event['answer']!r}{via} {cost}"
     return json.dumps(event, default=str)

@@ -9,8 +9,52 @@ from typing import Any
 from leadline.cli.common import add_budget_flags, budget_from_args, print_json, settings_from
 
 
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from leadline.evals.metrics import summarize_records
+    from leadline.evals.replay import records_to_replay, replay_reader
+    from leadline.services import open_services
+
+    settings = settings_from(args, reader_passages=args.reader_passages)
+    records = records_to_replay(Path(args.replay))
+    if args.n is not None:
+        records = records[: args.n]
+    step = "" if args.replay_step is None else f"-step{args.replay_step}"
+    out = Path(args.out) / f"replay-k{settings.reader_passages}{step}.jsonl"
+
+    async def run() -> list[dict[str, Any]]:
+        async with open_services(settings) as services:
+            return await replay_reader(
+                records,
+                out,
+                services=services,
+                kv_mode=args.kv_mode or settings.kv_mode,
+                reader_passages=settings.reader_passages,
+                up_to_step=args.replay_step,
+                progress=not args.no_progress,
+            )
+
+    summary = summarize_records(asyncio.run(run()))
+    print(
+        f"replay (K={settings.reader_passages}{', step ' + str(args.replay_step) if step else ''})"
+        f": n={summary['n']} EM {summary['em']:.3f} F1 {summary['f1']:.3f} -> {out}"
+    )
+    if args.json:
+        print_json({**summary, "out": str(out)})
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     import asyncio
+
+    if args.replay:
+        return _replay(args)
+    if not args.dataset:
+        from leadline.errors import ConfigError
+
+        raise ConfigError("eval needs --dataset KIND:PATH (or --replay PATH)")
 
     from leadline.evals.baselines import parse_system
     from leadline.evals.datasets import load_dataset
@@ -26,7 +70,11 @@ def _eval(args: argparse.Namespace) -> int:
             systems,
             budget_from_args(args),
             args.out,
-            settings=settings_from(args),
+            settings=settings_from(
+                args,
+                passages_per_query=args.passages_per_query,
+                reader_passages=args.reader_passages,
+            ),
             collection=args.collection,
             kv_mode=args.kv_mode,
             progress=not args.no_progress,
@@ -52,8 +100,19 @@ def register_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate systems on a QA dataset (EM/F1, recall, costs)")
     p.add_argument(
         "--dataset",
-        required=True,
         help="KIND:PATH, KIND one of hotpotqa, musique, 2wiki, qa (plain Q/A JSONL)",
+    )
+    p.add_argument(
+        "--replay",
+        metavar="PATH",
+        help="re-run only the final reader over the evidence pools stored in a leadline eval "
+        "file (or every leadline-*.jsonl in a directory); writes OUT/replay-kK[-stepS].jsonl",
+    )
+    p.add_argument(
+        "--replay-step",
+        type=int,
+        default=None,
+        help="with --replay: read each pool as it was after this step (default: all of it)",
     )
     p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
     p.add_argument(

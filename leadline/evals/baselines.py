@@ -24,12 +24,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import KVMode, render
+from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
 from leadline.agents.reasoner import UNKNOWN
-from leadline.agents.searcher import TITLE_MAX_TOKENS, run_search
+from leadline.agents.searcher import TITLE_MAX_TOKENS, WORKSPACE_PER_QUERY, run_search
 from leadline.agents.workspace import (
     EVIDENCE_LINE_OVERHEAD,
     Entry,
     Evidence,
+    PoolHit,
     append_entries,
     evidence,
     render_workspace,
@@ -39,14 +41,14 @@ from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
-from leadline.graph.state import DEFAULT_MAX_PASSAGE_TOKENS, DEFAULT_PASSAGES_PER_QUERY, RunSpec
+from leadline.graph.state import DEFAULT_MAX_PASSAGE_TOKENS, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
 from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
 
 SystemKind = Literal["closed-book", "rag", "ircot", "leadline"]
 RAG_TOP_K = 5  # DESIGN.md: BM25 top-5 for the question was the measured single-shot setting
-IRCOT_K = DEFAULT_PASSAGES_PER_QUERY  # passages kept per retrieval, as leadline's searcher keeps
+IRCOT_K = WORKSPACE_PER_QUERY  # passages kept per retrieval, as leadline's workspace keeps
 IRCOT_MAX_SENTENCES = 8
 IRCOT_SENTENCE_TOKENS = 64
 READER_MAX_TOKENS = 64
@@ -109,6 +111,8 @@ class SystemContext:
     extra_body: dict[str, Any] = field(default_factory=dict)
     kv_mode: KVMode = "shared"
     max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS
+    passages_per_query: int = DEFAULT_POOL_PER_QUERY
+    reader_passages: int = DEFAULT_READER_PASSAGES
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,9 @@ class SystemOutput:
     events: list[LedgerEvent] = field(default_factory=list)
     error: str = ""
     wall_s: float = 0.0
+    pool: list[PoolHit] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)
+    answer_source: str = ""
 
 
 class ReaderOutput(BaseModel):
@@ -325,6 +332,8 @@ async def _leadline(
         collection=ctx.collection,
         llm_extra=dict(ctx.extra_body),
         max_passage_tokens=ctx.max_passage_tokens,
+        passages_per_query=ctx.passages_per_query,
+        reader_passages=ctx.reader_passages,
     )
     if ctx.search is None:
         raise ConfigError("leadline needs a search backend")
@@ -338,6 +347,9 @@ async def _leadline(
         result.events,
         result.error,
         result.wall_s,
+        pool=result.pool,
+        found=result.found,
+        answer_source=result.answer_source,
     )
 
 

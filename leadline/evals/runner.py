@@ -45,15 +45,17 @@ class EvalConfig:
     budget: Budget
     kv_mode: KVMode
     collection: str | None
+    reader: dict[str, int] | None = None  # leadline's pool and reader settings
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        config = {
             "dataset": self.dataset,
             "system": self.system.name,
             "budget": self.budget.to_dict(),
             "kv_mode": self.kv_mode,
             "collection": self.collection,
         }
+        return config if self.reader is None else {**config, "reader": self.reader}
 
     @property
     def key(self) -> str:
@@ -80,10 +82,33 @@ def make_record(
         "em": exact_match(out.answer, golds),
         "f1": round(f1(out.answer, golds), 4),
         "support_recall": support_recall(retrieved, example.supporting_titles),
+        "supporting_titles": list(example.supporting_titles),
         "retrieved": retrieved,
         "cost": QuestionCost.from_usage(out.usage, wall_s).to_dict(config.budget.rates),
+        # What the run had spent after each step (reader excluded), and what its reader cost:
+        # a replay of the reader at step k costs spend_after_step[k] plus its own call.
+        "spend_after_step": {
+            str(step): spend_until(out, step).to_dict()
+            for step in sorted({e.step for e in out.events if e.agent != "answer"})
+        },
+        "reader_cost": total_spend(e for e in out.events if e.agent == "answer").to_dict(),
         "stop_reason": out.stop_reason,
         "error": out.error,
+        "answer_source": out.answer_source,
+        "found": list(out.found),
+        # The whole evidence pool, so `leadline eval --replay` can re-run just the reader.
+        "pool": [
+            {
+                "id": h.passage_id,
+                "title": h.title,
+                "text": h.text,
+                "source": h.source,
+                "query": h.query,
+                "rank": h.rank,
+                "step": h.step,
+            }
+            for h in out.pool
+        ],
         "anytime": [
             {
                 "step": a.step,
@@ -143,6 +168,16 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
     )
 
 
+def reader_options(settings: Settings, system: SystemSpec) -> dict[str, int] | None:
+    """leadline's pool and reader settings (part of its records' configuration)."""
+    if system.kind != "leadline":
+        return None
+    return {
+        "passages_per_query": settings.passages_per_query,
+        "reader_passages": settings.reader_passages,
+    }
+
+
 async def evaluate(
     dataset: Dataset,
     system: SystemSpec,
@@ -166,7 +201,10 @@ async def evaluate(
     kv = kv_mode or services.settings.kv_mode
     needs_search = system.kind != "closed-book"
     collection = collection or services.settings.collection
-    config = EvalConfig(dataset.name, system, budget, kv, collection if needs_search else None)
+    reader = reader_options(services.settings, system)
+    config = EvalConfig(
+        dataset.name, system, budget, kv, collection if needs_search else None, reader
+    )
     # The same durable log as `leadline batch`: locked, a torn last line cut off, each record
     # fsynced, so a killed eval resumes with every question exactly once.
     with contextlib.closing(ResultLog.open(path)) as log:
@@ -194,6 +232,7 @@ async def evaluate(
                         collection=collection,
                         extra_body=services.slot_extra_body(slot),
                         kv_mode=kv,
+                        **(reader or {}),
                     )
                     started = time.perf_counter()
                     out = await run_system(system, example.question, budget, ctx)

@@ -16,22 +16,25 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 
-from leadline.agents import planner, reasoner
-from leadline.agents.searcher import TITLE_MAX_TOKENS, run_search
+from leadline.agents import planner, reader, reasoner
+from leadline.agents.prompting import reader_messages
+from leadline.agents.searcher import TITLE_MAX_TOKENS, WORKSPACE_PER_QUERY, run_search
 from leadline.agents.workspace import (
     EVIDENCE_LINE_OVERHEAD,
     Entry,
+    Evidence,
     Note,
     PlanEntry,
+    PoolHit,
     append_entries,
     evidence,
 )
-from leadline.budgets.budget import Budget, Spend, call_estimate
+from leadline.budgets.budget import Budget, Spend, call_estimate, fits
 from leadline.budgets.controller import Action, decide
 from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
 from leadline.errors import LLMError, LLMOutputError
-from leadline.graph.state import FinalAnswer, ResearchState, RunSpec, SearchTask
+from leadline.graph.state import Citation, FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
 from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
@@ -50,25 +53,36 @@ def _pending(tokens: int) -> int:
     return int(tokens * PROMPT_MARGIN) + 1
 
 
+QUOTE_CHARS = 240
+
+
+def _passage_tokens(spec: RunSpec) -> int:
+    return spec.max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD
+
+
 def answer_reserve(spec: RunSpec, entries: Sequence[Entry], pending_tokens: int) -> Spend:
-    """Worst case of the final answer call, after `pending_tokens` more workspace text."""
-    prompt = estimate_prompt_tokens(reasoner.answer_messages(spec.question, entries, spec.kv_mode))
-    return call_estimate(prompt + _pending(pending_tokens), spec.budget.answer_tokens)
+    """What is held back for the final reader: K passages of the workspace's passage size.
+
+    `entries` and `pending_tokens` are unused (the reader does not read the workspace) but kept
+    so every reserve is asked the same way. Pool passages can be longer than the workspace's;
+    the reader then reads fewer of them (`read_pool` drops the weakest until the call fits).
+    """
+    del entries, pending_tokens
+    prompt = estimate_prompt_tokens(reader_messages(spec.question, "", spec.kv_mode))
+    return call_estimate(
+        prompt + _pending(spec.reader_passages * _passage_tokens(spec)), spec.budget.answer_tokens
+    )
 
 
 def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend:
     """Worst case of a search round: the searches, the next reasoning call, and the answer."""
-    added = _pending(
-        n_queries
-        * spec.passages_per_query
-        * (spec.max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD)
-    )
+    added = _pending(n_queries * WORKSPACE_PER_QUERY * _passage_tokens(spec))
     reason_prompt = estimate_prompt_tokens(
         reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
     )
     reasoning = call_estimate(reason_prompt + added, reasoner.MAX_COMPLETION_TOKENS)
-    answer = answer_reserve(spec, entries, reasoner.MAX_COMPLETION_TOKENS)
-    return Spend(search_steps=n_queries) + reasoning + answer + Spend(prompt_tokens=added)
+    answer = answer_reserve(spec, entries, 0)
+    return Spend(search_steps=n_queries) + reasoning + answer
 
 
 def llm_extra(spec: RunSpec, config: RunnableConfig) -> dict[str, Any]:
@@ -164,8 +178,10 @@ class ResearchNodes:
             self.search_backend,
             task["query"],
             task["seen_ids"],
-            keep=spec.passages_per_query,
+            keep=WORKSPACE_PER_QUERY,
             max_tokens=spec.max_passage_tokens,
+            pool_size=spec.passages_per_query,
+            step=task["step"],
         )
         event = LedgerEvent(
             kind="search",
@@ -176,7 +192,7 @@ class ResearchNodes:
             detail=outcome.query,
             error=outcome.error,
         )
-        return {"entries": outcome.evidence, "events": [event]}
+        return {"entries": outcome.evidence, "pool": outcome.pool, "events": [event]}
 
     async def reason(
         self, state: ResearchState, config: RunnableConfig
@@ -214,8 +230,15 @@ class ResearchNodes:
         new_entries: list[Entry] = []
         anytime = list(state.get("anytime", []))
         if decision is not None:
-            if decision.note.strip():
-                new_entries.append(Note(step=step, text=" ".join(decision.note.split())))
+            found = reasoner.strip_citations(decision.found)
+            if decision.note.strip() or not reasoner.is_unknown(found):
+                new_entries.append(
+                    Note(
+                        step=step,
+                        text=" ".join(decision.note.split()),
+                        found="" if reasoner.is_unknown(found) else found,
+                    )
+                )
             valid = [e.n for e in evidence(entries)]
             spent_now = spent + total_spend(guard.events)
             anytime.append(
@@ -248,6 +271,7 @@ class ResearchNodes:
         return self._route(action, update, spec, entries_after, step=step + 1)
 
     async def answer(self, state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
+        """The reader: the top passages of the whole pool, one plain short-answer call."""
         spec, entries = state["spec"], state.get("entries", [])
         guard = BudgetGuard(
             spec.budget, _spent(state), reserve=Spend(), agent="answer", step=state.get("step", 0)
@@ -256,32 +280,86 @@ class ResearchNodes:
         final: FinalAnswer | None = None
         if not state.get("error"):
             try:
-                output, _ = await self.llm.chat_json(
-                    reasoner.answer_messages(spec.question, entries, spec.kv_mode),
-                    reasoner.AnswerOutput,
-                    max_tokens=spec.budget.answer_tokens,
-                    extra_body=llm_extra(spec, config),
-                    guard=guard,
+                final = await read_pool(
+                    self.llm, spec, entries, state.get("pool", []), guard, llm_extra(spec, config)
                 )
-                text = reasoner.strip_citations(output.answer)
-                if text:
-                    valid = [e.n for e in evidence(entries)]
-                    cited = reasoner.cited_numbers(output.answer, output.citations, valid)
-                    final = FinalAnswer(answer=text, citations=tuple(cited), from_llm=True)
             except (CallRefused, LLMOutputError):
                 pass  # fall back to the anytime answer below
             except LLMError as exc:
                 update.update(stop_reason="error", error=str(exc))
-        if final is None:
-            last = state.get("anytime", [])[-1:] or [None]
-            best = last[0]
-            final = FinalAnswer(
-                answer=best.answer if best else reasoner.UNKNOWN,
-                citations=best.citations if best else (),
-                from_llm=False,
-            )
-        update["final"] = final
+        update["final"] = final or anytime_fallback(entries, state.get("anytime", []))
         return update
+
+
+def number_passages(
+    ranked: Sequence[PoolHit], entries: Sequence[Entry]
+) -> list[reader.RankedPassage]:
+    """Evidence numbers for pool passages: the workspace's where shown there, else new ones."""
+    shown = {e.passage_id: e.n for e in evidence(entries)}
+    next_n = max(shown.values(), default=0)
+    numbered = []
+    for rank, hit in enumerate(ranked):
+        n = shown.get(hit.passage_id)
+        if n is None:
+            next_n += 1
+            n = next_n
+        numbered.append(
+            reader.RankedPassage(n, hit.passage_id, hit.title, hit.text, hit.source, -rank)
+        )
+    return numbered
+
+
+async def read_pool(
+    llm: LLMClient,
+    spec: RunSpec,
+    entries: Sequence[Entry],
+    pool: Sequence[PoolHit],
+    guard: BudgetGuard,
+    extra_body: dict[str, Any],
+    *,
+    up_to_step: int | None = None,
+) -> FinalAnswer | None:
+    """Answer from the best `spec.reader_passages` of the pool; None when the reply is empty.
+
+    Passages are dropped from the weakest end until the call fits what is left of the budget.
+    """
+    ranked = number_passages(reader.rank_pool(spec.question, pool, up_to_step), entries)
+    shown = ranked[: spec.reader_passages]
+    while True:
+        messages = reader_messages(spec.question, reader.render_passages(shown), spec.kv_mode)
+        estimate = call_estimate(estimate_prompt_tokens(messages), spec.budget.answer_tokens)
+        if not shown or fits(spec.budget, guard.spent + total_spend(guard.events), estimate):
+            break
+        shown = shown[:-1]
+    output, _ = await llm.chat_json(
+        messages,
+        reader.ReaderOutput,
+        max_tokens=spec.budget.answer_tokens,
+        extra_body=extra_body,
+        guard=guard,
+    )
+    text = reader.short_answer(spec.question, output.answer)
+    if reader.is_unknown(text):
+        return None
+    cited = tuple(
+        Citation(p.n, p.passage_id, p.title, p.source, reader.quote(text, p.text, QUOTE_CHARS))
+        for p in reader.cite(text, shown)
+    )
+    return FinalAnswer(answer=text, citations=cited, source="reader")
+
+
+def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:
+    """The reasoner's last interim answer, with its citations, when the reader gave none."""
+    if not anytime:
+        return FinalAnswer(answer=reasoner.UNKNOWN, citations=(), source="none")
+    best = anytime[-1]
+    by_number: dict[int, Evidence] = {e.n: e for e in evidence(entries)}
+    cited = tuple(
+        Citation(n, e.passage_id, e.title, e.source, reader.quote(best.answer, e.text, QUOTE_CHARS))
+        for n in best.citations
+        if (e := by_number.get(n)) is not None
+    )
+    return FinalAnswer(answer=best.answer, citations=cited, source="anytime")
 
 
 def build_graph(llm: LLMClient, search: SearchBackend, *, checkpointer: Any = None) -> Any:

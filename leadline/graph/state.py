@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from leadline.agents.prompting import KVMode
-from leadline.agents.workspace import Entry, Evidence, Note, PlanEntry, append_entries
+from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
+from leadline.agents.workspace import Entry, Evidence, Note, PlanEntry, PoolHit, append_entries
 from leadline.budgets.budget import Budget, Rates
 from leadline.budgets.controller import Policy, ShapeMode, StopReason
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent
 
-DEFAULT_PASSAGES_PER_QUERY = 2
 DEFAULT_MAX_PASSAGE_TOKENS = 160
 
 
@@ -32,22 +32,40 @@ class RunSpec:
     shape: ShapeMode = "auto"
     kv_mode: KVMode = "shared"
     collection: str | None = None
-    passages_per_query: int = DEFAULT_PASSAGES_PER_QUERY
-    max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS
+    passages_per_query: int = DEFAULT_POOL_PER_QUERY  # hits per query kept in the pool
+    reader_passages: int = DEFAULT_READER_PASSAGES  # K: pool passages the final reader reads
+    max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS  # per passage shown in the workspace
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"id_slot": 0}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage the answer rests on: its evidence number, where it came from, and a quote."""
+
+    evidence: int
+    passage_id: str
+    title: str
+    source: str
+    quote: str
+
+
+# "reader": the final reader call answered; "anytime": it could not (budget, a bad reply, an
+# error) and the reasoner's last interim answer was used; "none": there was neither.
+AnswerSource = Literal["reader", "anytime", "none"]
 
 
 @dataclass(frozen=True)
 class FinalAnswer:
     answer: str
-    citations: tuple[int, ...]
-    from_llm: bool  # False when the budget forced falling back to the anytime answer
+    citations: tuple[Citation, ...]
+    source: AnswerSource
 
 
 class ResearchState(TypedDict, total=False):
     spec: RunSpec
     plan: PlanEntry
     entries: Annotated[list[Entry], append_entries]
+    pool: Annotated[list[PoolHit], operator.add]
     events: Annotated[list[LedgerEvent], operator.add]
     anytime: Annotated[list[AnytimeAnswer], operator.add]
     queries: Annotated[list[str], operator.add]
@@ -71,6 +89,8 @@ SERIALIZABLE_TYPES: list[tuple[str, str]] = [
     for cls in (
         RunSpec,
         FinalAnswer,
+        Citation,
+        PoolHit,
         Budget,
         Rates,
         PlanEntry,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadline.agents import planner, reasoner
-from leadline.agents.prompting import render, template_variables
+from leadline.agents.prompting import charter, reader_messages, render, template_variables
 from leadline.agents.workspace import Evidence, Note, PlanEntry, append_entries
 from leadline.errors import ConfigError
 
@@ -21,7 +21,7 @@ PASSED = {
     "answer": set(),
     "planner_turn": set(),
     "reasoner_turn": set(),
-    "answer_turn": set(),
+    "reader": {"question", "passages"},
     "planner_system": set(),
     "reasoner_system": set(),
     "answer_system": set(),
@@ -79,11 +79,11 @@ def test_shared_mode_prompts_only_ever_append(question: str, batches: list) -> N
     whole shared part (system charter, question and workspace): only appended, never rewritten."""
     plan = PlanEntry(sub_questions=("a",), queries=("q",), hops=2, shape="bridge")
     entries = append_entries([], [plan])
-    builders = [planner.planner_messages, reasoner.reasoner_messages, reasoner.answer_messages]
+    builders = [planner.planner_messages, reasoner.reasoner_messages]
     previous_prefix = None
     for i, batch in enumerate(batches):
         entries = append_entries(entries, batch)
-        messages = builders[i % 3](question, entries, "shared")
+        messages = builders[i % 2](question, entries, "shared")
         system, user = messages[0]["content"], messages[1]["content"]
         prompt = system + "\x00" + user
         shared_prefix = system + "\x00" + user[: user.rindex("\n---\n")]
@@ -97,8 +97,19 @@ def test_isolated_mode_gives_each_role_its_own_system_prompt_and_view() -> None:
     entries = append_entries([], [PlanEntry((), ("q",), 1, "bridge"), ev, Note(1, "a note")])
     systems = {
         f("Q", entries, "isolated")[0]["content"]
-        for f in (planner.planner_messages, reasoner.reasoner_messages, reasoner.answer_messages)
+        for f in (planner.planner_messages, reasoner.reasoner_messages)
     }
+    systems.add(reader_messages("Q", "[1] T: body", "isolated")[0]["content"])
     assert len(systems) == 3
-    answer_user = reasoner.answer_messages("Q", entries, "isolated")[1]["content"]
-    assert "[1] T: body" in answer_user and "a note" not in answer_user
+    reasoner_user = reasoner.reasoner_messages("Q", entries, "isolated")[1]["content"]
+    assert "[1] T: body" in reasoner_user and "a note" in reasoner_user
+
+
+def test_the_reader_reads_its_passages_not_the_workspace_and_restates_the_question() -> None:
+    for kv_mode in ("shared", "isolated"):
+        system, user = (m["content"] for m in reader_messages("Who?", "[3] T: body", kv_mode))
+        assert user.index("[3] T: body") < user.rindex("Question: Who?")
+        assert user.count("Question: Who?") == 2
+        assert "Workspace" not in user
+    # Shared mode keeps the charter first, so that prefix stays cached across calls.
+    assert reader_messages("Q", "", "shared")[0]["content"] == charter()

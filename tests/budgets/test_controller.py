@@ -95,8 +95,13 @@ def test_adaptive_allocates_steps_by_hops() -> None:
 def test_adaptive_stops_early_when_the_answer_is_settled_but_fixed_does_not() -> None:
     settled = _anytime(("Paris", 0.9), ("paris.", 0.85))
     assert is_settled(settled)
-    assert _decide(policy="adaptive", anytime=settled).stop_reason == "early_stop"
-    assert _decide(policy="fixed", anytime=settled).kind == "search"
+    covered = Spend(search_steps=2)
+    assert _decide(policy="adaptive", anytime=settled, spent=covered).stop_reason == "early_stop"
+    assert _decide(policy="fixed", anytime=settled, spent=covered).kind == "search"
+    # settled, but the plan's second hop has not been searched yet
+    assert _decide(policy="adaptive", anytime=settled, spent=Spend(search_steps=1)).kind == (
+        "search"
+    )
     assert not is_settled(_anytime(("Paris", 0.9), ("Lyon", 0.9)))
     assert not is_settled(_anytime(("unknown", 0.9), ("unknown", 0.9)))
     assert not is_settled(_anytime(("Paris", 0.5), ("Paris", 0.9)))

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 from collections import Counter
+
+import pytest
 
 from leadline.budgets.budget import Budget
 from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role
@@ -61,7 +64,7 @@ async def test_reasoner_done_stops_and_cites_evidence() -> None:
 
 async def test_adaptive_stops_early_when_the_answer_settles() -> None:
     handler = by_role(
-        planner=plan_reply(["topic 1", "topic 2", "topic 3"], hops=4),
+        planner=plan_reply(["topic 1", "topic 2", "topic 3"], hops=2),
         reasoner=lambda b: reason_reply("Topic 5", 0.9, next_queries=[f"t{len(str(b))}"]),
         answer=answer_reply(),
     )
@@ -153,3 +156,87 @@ async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
     assert result.usage["prompt_tokens"] == sum(e.prompt_tokens for e in llm_events)
     assert 0 < result.usage["cached_tokens"] < result.usage["prompt_tokens"]
     assert spent_within(result, Budget())
+
+
+async def test_the_reader_reads_the_best_pool_passages_not_only_the_workspace() -> None:
+    prompts: list[str] = []
+
+    def reader(body: dict) -> str:
+        prompts.append(body["messages"][1]["content"])
+        return answer_reply("Topic 5.")
+
+    handler = by_role(
+        planner=plan_reply([], hops=1),
+        reasoner=reason_reply("topic 5", 0.9, done=True),
+        answer=reader,
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(), passages_per_query=4, reader_passages=3)
+    assert result.usage["search_steps"] == 1
+    assert len(result.evidence) == 2  # the workspace shows two passages per query
+    assert len({h.passage_id for h in result.pool}) == 4  # the pool keeps four
+    (prompt,) = prompts
+    shown = [line for line in prompt.splitlines() if line.startswith("[")]
+    assert len(shown) == 3
+    assert shown[-1].startswith("[1] Topic 5:")  # best passage last, nearest the question
+    assert prompt.rstrip().endswith('{"answer": "..."}')
+    assert result.answer == "Topic 5" and result.answer_source == "reader"
+    assert [c.passage_id for c in result.citations] == ["p5"]
+
+
+@pytest.mark.parametrize(
+    "reader_reply",
+    ["not json", json.dumps({"answer": "unknown"})],
+    ids=["garbage", "unknown"],
+)
+async def test_when_the_reader_gives_no_answer_the_anytime_answer_is_used_and_said(
+    reader_reply: str,
+) -> None:
+    handler = by_role(
+        planner=plan_reply([], hops=1),
+        reasoner=reason_reply("Topic 5", 0.9, done=True, note="It is [1]."),
+        answer=reader_reply,
+        repair="still not json",
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert result.answer == "Topic 5"
+    assert result.answer_source == "anytime"
+    assert result.to_dict()["answer_source"] == "anytime"
+
+
+async def test_the_found_bridge_entity_is_written_into_the_next_hop_query() -> None:
+    handler = by_role(
+        planner=plan_reply([], hops=2),
+        reasoner=[
+            json.dumps(
+                {
+                    "note": "[1] names topic 7.",
+                    "found": "Topic 7",
+                    "answer": "unknown",
+                    "confidence": 0.2,
+                    "done": False,
+                    "next_queries": ["the fact about it"],
+                }
+            ),
+            reason_reply("Topic 7", 0.9, done=True),
+        ],
+        answer=answer_reply("Topic 7"),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=4))
+    queries = [e.detail for e in result.events if e.kind == "search"]
+    assert queries[:2] == ["What is topic 5?", "Topic 7 the fact about it"]
+    assert result.found == ["Topic 7"]
+
+
+async def test_adaptive_does_not_stop_early_before_every_planned_hop_is_searched() -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1", "topic 2", "topic 3"], hops=3),
+        reasoner=lambda b: reason_reply("Topic 5", 0.95, next_queries=[f"t{len(str(b))}"]),
+        answer=answer_reply(),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=8), policy="adaptive")
+    assert result.stop_reason == "early_stop"
+    assert result.usage["search_steps"] == 3  # settled after 2, but 3 hops were planned

@@ -1,0 +1,130 @@
+"""The reader's pure core: pool ranking, short answer spans, citations."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadline.agents.reader import (
+    RankedPassage,
+    bm25_ranks,
+    choice_options,
+    cite,
+    is_yes_no_question,
+    quote,
+    rank_pool,
+    render_passages,
+    short_answer,
+)
+from leadline.agents.reasoner import ReasonerOutput, proposed_queries, resolve_queries
+from leadline.agents.workspace import PoolHit
+
+
+def hit(pid: str, query: str, rank: int, step: int = 1, text: str = "") -> PoolHit:
+    return PoolHit(pid, f"Title {pid}", text or f"text of {pid}", "src", query, rank, step)
+
+
+def test_a_passage_many_queries_found_outranks_one_query_found_once() -> None:
+    pool = [hit("a", "q1", 1), hit("b", "q1", 2), hit("b", "q2", 1), hit("b", "q3", 3)]
+    assert [h.passage_id for h in rank_pool("unrelated", pool)] == ["b", "a"]
+
+
+def test_a_repeat_hit_of_one_query_is_not_a_second_vote() -> None:
+    pool = [hit("a", "q1", 1), hit("a", "q1", 1, step=2), hit("b", "q1", 2), hit("b", "q2", 2)]
+    assert [h.passage_id for h in rank_pool("unrelated", pool)][0] == "b"
+
+
+def test_relevance_to_the_question_breaks_equal_query_ranks() -> None:
+    pool = [
+        hit("a", "q1", 1, text="A river in France."),
+        hit("b", "q2", 1, text="Shirley Temple served as Chief of Protocol."),
+    ]
+    ranked = rank_pool("Which position did Shirley Temple hold?", pool)
+    assert ranked[0].passage_id == "b"
+
+
+def test_the_pool_can_be_ranked_as_it_was_after_a_step() -> None:
+    pool = [hit("a", "q1", 1, step=1), hit("b", "q2", 1, step=2)]
+    assert [h.passage_id for h in rank_pool("q", pool, up_to_step=1)] == ["a"]
+    assert {h.passage_id for h in rank_pool("q", pool)} == {"a", "b"}
+
+
+@given(st.lists(st.text(max_size=30), max_size=8), st.text(max_size=20))
+def test_bm25_ranks_are_a_permutation(docs: list[str], query: str) -> None:
+    assert sorted(bm25_ranks(query, docs)) == list(range(1, len(docs) + 1))
+
+
+def test_the_best_passage_is_rendered_last_nearest_the_question() -> None:
+    passages = [
+        RankedPassage(2, "x", "Best", "b", "s", 1.0),
+        RankedPassage(5, "y", "Next", "n", "s", 0.5),
+    ]
+    assert render_passages(passages) == "[5] Next: n\n[2] Best: b"
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "expected"),
+    [
+        ("Who directed Jaws?", "Steven Spielberg.", "Steven Spielberg"),
+        ("Who directed Jaws?", "The answer is: Steven Spielberg [2]", "Steven Spielberg"),
+        ("Who directed Jaws?", '"Steven Spielberg"', "Steven Spielberg"),
+        ("Are both bands from Canada?", "Yes, both are from Canada.", "yes"),
+        ("Was he born in 1950?", "No [1]", "no"),
+        (
+            "Which magazine was started first, Arthur's Magazine or First for Women?",
+            "Arthur's Magazine was started first.",
+            "Arthur's Magazine",
+        ),
+        ("Who was born first, Al Gore or Tom Cruise?", "Al Gore", "Al Gore"),
+        ("Who directed Jaws?", "  ", ""),
+    ],
+)
+def test_a_reply_is_cut_to_its_answer_span(question: str, reply: str, expected: str) -> None:
+    assert short_answer(question, reply) == expected
+
+
+def test_yes_no_and_choice_questions_are_told_apart() -> None:
+    assert is_yes_no_question("Are Local H and For Against both from the United States?")
+    assert not is_yes_no_question("Is the river longer, the Nile or the Amazon?")
+    assert not is_yes_no_question("Who wrote Hamlet?")
+    assert choice_options("Who is older, Al Gore or Tom Cruise?") == ["Al Gore", "Tom Cruise"]
+    assert choice_options("Which came first: the egg or the hen?") == ["the egg", "the hen"]
+    assert choice_options("Is tea or coffee stronger?") == []  # no separator: ambiguous
+
+
+def test_a_reply_naming_both_options_is_left_as_it_is() -> None:
+    q = "Who is older, Al Gore or Tom Cruise?"
+    assert short_answer(q, "Al Gore is older than Tom Cruise") == "Al Gore is older than Tom Cruise"
+
+
+def test_citations_are_the_passages_that_hold_the_answer() -> None:
+    passages = [
+        RankedPassage(1, "a", "Kiss and Tell", "A 1945 film starring Shirley Temple.", "s", 1),
+        RankedPassage(4, "b", "Shirley Temple", "She was Chief of Protocol.", "s", 0.5),
+    ]
+    assert [p.n for p in cite("Chief of Protocol", passages)] == [4]
+    assert [p.n for p in cite("something else", passages)] == [1]  # none holds it: the top one
+    assert [p.n for p in cite("yes", passages)] == [1, 4]
+    assert quote("Chief of Protocol", "Born 1928. She was Chief of Protocol. Died.", 200) == (
+        "She was Chief of Protocol."
+    )
+
+
+def test_the_found_bridge_entity_is_written_into_next_queries() -> None:
+    queries = ["government position held by the actress", "Shirley Temple career"]
+    assert resolve_queries(queries, "Shirley Temple") == [
+        "Shirley Temple government position held by the actress",
+        "Shirley Temple career",
+    ]
+    # a clause or "unknown" is not a name to write in
+    assert resolve_queries(queries, "unknown") == queries
+    assert resolve_queries(queries, "she played the lead in a film about a teenager") == queries
+
+
+def test_without_next_queries_the_found_entity_leads_the_next_search() -> None:
+    decision = ReasonerOutput(found="Shirley Temple", answer="unknown")
+    assert proposed_queries("What office did she hold?", decision) == [
+        "Shirley Temple What office did she hold?"
+    ]
+    assert proposed_queries("Q?", ReasonerOutput(answer="unknown")) == []

@@ -1,0 +1,111 @@
+"""`leadline eval --replay`: the reader re-run over stored pools, without search or reasoning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from leadline.budgets.budget import Budget
+from leadline.cli import main
+from leadline.evals.baselines import parse_system
+from leadline.evals.replay import replay_reader
+from leadline.evals.runner import evaluate
+from tests.evals.helpers import ScriptedModel, load_mini, make_services, search_for
+from tests.fakes.llm_server import ScriptedLLMServer, agent_role
+
+
+async def _evaluated(tmp_path: Path, server: ScriptedLLMServer) -> list[dict]:
+    dataset = load_mini(tmp_path)
+    services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
+    try:
+        return await evaluate(
+            dataset,
+            parse_system("leadline-fixed-sequential"),
+            Budget(max_tokens=6000, max_search_steps=2),
+            tmp_path / "eval" / "leadline-fixed-sequential.jsonl",
+            services=services,
+            progress=False,
+        )
+    finally:
+        await services.llm.aclose()
+
+
+async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_path: Path) -> None:
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        records = await _evaluated(tmp_path, server)
+        assert all(r["pool"] and r["spend_after_step"] for r in records)
+        services = make_services(server.base_url, None, tmp_path / "data")
+        before = len(server.requests)
+        try:
+            full = await replay_reader(
+                records,
+                tmp_path / "full.jsonl",
+                services=services,
+                kv_mode="shared",
+                reader_passages=5,
+                progress=False,
+            )
+            roles = {agent_role(b) for b in server.requests[before:]}
+            at_zero = await replay_reader(
+                records,
+                tmp_path / "step0.jsonl",
+                services=services,
+                kv_mode="shared",
+                reader_passages=5,
+                up_to_step=0,
+                progress=False,
+            )
+            calls = len(server.requests)
+            again = await replay_reader(
+                records,
+                tmp_path / "full.jsonl",
+                services=services,
+                kv_mode="shared",
+                reader_passages=5,
+                progress=False,
+            )
+        finally:
+            await services.llm.aclose()
+    assert roles == {"answer"}  # no planner, reasoner or search: the reader alone
+    assert len(server.requests) == calls  # a finished replay resumes with nothing to do
+    assert again == full
+    assert [r["em"] for r in full] == [r["em"] for r in records] == [1.0] * len(records)
+    # before the first search the pool was empty, so the reader could not know
+    assert all(r["em"] == 0.0 for r in at_zero)
+    for r, original in zip(full, records, strict=True):
+        # the replay's cost is what the run had spent before its reader, plus the new reader
+        assert r["cost"]["search_steps"] == original["cost"]["search_steps"]
+        assert r["cost"]["total_tokens"] > 0
+        assert r["replay"] == {"up_to_step": None, "reader_passages": 5}
+
+
+def test_cli_replay_writes_a_summary_and_needs_no_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        asyncio.run(_evaluated(tmp_path, server))
+        monkeypatch.setenv("LEADLINE_BASE_URL", server.base_url)
+        monkeypatch.setenv("LEADLINE_MODEL", "scripted")
+        monkeypatch.setenv("LEADLINE_DATA_DIR", str(tmp_path / "data"))
+        argv = [
+            "eval",
+            "--replay",
+            str(tmp_path / "eval"),
+            "--out",
+            str(tmp_path / "r"),
+            "--reader-passages",
+            "2",
+            "--replay-step",
+            "1",
+            "--json",
+            "--no-progress",
+        ]
+        assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n"] == 4 and 0.0 <= summary["em"] <= 1.0
+    assert summary["out"].endswith("replay-k2-step1.jsonl")
+    assert main(["eval", "--out", str(tmp_path / "r")]) == 2  # neither --dataset nor --replay
