@@ -186,3 +186,14 @@ def test_batch_refuses_an_output_file_it_did_not_write(
     assert main(["batch", str(src), "-o", str(out), "--no-progress"]) == 0
     assert main(["batch", str(src), "-o", str(out), "--no-progress", "--json"]) == 0
     assert last_json(capsys.readouterr().out)["already_done"] == 1
+
+
+def test_serve_with_the_endpoint_down_is_one_line_and_status_2(
+    endpoint: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADLINE_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.delenv("LEADLINE_MODEL")  # so the server asks the endpoint for its model
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("leadline: error: cannot list models at")

@@ -23,12 +23,14 @@ from leadline.api.jobs import JobManager
 from leadline.api.routes import build_research_router
 from leadline.api.security import (
     BodyLimitMiddleware,
+    HostCheckMiddleware,
     SafeJSONResponse,
     error_response,
     install_error_handlers,
 )
 from leadline.api.store import open_api_checkpointer, open_store
 from leadline.config import Settings, load_settings
+from leadline.errors import LeadlineError
 
 ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]
 
@@ -56,7 +58,11 @@ def create_app(
         resolved = settings or load_settings()
         factory = services_factory or open_services
         async with AsyncExitStack() as stack:
-            services = await stack.enter_async_context(factory(resolved))
+            try:
+                services = await stack.enter_async_context(factory(resolved))
+            except LeadlineError as exc:  # e.g. the endpoint is down: `serve` says so in a line
+                app.state.startup_error = exc
+                raise
             if getattr(services, "checkpointer", None) is None:
                 services.checkpointer = await stack.enter_async_context(
                     open_api_checkpointer(config.db_url, resolved.data_dir)
@@ -79,7 +85,11 @@ def create_app(
         default_response_class=SafeJSONResponse,
     )
     app.state.api_config = config
+    app.state.startup_error = None
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(  # outermost: a rebinding page's request is refused before anything
+        HostCheckMiddleware, allowed_hosts=config.allowed_hosts, enforce=not config.api_keys
+    )
     install_error_handlers(app)
     app.include_router(build_research_router())
     app.include_router(build_chat_router())

@@ -11,6 +11,8 @@ when `stream_options.include_usage` is set), as the official `openai` client exp
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -18,13 +20,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from leadline.api.jobs import JobManager
+from leadline.api.config import ApiConfig
+from leadline.api.jobs import JobManager, JobStateError
 from leadline.api.routes import SSE_HEADERS, manager, submit_job
-from leadline.api.schemas import ChatCompletionRequest, ChatMessage, ResearchOptions
+from leadline.api.schemas import (
+    BudgetRequest,
+    ChatCompletionRequest,
+    ChatMessage,
+    ResearchOptions,
+)
 from leadline.api.security import ERROR_TYPES, ApiError, require_key
 from leadline.api.store import JobRecord
 
 MODEL_NAME = "leadline"
+MIN_ANSWER_TOKENS = 16  # Budget's own floor for answer_tokens
 NO_RETRY = {"x-should-retry": "false"}  # the openai client would otherwise re-run the research
 
 
@@ -185,6 +194,59 @@ async def stream_chunks(
         yield error(stopped)
 
 
+def with_answer_limit(body: ChatCompletionRequest, config: ApiConfig) -> ResearchOptions:
+    """leadline's options, with OpenAI's `max_tokens` (or `max_completion_tokens`) as the
+    answer's completion allowance, `budget.answer_tokens`, unless that is given itself.
+
+    OpenAI refuses a `max_tokens` the model cannot honour; so does leadline: below 16 no
+    answer fits, and above the server's answer maximum it would not be honoured.
+    """
+    options = body.leadline or ResearchOptions()
+    limit = (
+        body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    )
+    if limit is None:
+        return options
+    param = "max_completion_tokens" if body.max_completion_tokens is not None else "max_tokens"
+    if not MIN_ANSWER_TOKENS <= limit <= config.max_answer_tokens:
+        raise ApiError(
+            400,
+            f"{param} must be in {MIN_ANSWER_TOKENS}..{config.max_answer_tokens} (it limits the "
+            f"answer's tokens; the research itself is capped by budget.max_tokens), got {limit}",
+            code="invalid_max_tokens",
+            param=param,
+        )
+    budget = options.budget or BudgetRequest()
+    if "answer_tokens" in budget.model_fields_set:
+        return options
+    budget = budget.model_copy(update={"answer_tokens": limit})
+    return options.model_copy(update={"budget": budget})
+
+
+async def wait_while_connected(request: Request, jobs: JobManager, job_id: str) -> JobRecord | None:
+    """The finished job, as `jobs.wait`; if the client hangs up first, the job is cancelled
+    (nobody is left to read its answer, and it would go on spending tokens)."""
+    finished = asyncio.ensure_future(jobs.wait(job_id))
+    hung_up = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({finished, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hung_up.cancel()
+        if not finished.done():
+            finished.cancel()
+    if finished.done() and not finished.cancelled():
+        return finished.result()
+    with contextlib.suppress(JobStateError):  # it finished in the meantime
+        return await jobs.cancel(job_id)
+    return None
+
+
+async def _disconnect(request: Request) -> None:
+    """Return once the client has closed its connection (the body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def build_chat_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -221,7 +283,7 @@ def build_chat_router() -> APIRouter:
         if body.tools:
             raise ApiError(400, "leadline does not call tools; leave out 'tools'", param="tools")
         question = question_from(body.messages)
-        options = body.leadline or ResearchOptions()
+        options = with_answer_limit(body, request.app.state.api_config)
         record = await submit_job(request, key, "chat", question, options)
         completion_id = f"chatcmpl-{record.id}"
         jobs = manager(request)
@@ -232,7 +294,7 @@ def build_chat_router() -> APIRouter:
                 media_type="text/event-stream",
                 headers=SSE_HEADERS,
             )
-        final = await jobs.wait(record.id) or record
+        final = await wait_while_connected(request, jobs, record.id) or record
         failure = outcome_error(final.id, final.status, final.error)
         if failure is not None:
             raise failure

@@ -39,7 +39,11 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_API_KEYS": "api_keys",
     "LEADLINE_API_DB": "db_url",
     "LEADLINE_API_MAX_JOBS_PER_KEY": "max_jobs_per_key",
+    "LEADLINE_API_ALLOWED_HOSTS": "allowed_hosts",
 }
+
+
+LIST_SETTINGS = frozenset({"api_keys", "allowed_hosts"})
 
 
 class ApiConfig(BaseModel):
@@ -48,6 +52,11 @@ class ApiConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     api_keys: tuple[str, ...] = Field((), description="Accepted Bearer keys; empty = no auth.")
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="Host names requests may be addressed to besides loopback ones; checked "
+        "(with Origin) when there are no keys or when this is set, against DNS rebinding.",
+    )
     db_url: str | None = Field(
         None, description="None: SQLite under data_dir/api; 'sqlite:///path' or 'postgresql://…'."
     )
@@ -121,7 +130,7 @@ def load_api_config(environ: dict[str, str] | None = None, **overrides: Any) -> 
     values: dict[str, Any] = {}
     for var, name in ENV_VARS.items():
         if env.get(var):
-            values[name] = parse_keys(env[var]) if name == "api_keys" else env[var]
+            values[name] = parse_keys(env[var]) if name in LIST_SETTINGS else env[var]
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ApiConfig(**values)

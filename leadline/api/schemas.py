@@ -121,6 +121,12 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     n: int | None = None
     tools: list[Any] | None = None
+    max_tokens: int | None = Field(
+        None, strict=True, description="The answer's completion allowance (budget.answer_tokens)."
+    )
+    max_completion_tokens: int | None = Field(
+        None, strict=True, description="The same as max_tokens (OpenAI's newer name)."
+    )
     leadline: ResearchOptions | None = Field(
         None, description="leadline's options (collection, budget, policy, shape, kv_mode)."
     )

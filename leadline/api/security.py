@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -112,6 +114,69 @@ async def require_key(
         if hmac.compare_digest(given, key.encode()):
             return key_id(key)
     raise ApiError(401, "invalid API key", code="invalid_api_key", headers=challenge)
+
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def host_of(value: str) -> str:
+    """The host name of a `Host` header value (`name:port`, `[::1]:port`), lower-cased."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def is_loopback_name(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HostCheckMiddleware:
+    """Refuse requests whose `Host` (or, for POST and the like, `Origin`) is not this server.
+
+    Without API keys the API trusts whoever reaches it, which on loopback means this machine.
+    A web page the user visits can still reach it by DNS rebinding (its own name resolving to
+    127.0.0.1), but its requests then carry that name in `Host` and its origin in `Origin`, so
+    both must name a loopback address or one of `allowed_hosts`. With keys and no
+    `allowed_hosts` every host is accepted: a page cannot send a key it does not know.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...], enforce: bool) -> None:
+        self.app = app
+        self.allowed = frozenset(h.lower() for h in allowed_hosts)
+        self.enforce = enforce or bool(self.allowed)
+
+    def allows(self, host: str) -> bool:
+        return host in self.allowed or is_loopback_name(host)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enforce:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        host = host_of(headers.get(b"host", b"").decode("latin-1"))
+        origin = headers.get(b"origin")
+        refused = None
+        if not self.allows(host):
+            refused = f"Host {host!r} is not this server; allowed: loopback addresses"
+        elif origin is not None and scope.get("method") in STATE_CHANGING:
+            origin_host = urlsplit(origin.decode("latin-1")).hostname or ""
+            if not self.allows(origin_host.lower()):
+                refused = f"requests from the web origin {origin.decode('latin-1')!r} are refused"
+        if refused is not None:
+            if self.allowed:
+                refused += " and " + ", ".join(sorted(self.allowed))
+            response = error_response(
+                403, f"{refused} (LEADLINE_API_ALLOWED_HOSTS adds names)", code="host_not_allowed"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -71,6 +71,35 @@ def serve(
     from leadline.api.app import create_app
 
     check_bind(host, config)
-    server = make_server(create_app(settings, api_config=config), host=host, port=port)
-    server.run()
+    app = create_app(settings, api_config=config)
+    server = make_server(QuietStartupFailure(app), host=host, port=port)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's way of saying that start-up failed
+        if app.state.startup_error is None:
+            raise
+    if app.state.startup_error is not None:  # one line from the CLI, exit status 2
+        raise app.state.startup_error
     return 0 if server.started else 1
+
+
+class QuietStartupFailure:
+    """The app, except that a start-up which failed with a LeadlineError (an endpoint that is
+    down, a store that cannot be opened) is reported without its traceback: the message alone
+    says what to fix, and `serve` raises the error itself once uvicorn has stopped."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.state = app.state  # ApiServer.shutdown looks for the job manager here
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet_send(message: Any) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.state.startup_error:
+                message = {**message, "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, quiet_send)

@@ -17,8 +17,8 @@ RAW = {"Content-Type": "application/json"}
 def chat_body(budget: str) -> bytes:
     """A chat request whose `leadline.budget` is raw JSON text (NaN cannot be sent otherwise)."""
     return (
-        '{"model": "leadline", "messages": [{"role": "user", "content": "%s"}], '
-        '"leadline": {"budget": %s}}' % (QUESTION, budget)
+        '{"model": "leadline", "messages": [{"role": "user", "content": "' + QUESTION + '"}], '
+        '"leadline": {"budget": ' + budget + "}}"
     ).encode()
 
 
@@ -47,7 +47,7 @@ def test_a_budget_that_is_not_a_finite_number_in_range_is_refused(
     with api.client() as client:  # type: ignore[attr-defined]
         research = client.post(
             "/v1/research",
-            content=('{"question": "%s", "budget": %s}' % (QUESTION, budget)).encode(),
+            content=('{"question": "' + QUESTION + '", "budget": ' + budget + "}").encode(),
             headers=RAW,
         )
         chat = client.post("/v1/chat/completions", content=chat_body(budget), headers=RAW)
@@ -71,7 +71,7 @@ def test_nan_cannot_lift_the_servers_compute_limit(stack: Stack) -> None:
     """The issue's case: NaN passed every `>` check, so the job ran with no compute cap."""
     api = stack.api(config=ApiConfig(max_compute=2000))
     with api.client() as client:
-        body = '{"question": "%s", "budget": {"max_compute": NaN}}' % QUESTION
+        body = '{"question": "' + QUESTION + '", "budget": {"max_compute": NaN}}'
         refused = client.post("/v1/research", content=body.encode(), headers=RAW)
         assert refused.status_code == 422
         assert "finite" in refused.json()["error"]["message"]
@@ -84,12 +84,12 @@ def test_text_that_is_not_unicode_is_refused_with_a_4xx(stack: Stack, where: str
     api = stack.api()
     lone = "\\ud800"  # a JSON escape of a lone surrogate: valid JSON, not encodable text
     bodies = {
-        "question": ("/v1/research", '{"question": "What is %s?"}' % lone),
+        "question": ("/v1/research", '{"question": "What is ' + lone + '?"}'),
         "chat": (
             "/v1/chat/completions",
-            '{"model": "leadline", "messages": [{"role": "user", "content": "Why %s?"}]}' % lone,
+            '{"model": "leadline", "messages": [{"role": "user", "content": "Why ' + lone + '?"}]}',
         ),
-        "field name": ("/v1/research", '{"question": "q", "%s": 1}' % lone),
+        "field name": ("/v1/research", '{"question": "q", "' + lone + '": 1}'),
     }
     path, body = bodies[where]
     with api.client() as client:
@@ -149,3 +149,90 @@ def test_event_numbers_out_of_range_are_refused_or_ignored(stack: Stack) -> None
             text = "".join(replay.iter_text())
     assert "event: result" in text
     assert json.loads(text.split("data: ")[-1])["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("headers", "method", "status"),
+    [
+        ({"Host": "attacker.example:8000"}, "get", 403),  # DNS rebinding: a foreign name
+        ({"Host": "attacker.example"}, "post", 403),
+        ({"Origin": "http://attacker.example"}, "post", 403),  # a web page posting cross-site
+        ({"Origin": "null"}, "post", 403),
+        ({"Host": "localhost:8000", "Origin": "http://localhost:3000"}, "post", 202),
+        ({"Host": "[::1]:8000"}, "get", 200),
+        ({"Origin": "http://attacker.example"}, "get", 200),  # reads are same-origin-protected
+    ],
+)
+def test_host_and_origin_must_be_this_server_without_keys(
+    shared_api: object, headers: dict[str, str], method: str, status: int
+) -> None:
+    with shared_api.client() as client:  # type: ignore[attr-defined]
+        if method == "post":
+            response = client.post("/v1/research", json={"question": QUESTION}, headers=headers)
+        else:
+            response = client.get("/v1/research", headers=headers)
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["error"]["code"] == "host_not_allowed"
+
+
+def test_allowed_hosts_and_keys_open_other_names(stack: Stack) -> None:
+    named = stack.api(config=ApiConfig(allowed_hosts=("research.internal",)))
+    with named.client() as client:
+        assert client.get("/v1/research", headers={"Host": "research.internal"}).status_code == 200
+        assert client.get("/v1/research", headers={"Host": "other.internal"}).status_code == 403
+    keyed = stack.api(config=ApiConfig(api_keys=("k",)))
+    with keyed.client("k") as client:  # a page cannot send a key it does not know
+        assert client.get("/v1/research", headers={"Host": "any.example"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "status"),
+    [
+        ("max_tokens", -1, 400),
+        ("max_tokens", 10**9, 400),
+        ("max_tokens", 8, 400),
+        ("max_completion_tokens", 5000, 400),
+        ("max_tokens", "64", 422),
+        ("max_tokens", 1.5, 422),
+    ],
+)
+def test_chat_max_tokens_out_of_range_is_refused(
+    shared_api: object, field: str, value: object, status: int
+) -> None:
+    body = {"model": "leadline", "messages": [{"role": "user", "content": QUESTION}], field: value}
+    with shared_api.client() as client:  # type: ignore[attr-defined]
+        response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == status, response.text
+    assert field in response.text
+
+
+def test_chat_max_tokens_is_the_answer_allowance(stack: Stack) -> None:
+    api = stack.api()
+    body = {"model": "leadline", "messages": [{"role": "user", "content": QUESTION}]}
+    with api.client() as client:
+        reply = client.post("/v1/chat/completions", json={**body, "max_tokens": 64})
+        assert reply.status_code == 200, reply.text
+        job = client.get(f"/v1/research/{reply.json()['leadline']['research_id']}").json()
+    assert job["request"]["budget"]["answer_tokens"] == 64
+
+
+def test_a_chat_client_that_hangs_up_cancels_its_research(stack: Stack) -> None:
+    import httpx
+
+    from tests.api.harness import quick_handler
+    from tests.fakes.llm_server import Reply
+    from tests.graph.helpers import plan_reply
+
+    llm = stack.llm(quick_handler(planner=Reply(plan_reply(["topic 5"], hops=1), delay_s=1.5)))
+    api = stack.api(llm)
+    body = {"model": "leadline", "messages": [{"role": "user", "content": QUESTION}]}
+    with (
+        httpx.Client(base_url=api.base_url, timeout=0.3) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        impatient.post("/v1/chat/completions", json=body)
+    with api.client() as client:
+        job_id = client.get("/v1/research").json()["data"][0]["id"]
+        job = wait_for(client, job_id)
+    assert job["status"] == "cancelled"
