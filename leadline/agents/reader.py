@@ -158,7 +158,8 @@ def _norm(text: str) -> str:
 
 def short_answer(question: str, reply: str) -> str:
     """Cut a reader reply to its answer span: no citations, lead-ins, quotes or final period;
-    yes or no for a yes/no question; the one option named for an "A or B" question."""
+    yes or no for a yes/no question; for an "A or B" question the option the reply names (first,
+    when it names both: "A is older than B")."""
     text = _CITE.sub("", " ".join(reply.split()))
     text = _LEAD_INS.sub("", text).strip().strip("\"'`").strip()
     text = text.rstrip(".").strip()
@@ -169,10 +170,11 @@ def short_answer(question: str, reply: str) -> str:
         if match:
             return match.group(1).lower()
     options = choice_options(question)
-    if options:
-        named = [o for o in options if _norm(o) and _norm(o) in _norm(text)]
-        if len(named) == 1 and _norm(named[0]) != _norm(text):
-            return named[0]
+    reply = f" {_norm(text)} "
+    named = [o for o in options if _norm(o) and f" {_norm(o)} " in reply]
+    if named and not any(_norm(o) == _norm(text) for o in named):
+        # "X is older than Y": a comparative reply names its answer first.
+        return min(named, key=lambda o: reply.index(f" {_norm(o)} "))
     return text
 
 

@@ -76,6 +76,8 @@ async def aresearch_batch(
     shape: ShapeMode = "auto",
     kv_mode: KVMode | None = None,
     collection: str | None = None,
+    passages_per_query: int | None = None,
+    reader_passages: int | None = None,
     output: ResultLog | Path | str | None = None,
     retry_errors: bool = False,
 ) -> AsyncIterator[BatchResult]:
@@ -112,7 +114,14 @@ async def aresearch_batch(
             token_pool,
             services,
             log,
-            dict(policy=policy, shape=shape, kv_mode=kv_mode, collection=collection),
+            dict(
+                policy=policy,
+                shape=shape,
+                kv_mode=kv_mode,
+                collection=collection,
+                passages_per_query=passages_per_query,
+                reader_passages=reader_passages,
+            ),
         )
         async for result in batch.run(width):
             yield result

@@ -140,15 +140,19 @@ class ResearchNodes:
                 guard=guard,
             )
             plan = planner.to_plan(output, spec.question)
-        except (CallRefused, LLMOutputError):
-            pass  # plan with the question itself; the loop can still start
+            replies = {"usable_replies": 1}
+        except CallRefused:
+            replies = {}  # plan with the question itself; the loop can still start
+        except LLMOutputError as exc:
+            replies = {"bad_replies": [f"planner: {exc}"]}
         except LLMError as exc:
-            error = str(exc)
+            error, replies = str(exc), {}
         update: dict[str, Any] = {
             "plan": plan,
             "entries": [plan],
             "events": guard.events,
             "step": 0,
+            **replies,
         }
         if error:
             return Command(goto="answer", update={**update, "stop_reason": "error", "error": error})
@@ -220,8 +224,9 @@ class ResearchNodes:
             )[0]
         except CallRefused:
             return Command(goto="answer", update={**update, "stop_reason": "budget"})
-        except LLMOutputError:
+        except LLMOutputError as exc:
             decision = None  # "no decision": keep going on the plan's queries if budget allows
+            update["bad_replies"] = [f"reasoner: {exc}"]
         except LLMError as exc:
             return Command(
                 goto="answer", update={**update, "stop_reason": "error", "error": str(exc)}
@@ -230,6 +235,7 @@ class ResearchNodes:
         new_entries: list[Entry] = []
         anytime = list(state.get("anytime", []))
         if decision is not None:
+            update["usable_replies"] = 1
             found = reasoner.strip_citations(decision.found)
             if decision.note.strip() or not reasoner.is_unknown(found):
                 new_entries.append(
@@ -278,15 +284,25 @@ class ResearchNodes:
         )
         update: dict[str, Any] = {"events": guard.events}
         final: FinalAnswer | None = None
+        usable, bad = state.get("usable_replies", 0), list(state.get("bad_replies", []))
         if not state.get("error"):
             try:
                 final = await read_pool(
                     self.llm, spec, entries, state.get("pool", []), guard, llm_extra(spec, config)
                 )
-            except (CallRefused, LLMOutputError):
+                usable += 1
+            except CallRefused:
                 pass  # fall back to the anytime answer below
+            except LLMOutputError as exc:
+                bad.append(f"answer: {exc}")
             except LLMError as exc:
                 update.update(stop_reason="error", error=str(exc))
+        if bad and not usable and "error" not in update:
+            # Every agent call came back unusable: an "unknown" here would look like success.
+            update.update(
+                stop_reason="error",
+                error=f"the model gave no usable reply in {len(bad)} calls; last: {bad[-1]}",
+            )
         update["final"] = final or anytime_fallback(entries, state.get("anytime", []))
         return update
 

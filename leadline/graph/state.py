@@ -70,6 +70,8 @@ class ResearchState(TypedDict, total=False):
     anytime: Annotated[list[AnytimeAnswer], operator.add]
     queries: Annotated[list[str], operator.add]
     step: int
+    usable_replies: Annotated[int, operator.add]  # agent calls whose reply parsed
+    bad_replies: Annotated[list[str], operator.add]  # why the others did not
     stop_reason: StopReason
     error: str
     final: FinalAnswer

@@ -93,9 +93,11 @@ def test_yes_no_and_choice_questions_are_told_apart() -> None:
     assert choice_options("Is tea or coffee stronger?") == []  # no separator: ambiguous
 
 
-def test_a_reply_naming_both_options_is_left_as_it_is() -> None:
-    q = "Who is older, Al Gore or Tom Cruise?"
-    assert short_answer(q, "Al Gore is older than Tom Cruise") == "Al Gore is older than Tom Cruise"
+def test_a_comparative_reply_naming_both_options_is_cut_to_the_first() -> None:
+    q = "Who is older, Annie Morton or Terry Richardson?"
+    assert short_answer(q, "Terry Richardson is older than Annie Morton") == "Terry Richardson"
+    assert short_answer(q, "Annie Morton") == "Annie Morton"
+    assert short_answer(q, "Morton's agent") == "Morton's agent"  # a part is not a name
 
 
 def test_citations_are_the_passages_that_hold_the_answer() -> None:

@@ -240,3 +240,20 @@ async def test_adaptive_does_not_stop_early_before_every_planned_hop_is_searched
         result = await run(server, Budget(max_search_steps=8), policy="adaptive")
     assert result.stop_reason == "early_stop"
     assert result.usage["search_steps"] == 3  # settled after 2, but 3 hops were planned
+
+
+async def test_a_run_whose_every_reply_is_garbage_ends_as_an_error_not_unknown() -> None:
+    with ScriptedLLMServer(lambda b: "garbage, never JSON") as server:
+        result = await run(server, Budget(max_search_steps=2))
+    assert result.stop_reason == "error"
+    assert "no usable reply" in result.error and "answer:" in result.error
+    assert result.answer_source == "none"
+
+
+async def test_one_usable_reply_is_enough_to_not_be_an_error() -> None:
+    handler = by_role(
+        planner="garbage", repair="garbage", reasoner="garbage", answer=answer_reply("Topic 5")
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=2))
+    assert result.stop_reason != "error" and result.answer == "Topic 5"
