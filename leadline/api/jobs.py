@@ -216,6 +216,8 @@ class JobManager:
                 shape=req["shape"],
                 kv_mode=req["kv_mode"],
                 collection=req["collection"],
+                passages_per_query=req.get("passages_per_query"),
+                reader_passages=req.get("reader_passages"),
                 services=self.services,
                 run_id=record.id,
                 resume=resume,

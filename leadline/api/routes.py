@@ -53,6 +53,8 @@ def resolve_request(config: ApiConfig, options: ResearchOptions) -> dict[str, An
         "policy": options.policy or config.default_policy,
         "shape": options.shape or config.default_shape,
         "kv_mode": options.kv_mode or config.default_kv_mode,
+        "passages_per_query": options.passages_per_query,
+        "reader_passages": options.reader_passages,
         "budget": config.bound_budget(requested).to_dict(),
     }
 

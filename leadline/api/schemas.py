@@ -45,6 +45,12 @@ class ResearchOptions(BaseModel):
     policy: Policy | None = None
     shape: ShapeMode | None = None
     kv_mode: KVMode | None = None
+    passages_per_query: int | None = Field(
+        None, ge=1, le=20, description="Hits of each query kept in the evidence pool."
+    )
+    reader_passages: int | None = Field(
+        None, ge=1, le=20, description="K: the best pool passages the final reader reads."
+    )
 
 
 class ResearchRequest(ResearchOptions):

@@ -156,3 +156,19 @@ def test_a_crashing_job_is_failed_with_the_reason(stack: Stack) -> None:
         assert job["status"] == "failed"
         assert job["error"] == "internal error: RuntimeError: index file vanished"
         assert client.get("/healthz").json()["jobs_running"] == 0
+
+
+def test_a_request_sets_the_pool_and_reader_sizes_and_bad_ones_are_refused(stack: Stack) -> None:
+    llm = stack.llm()
+    api = stack.api(llm)
+    with api.client() as client:
+        body = {"question": QUESTION, "passages_per_query": 3, "reader_passages": 2}
+        job = wait_for(client, client.post("/v1/research", json=body).json()["id"])
+        for bad in ({"reader_passages": 0}, {"passages_per_query": 21}, {"reader_passages": "x"}):
+            response = client.post("/v1/research", json={"question": QUESTION, **bad})
+            assert response.status_code == 422, bad
+    assert job["status"] == "succeeded", job
+    assert job["result"]["answer_source"] == "reader"
+    (reader_prompt,) = [b for b in llm.requests if agent_role(b) == "answer"]
+    shown = re.findall(r"^\[\d+\] ", reader_prompt["messages"][1]["content"], re.MULTILINE)
+    assert len(shown) == 2
