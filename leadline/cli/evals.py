@@ -61,7 +61,7 @@ def _eval(args: argparse.Namespace) -> int:
     from leadline.evals.report import eval_summary_table
     from leadline.evals.runner import run_eval
 
-    dataset = load_dataset(args.dataset, args.n)
+    dataset = load_dataset(args.dataset, args.n, args.skip)
     names = [name for value in (args.system or ["leadline"]) for name in value.split(",") if name]
     systems = [parse_system(name, policy=args.policy, shape=args.shape) for name in names]
     result = asyncio.run(
@@ -116,6 +116,9 @@ def register_eval(sub: Any) -> None:
     )
     p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
     p.add_argument(
+        "--skip", type=int, default=0, help="skip the first M questions (e.g. a held-out slice)"
+    )
+    p.add_argument(
         "--system",
         action="append",
         help="closed-book, rag, ircot, leadline[-fixed|-adaptive][-sequential|-parallel|"
@@ -150,7 +153,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     summary = asyncio.run(
         run_sweep(
-            load_dataset(args.dataset, args.n),
+            load_dataset(args.dataset, args.n, args.skip),
             grid,
             args.out,
             settings=settings_from(args),
@@ -173,6 +176,9 @@ def register_sweep(sub: Any) -> None:
     p = sub.add_parser("sweep", help="accuracy over a grid of search-step caps x token caps")
     p.add_argument("--dataset", required=True, help="KIND:PATH, as for eval")
     p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
+    p.add_argument(
+        "--skip", type=int, default=0, help="skip the first M questions (e.g. a held-out slice)"
+    )
     p.add_argument("--search-steps", default="0,1,2,4", help="search-step caps (default 0,1,2,4)")
     p.add_argument("--token-caps", default="4000,8000", help="token caps (default 4000,8000)")
     p.add_argument("--shapes", default="auto", help="comma-separated shapes (default auto)")

@@ -70,13 +70,19 @@ class Dataset:
         slug = _SLUG.sub("-", f"{self.kind}-{self.path.stem}").strip("-._")
         return (slug + "-corpus")[:120] if len(slug) < 3 else slug[:120]
 
-    def head(self, n: int | None) -> Dataset:
-        """The first `n` questions, keeping the whole pooled corpus."""
-        if n is None:
-            return self
-        if n < 1:
+    def head(self, n: int | None, skip: int = 0) -> Dataset:
+        """`n` questions after the first `skip` (all when None), keeping the whole corpus.
+
+        `skip` keeps a held-out slice apart from the questions a system was developed on.
+        """
+        if n is not None and n < 1:
             raise ConfigError(f"-n must be at least 1, got {n}")
-        return Dataset(self.kind, self.path, self.examples[:n], self.corpus)
+        if skip < 0:
+            raise ConfigError(f"--skip must be at least 0, got {skip}")
+        if n is None and skip == 0:
+            return self
+        end = None if n is None else skip + n
+        return Dataset(self.kind, self.path, self.examples[skip:end], self.corpus)
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -304,7 +310,8 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     )
 
 
-def load_dataset(spec: str, n: int | None = None) -> Dataset:
-    """Load `KIND:PATH`, keeping the first `n` questions (the corpus pools the whole file)."""
+def load_dataset(spec: str, n: int | None = None, skip: int = 0) -> Dataset:
+    """Load `KIND:PATH`, keeping `n` questions after the first `skip` (the corpus pools the
+    whole file)."""
     kind, path = parse_spec(spec)
-    return load_file(kind, path).head(n)
+    return load_file(kind, path).head(n, skip)

@@ -196,3 +196,16 @@ def test_shared_hotpot_files_agree() -> None:
         assert ex.answers[0] == by_id[ex.id].answers[0]
     # Both layouts give the same paragraph the same id, so one collection serves both.
     assert {d.id for d in official.corpus} <= {d.id for d in dev.corpus}
+
+
+def test_skip_selects_a_held_out_slice_and_keeps_the_whole_corpus(tmp_path: Path) -> None:
+    from tests.evals.helpers import write_dataset
+
+    spec = f"hotpotqa:{write_dataset(tmp_path / 'mini.jsonl')}"
+    whole = load_dataset(spec)
+    sliced = load_dataset(spec, 2, skip=1)
+    assert [e.id for e in sliced.examples] == [e.id for e in whole.examples[1:3]]
+    assert sliced.corpus == whole.corpus
+    assert [e.id for e in load_dataset(spec, None, skip=3).examples] == [whole.examples[3].id]
+    with pytest.raises(ConfigError, match="--skip"):
+        load_dataset(spec, 2, skip=-1)
