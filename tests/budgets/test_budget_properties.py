@@ -97,5 +97,8 @@ def test_no_run_ever_exceeds_its_caps(
             + 100 * u["search_steps"]
         )
         assert compute <= max_compute + 1e-6
-    assert result.stop_reason in {"done", "early_stop", "budget"}
+    if result.stop_reason == "error":  # garbage was all the model ever said (15% per call)
+        assert "no usable reply" in result.error
+    else:
+        assert result.stop_reason in {"done", "early_stop", "budget"}
     assert isinstance(result.answer, str)
