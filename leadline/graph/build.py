@@ -30,7 +30,7 @@ from leadline.agents.workspace import (
     evidence,
 )
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
-from leadline.budgets.controller import Action, decide
+from leadline.budgets.controller import Action, allocated_search_steps, decide
 from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
 from leadline.errors import LLMError, LLMOutputError
@@ -83,6 +83,14 @@ def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend
     reasoning = call_estimate(reason_prompt + added, reasoner.MAX_COMPLETION_TOKENS)
     answer = answer_reserve(spec, entries, 0)
     return Spend(search_steps=n_queries) + reasoning + answer
+
+
+def no_round_left(spec: RunSpec, plan: PlanEntry, entries: Sequence[Entry], spent: Spend) -> bool:
+    """True when not even one more search round fits: its steps or its worst-case tokens."""
+    allowed = allocated_search_steps(spec.policy, spec.budget, plan.hops)
+    if allowed is not None and spent.search_steps >= allowed:
+        return True
+    return not fits(spec.budget, spent, round_cost(spec, entries, 1))
 
 
 def llm_extra(spec: RunSpec, config: RunnableConfig) -> dict[str, Any]:
@@ -212,6 +220,10 @@ class ResearchNodes:
             step=step,
         )
         update: dict[str, Any] = {"step": step, "events": guard.events}
+        plan = state.get("plan") or planner.fallback_plan(spec.question)
+        if no_round_left(spec, plan, entries, spent):
+            # Reasoning now could only choose queries no budget is left to run: read instead.
+            return Command(goto="answer", update={**update, "stop_reason": "budget"})
         try:
             decision: reasoner.ReasonerOutput | None = (
                 await self.llm.chat_json(
@@ -265,7 +277,7 @@ class ResearchNodes:
         action = decide(
             policy=spec.policy,
             shape=spec.shape,
-            plan=state.get("plan") or planner.fallback_plan(spec.question),
+            plan=plan,
             budget=spec.budget,
             spent=spent + total_spend(guard.events),
             proposed_queries=reasoner.proposed_queries(spec.question, decision),

@@ -257,3 +257,17 @@ async def test_one_usable_reply_is_enough_to_not_be_an_error() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=2))
     assert result.stop_reason != "error" and result.answer == "Topic 5"
+
+
+async def test_no_reasoning_call_is_spent_once_no_search_round_is_left() -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1"]),
+        reasoner=reason_reply(next_queries=["topic 2"]),
+        answer=answer_reply(),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=2), policy="fixed")
+    assert result.usage["search_steps"] == 2
+    # a reasoning step after the first search chose the second; after the second, none is left
+    assert roles(server) == {"planner": 1, "reasoner": 1, "answer": 1}
+    assert result.stop_reason == "budget" and result.answer_source == "reader"
