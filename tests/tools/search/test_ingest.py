@@ -11,7 +11,7 @@ import pytest
 from leadline.errors import ConfigError, IngestError
 from leadline.tools.search.base import content_id
 from leadline.tools.search.formats import read_file
-from leadline.tools.search.ingest import chunk_spans, ingest, make_passages
+from leadline.tools.search.ingest import chunk_spans, ingest, make_passages, tokenize
 from leadline.tools.search.minilm import load_tokenizer
 from tests.tools.search.conftest import MakeCorpus, write
 
@@ -170,8 +170,7 @@ async def test_long_documents_are_chunked(tmp_path: Path, make_corpus: MakeCorpu
 
 def test_chunk_spans_respect_words_and_cover_the_text() -> None:
     text = " ".join(f"w{i} antidisestablishmentarianism" for i in range(100))
-    encoding = load_tokenizer(False).encode(text, add_special_tokens=False)
-    spans = chunk_spans(encoding, len(text), 50)
+    spans = chunk_spans(tokenize(load_tokenizer(False), text), len(text), 50)
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
     for (_, b), (c, _) in zip(spans, spans[1:], strict=False):
         assert c < b  # windows overlap
@@ -213,3 +212,23 @@ def test_package_exports_the_function_not_the_submodule() -> None:
     from leadline.tools.search import ingest as exported
 
     assert exported is module.ingest
+
+
+ingest_module = importlib.import_module("leadline.tools.search.ingest")  # the package's `ingest`
+# attribute is the function
+
+
+def test_a_long_text_tokenized_in_sections_chunks_exactly_as_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sections bound the tokenizer's memory; they must not move a single chunk boundary."""
+    text = " ".join(f"Word{i} antidisestablishmentarianism, naïve café {i}." for i in range(400))
+    tokenizer = load_tokenizer(False)
+    whole = tokenizer.encode(text, add_special_tokens=False)
+    monkeypatch.setattr(ingest_module, "SECTION_CHARS", 700)
+    sections = tokenize(tokenizer, text)
+    assert sections.offsets == whole.offsets
+    assert len(set(sections.word_ids)) == len(set(whole.word_ids))
+    assert chunk_spans(sections, len(text), 60) == chunk_spans(
+        ingest_module.Tokens(list(whole.offsets), list(whole.word_ids)), len(text), 60
+    )
