@@ -98,11 +98,16 @@ def system_prompt(role: Role, kv_mode: KVMode) -> str:
 def reader_messages(question: str, passages: str, kv_mode: KVMode) -> list[dict[str, str]]:
     """The final reader's call: the chosen passages and the question, not the workspace.
 
-    In shared mode it still starts with the charter, so that part stays served from the cache;
-    the passages follow the question, and the question is restated last.
+    The reader has its own short system prompt in both modes. Measured on the 1.5B model
+    (dev300 1-20, the same 20 stored pools): behind the shared charter, which also describes
+    the planner's and reasoner's JSON, it answered EM 0.25 with sentences and bridge entities;
+    behind its own system prompt, EM 0.35 with answer spans. Accuracy comes first, so shared
+    mode gives up caching the reader's system prompt (its passages are new text either way).
+    `kv_mode` is accepted so every role is asked the same way.
     """
+    del kv_mode
     return [
-        {"role": "system", "content": system_prompt("answer", kv_mode)},
+        {"role": "system", "content": isolated_system("answer")},
         {"role": "user", "content": render("reader", question=question, passages=passages)},
     ]
 

@@ -111,5 +111,6 @@ def test_the_reader_reads_its_passages_not_the_workspace_and_restates_the_questi
         assert user.index("[3] T: body") < user.rindex("Question: Who?")
         assert user.count("Question: Who?") == 2
         assert "Workspace" not in user
-    # Shared mode keeps the charter first, so that prefix stays cached across calls.
-    assert reader_messages("Q", "", "shared")[0]["content"] == charter()
+    # The reader has its own system prompt in both modes (behind the charter it wrote sentences).
+    assert reader_messages("Q", "", "shared") == reader_messages("Q", "", "isolated")
+    assert reader_messages("Q", "", "shared")[0]["content"] != charter()
