@@ -4,8 +4,8 @@
 
 Prints, per file: n, EM, F1, mean tokens (prompt, cached, completion), search steps, wall time,
 the cache hit rate, answer sources; and the reference's paired EM and F1 difference to each
-other file with a 95% percentile bootstrap interval over questions (2,000 resamples, seed 0). The last
-line is the same as one JSON object.
+other file with a 95% percentile bootstrap interval over questions (2,000 resamples, seed 0).
+The last line is the same as one JSON object.
 """
 
 from __future__ import annotations
@@ -39,11 +39,16 @@ def describe(rows: list[dict]) -> dict:
 
 
 def main(paths: list[str]) -> dict:
-    files = {Path(p).name: {str(r["id"]): r for r in load_records(Path(p))} for p in paths}
+    names = [Path(p).name for p in paths]
+    if len(set(names)) < len(names):  # e.g. replay-k5.jsonl of two runs: name them by folder
+        names = [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
+    files = {
+        n: {str(r["id"]): r for r in load_records(Path(p))}
+        for n, p in zip(names, paths, strict=True)
+    }
     common = sorted(set.intersection(*(set(rows) for rows in files.values())))
     if not common:
         raise SystemExit("no question is in every file")
-    names = list(files)
     reference = names[0]
     out: dict = {"n": len(common), "systems": {}, "paired": {}}
     for name in names:
