@@ -22,7 +22,9 @@ def _replay(args: argparse.Namespace) -> int:
     if args.n is not None:
         records = records[: args.n]
     step = "" if args.replay_step is None else f"-step{args.replay_step}"
-    out = Path(args.out) / f"replay-k{settings.reader_passages}{step}.jsonl"
+    per_query = args.passages_per_query
+    pool = "" if per_query is None else f"-p{per_query}"
+    out = Path(args.out) / f"replay-k{settings.reader_passages}{pool}{step}.jsonl"
 
     async def run() -> list[dict[str, Any]]:
         async with open_services(settings) as services:
@@ -33,6 +35,7 @@ def _replay(args: argparse.Namespace) -> int:
                 kv_mode=args.kv_mode or settings.kv_mode,
                 reader_passages=settings.reader_passages,
                 up_to_step=args.replay_step,
+                passages_per_query=per_query,
                 progress=not args.no_progress,
             )
 

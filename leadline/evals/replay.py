@@ -4,7 +4,8 @@ Search and reasoning cost a leadline question ~40 s on two CPU cores; the reader
 Every leadline eval record keeps its whole pool (passages, the query that found each, its rank
 and step), so a change to ranking, K or the reader prompt is scored by re-running just the reader
 on those pools, in minutes, with no search and no reasoning. `up_to_step` reads the pool as it was
-after that step: one max-budget run then yields the accuracy of every smaller search budget.
+after that step: one max-budget run then yields the accuracy of every smaller search budget;
+`passages_per_query` keeps only each query's top hits, as a run keeping fewer would have had.
 
 A replayed record has the eval record's shape (em, f1, cost, ...), so the same summaries apply;
 its cost is what the run had spent by that step plus the replayed reader call.
@@ -34,7 +35,8 @@ from leadline.graph.state import RunSpec
 REPLAY_BUDGET = Budget(max_tokens=100_000, max_search_steps=None)  # one reader call, bounded
 
 
-def pool_of(record: dict[str, Any]) -> list[PoolHit]:
+def pool_of(record: dict[str, Any], per_query: int | None = None) -> list[PoolHit]:
+    """The stored pool; with `per_query`, only each query's top hits (as a smaller pool had)."""
     return [
         PoolHit(
             passage_id=h["id"],
@@ -46,6 +48,7 @@ def pool_of(record: dict[str, Any]) -> list[PoolHit]:
             step=int(h["step"]),
         )
         for h in record.get("pool", [])
+        if per_query is None or int(h["rank"]) <= per_query
     ]
 
 
@@ -76,6 +79,7 @@ async def replay_one(
     reader_passages: int,
     up_to_step: int | None,
     extra_body: dict[str, Any],
+    passages_per_query: int | None = None,
 ) -> dict[str, Any]:
     spec = RunSpec(
         question=record["question"],
@@ -85,7 +89,7 @@ async def replay_one(
     )
     guard = BudgetGuard(REPLAY_BUDGET, Spend(), reserve=Spend(), agent="answer", step=0)
     started = time.perf_counter()
-    pool = pool_of(record)
+    pool = pool_of(record, passages_per_query)
     final, error = None, ""
     try:
         final = await read_pool(llm, spec, [], pool, guard, extra_body, up_to_step=up_to_step)
@@ -112,7 +116,11 @@ async def replay_one(
         "cost": QuestionCost.from_usage(usage, time.perf_counter() - started).to_dict(),
         "answer_source": final.source if final else "anytime",
         "error": error,
-        "replay": {"up_to_step": up_to_step, "reader_passages": reader_passages},
+        "replay": {
+            "up_to_step": up_to_step,
+            "reader_passages": reader_passages,
+            "passages_per_query": passages_per_query,
+        },
     }
 
 
@@ -124,6 +132,7 @@ async def replay_reader(
     kv_mode: KVMode,
     reader_passages: int,
     up_to_step: int | None = None,
+    passages_per_query: int | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Re-run the reader over each stored pool into `out_path` (resumable, like an eval)."""
@@ -144,6 +153,7 @@ async def replay_reader(
                         reader_passages=reader_passages,
                         up_to_step=up_to_step,
                         extra_body=services.slot_extra_body(slot),
+                        passages_per_query=passages_per_query,
                     )
                 await asyncio.to_thread(log.append, row)
                 done[str(row["id"])] = row

@@ -78,7 +78,11 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
         # the replay's cost is what the run had spent before its reader, plus the new reader
         assert r["cost"]["search_steps"] == original["cost"]["search_steps"]
         assert r["cost"]["total_tokens"] > 0
-        assert r["replay"] == {"up_to_step": None, "reader_passages": 5}
+        assert r["replay"] == {
+            "up_to_step": None,
+            "reader_passages": 5,
+            "passages_per_query": None,
+        }
 
 
 def test_cli_replay_writes_a_summary_and_needs_no_dataset(
@@ -109,3 +113,17 @@ def test_cli_replay_writes_a_summary_and_needs_no_dataset(
     assert summary["n"] == 4 and 0.0 <= summary["em"] <= 1.0
     assert summary["out"].endswith("replay-k2-step1.jsonl")
     assert main(["eval", "--out", str(tmp_path / "r")]) == 2  # neither --dataset nor --replay
+
+
+def test_a_replay_can_keep_only_each_querys_top_hits() -> None:
+    from leadline.evals.replay import pool_of
+
+    record = {
+        "pool": [
+            {"id": "a", "title": "A", "text": "a", "query": "q", "rank": 1, "step": 1},
+            {"id": "b", "title": "B", "text": "b", "query": "q", "rank": 2, "step": 1},
+            {"id": "c", "title": "C", "text": "c", "query": "r", "rank": 3, "step": 2},
+        ]
+    }
+    assert [h.passage_id for h in pool_of(record)] == ["a", "b", "c"]
+    assert [h.passage_id for h in pool_of(record, per_query=2)] == ["a", "b"]
