@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,35 +38,25 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
         records = await _evaluated(tmp_path, server)
         assert all(r["pool"] and r["spend_after_step"] for r in records)
         services = make_services(server.base_url, None, tmp_path / "data")
+
+        async def replay(name: str, **options: Any) -> list[dict]:
+            return await replay_reader(
+                records,
+                tmp_path / name,
+                services=services,
+                kv_mode="shared",
+                reader_passages=5,
+                progress=False,
+                **options,
+            )
+
         before = len(server.requests)
         try:
-            full = await replay_reader(
-                records,
-                tmp_path / "full.jsonl",
-                services=services,
-                kv_mode="shared",
-                reader_passages=5,
-                progress=False,
-            )
+            full = await replay("full.jsonl")
             roles = {agent_role(b) for b in server.requests[before:]}
-            at_zero = await replay_reader(
-                records,
-                tmp_path / "step0.jsonl",
-                services=services,
-                kv_mode="shared",
-                reader_passages=5,
-                up_to_step=0,
-                progress=False,
-            )
+            at_zero = await replay("step0.jsonl", up_to_step=0)
             calls = len(server.requests)
-            again = await replay_reader(
-                records,
-                tmp_path / "full.jsonl",
-                services=services,
-                kv_mode="shared",
-                reader_passages=5,
-                progress=False,
-            )
+            again = await replay("full.jsonl")
         finally:
             await services.llm.aclose()
     assert roles == {"answer"}  # no planner, reasoner or search: the reader alone
