@@ -140,9 +140,7 @@ def build_research_router() -> APIRouter:
                 param="cursor",
             )
         jobs = manager(request)
-        records = await jobs.store.list(
-            key, limit=limit + 1, status=status, before=before
-        )
+        records = await jobs.store.list(key, limit=limit + 1, status=status, before=before)
         page = [jobs.live[r.id].record if r.id in jobs.live else r for r in records[:limit]]
         has_more = len(records) > limit
         return {
