@@ -126,3 +126,13 @@ async def test_runs_sharing_services_share_one_compiled_graph(
         await services.llm.aclose()
         await other.llm.aclose()
     assert len(compiled) == 2 and len(services.graphs) == len(other.graphs) == 1
+
+
+@pytest.mark.parametrize("bad", [0, 21, -1, True, 2.5, "5"])
+def test_pool_and_reader_sizes_out_of_range_are_refused(bad: object) -> None:
+    from leadline.core import reader_setting
+
+    with pytest.raises(ConfigError, match="reader_passages must be an integer in 1..20"):
+        reader_setting("reader_passages", bad, 5)  # type: ignore[arg-type]
+    assert reader_setting("reader_passages", None, 7) == 7
+    assert reader_setting("reader_passages", 20, 7) == 20
