@@ -25,9 +25,6 @@ from leadline.agents.workspace import PoolHit
 
 DEFAULT_READER_PASSAGES = 5
 DEFAULT_POOL_PER_QUERY = 5
-MAX_READER_PASSAGES = 20
-MAX_POOL_PER_QUERY = 20
-READER_MAX_TOKENS = 48  # a JSON object holding a short span
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 QUESTION_WEIGHT = 1.0  # weight of the question's own BM25 rank among the fused ranks
 UNKNOWN = "unknown"

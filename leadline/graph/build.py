@@ -60,14 +60,13 @@ def _passage_tokens(spec: RunSpec) -> int:
     return spec.max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD
 
 
-def answer_reserve(spec: RunSpec, entries: Sequence[Entry], pending_tokens: int) -> Spend:
+def answer_reserve(spec: RunSpec) -> Spend:
     """What is held back for the final reader: K passages of the workspace's passage size.
 
-    `entries` and `pending_tokens` are unused (the reader does not read the workspace) but kept
-    so every reserve is asked the same way. Pool passages can be longer than the workspace's;
-    the reader then reads fewer of them (`read_pool` drops the weakest until the call fits).
+    It does not grow with the workspace (the reader does not read it). Pool passages can be
+    longer than the workspace's; the reader then reads fewer of them (`read_pool` drops the
+    weakest until the call fits).
     """
-    del entries, pending_tokens
     prompt = estimate_prompt_tokens(reader_messages(spec.question, "", spec.kv_mode))
     return call_estimate(
         prompt + _pending(spec.reader_passages * _passage_tokens(spec)), spec.budget.answer_tokens
@@ -81,7 +80,7 @@ def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend
         reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
     )
     reasoning = call_estimate(reason_prompt + added, reasoner.MAX_COMPLETION_TOKENS)
-    answer = answer_reserve(spec, entries, 0)
+    answer = answer_reserve(spec)
     return Spend(search_steps=n_queries) + reasoning + answer
 
 
@@ -134,7 +133,7 @@ class ResearchNodes:
         guard = BudgetGuard(
             spec.budget,
             _spent(state),
-            reserve=answer_reserve(spec, entries, planner.MAX_COMPLETION_TOKENS),
+            reserve=answer_reserve(spec),
             agent="planner",
             step=0,
         )
@@ -215,7 +214,7 @@ class ResearchNodes:
         guard = BudgetGuard(
             spec.budget,
             spent,
-            reserve=answer_reserve(spec, entries, reasoner.MAX_COMPLETION_TOKENS),
+            reserve=answer_reserve(spec),
             agent="reasoner",
             step=step,
         )
