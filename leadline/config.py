@@ -44,6 +44,7 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_CACHE_SALT": "cache_salt",
     "LEADLINE_PASSAGES_PER_QUERY": "passages_per_query",
     "LEADLINE_READER_PASSAGES": "reader_passages",
+    "LEADLINE_FOLLOW_LINKS": "follow_links",
 }
 FALLBACK_ENV_VARS: dict[str, str] = {
     "OPENAI_BASE_URL": "base_url",
@@ -81,6 +82,9 @@ class Settings(BaseModel):
     )
     reader_passages: int = Field(
         5, ge=1, le=20, description="Pool passages the final reader reads (K)."
+    )
+    follow_links: bool = Field(
+        True, description="Follow the link graph after each search round, where there is one."
     )
 
     @property

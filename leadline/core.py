@@ -132,7 +132,7 @@ def progress_event(
                 "spend": spend,
             }
         ]
-    if node == "search":
+    if node in ("search", "links"):  # a link step reports like a search
         return [
             {
                 "type": "search",
@@ -287,6 +287,7 @@ async def aresearch(
     collection: str | None = None,
     passages_per_query: int | None = None,
     reader_passages: int | None = None,
+    follow_links: bool | None = None,
     settings: Settings | None = None,
     services: Any = None,
     run_id: str | None = None,
@@ -326,6 +327,7 @@ async def aresearch(
             reader_passages=reader_setting(
                 "reader_passages", reader_passages, settings.reader_passages
             ),
+            follow_links=settings.follow_links if follow_links is None else bool(follow_links),
             llm_extra={**services.slot_extra_body(slot), **cache_pinning(settings, run_id)},
         )
         checkpointer = None

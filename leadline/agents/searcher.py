@@ -5,22 +5,32 @@ goes into the evidence pool, in full, with its rank (the final reader chooses fr
 pool); only the best two unseen ones, trimmed, are shown in the workspace, which keeps the
 reasoner's prompt lean (small models read well when evidence is short).
 A backend failure is returned as data (an error string), never raised into the graph.
+
+A *link step* is a search whose hits come from the collection's link graph instead of a query:
+the passages that the best evidence so far names (or is named by), ranked for the question. It
+goes into the pool and the workspace exactly as a query's hits do, and costs one search step.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from leadline.agents.reader import rank_pool
 from leadline.agents.workspace import Evidence, PoolHit
 from leadline.errors import LeadlineError
-from leadline.tools.search.base import Passage, SearchBackend
+from leadline.tools.search.base import LinkFollower, Passage, SearchBackend
 from leadline.tools.tokens import truncate_to_tokens
 
 TITLE_MAX_TOKENS = 24
 WORKSPACE_PER_QUERY = 2  # new passages per query the reasoner's workspace shows
 POOL_PASSAGE_TOKENS = 256  # a pool passage is kept whole up to this (ingest chunks are 200)
+# A link step follows links from the pool's best LINK_SOURCES passages for the question; on dev300
+# questions 1-100, 3 sources found both gold paragraphs for 0.92 vs 0.88 (2) and 0.86 (1), with
+# 5 linked hits kept (benchmarks/README.md, "Link graph").
+LINK_SOURCES = 3
+LINK_QUERY_PREFIX = "links from "
 
 
 @dataclass(frozen=True)
@@ -93,3 +103,35 @@ async def run_search(
     evidence = select_evidence(passages, query, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, query, step, pool_size)
     return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)
+
+
+def link_sources(
+    question: str, pool: Sequence[PoolHit], followed: Collection[str], n: int = LINK_SOURCES
+) -> list[PoolHit]:
+    """The pool's best `n` passages for the question, less those already followed from."""
+    return [h for h in rank_pool(question, pool)[:n] if h.passage_id not in followed]
+
+
+async def run_link_step(
+    follower: LinkFollower,
+    sources: Sequence[PoolHit],
+    question: str,
+    seen_ids: Collection[str],
+    *,
+    keep: int,
+    max_tokens: int,
+    pool_size: int,
+    step: int,
+) -> SearchOutcome:
+    """Follow the sources' links; the hits are labelled with the sources' titles as their query."""
+    label = LINK_QUERY_PREFIX + "; ".join(h.title for h in sources)
+    started = time.perf_counter()
+    try:
+        passages = await follower.follow([h.passage_id for h in sources], question, pool_size)
+    except (LeadlineError, OSError) as exc:
+        return SearchOutcome(
+            label, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
+        )
+    evidence = select_evidence(passages, label, seen_ids, keep, max_tokens)
+    pool = pool_hits(passages, label, step, pool_size)
+    return SearchOutcome(label, evidence, time.perf_counter() - started, pool=pool)

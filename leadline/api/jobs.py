@@ -218,6 +218,7 @@ class JobManager:
                 collection=req["collection"],
                 passages_per_query=req.get("passages_per_query"),
                 reader_passages=req.get("reader_passages"),
+                follow_links=req.get("follow_links"),
                 services=self.services,
                 run_id=record.id,
                 resume=resume,

@@ -55,6 +55,7 @@ def resolve_request(config: ApiConfig, options: ResearchOptions) -> dict[str, An
         "kv_mode": options.kv_mode or config.default_kv_mode,
         "passages_per_query": options.passages_per_query,
         "reader_passages": options.reader_passages,
+        "follow_links": options.follow_links,
         "budget": config.bound_budget(requested).to_dict(),
     }
 

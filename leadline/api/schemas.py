@@ -51,6 +51,11 @@ class ResearchOptions(BaseModel):
     reader_passages: int | None = Field(
         None, ge=1, le=20, description="K: the best pool passages the final reader reads."
     )
+    follow_links: bool | None = Field(
+        None,
+        strict=True,
+        description="Link steps where the collection has a link graph (default: the server's).",
+    )
 
 
 class ResearchRequest(ResearchOptions):

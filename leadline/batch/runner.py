@@ -78,6 +78,7 @@ async def aresearch_batch(
     collection: str | None = None,
     passages_per_query: int | None = None,
     reader_passages: int | None = None,
+    follow_links: bool | None = None,
     output: ResultLog | Path | str | None = None,
     retry_errors: bool = False,
 ) -> AsyncIterator[BatchResult]:
@@ -121,6 +122,7 @@ async def aresearch_batch(
                 collection=collection,
                 passages_per_query=passages_per_query,
                 reader_passages=reader_passages,
+                follow_links=follow_links,
             ),
         )
         async for result in batch.run(width):

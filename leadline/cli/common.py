@@ -67,6 +67,14 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="K, the best pool passages the final reader reads (default: settings, i.e. 5)",
     )
+    p.add_argument(
+        "--no-follow-links",
+        dest="follow_links",
+        action="store_const",
+        const=False,
+        default=None,
+        help="no link steps, even where the collection has a link graph (leadline precompute)",
+    )
 
 
 def budget_from_args(args: argparse.Namespace) -> Any:
@@ -88,6 +96,7 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "collection": args.collection,
         "passages_per_query": args.passages_per_query,
         "reader_passages": args.reader_passages,
+        "follow_links": args.follow_links,
     }
 
 

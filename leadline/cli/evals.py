@@ -77,6 +77,7 @@ def _eval(args: argparse.Namespace) -> int:
                 args,
                 passages_per_query=args.passages_per_query,
                 reader_passages=args.reader_passages,
+                follow_links=args.follow_links,
             ),
             collection=args.collection,
             kv_mode=args.kv_mode,

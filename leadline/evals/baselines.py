@@ -113,6 +113,7 @@ class SystemContext:
     max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS
     passages_per_query: int = DEFAULT_POOL_PER_QUERY
     reader_passages: int = DEFAULT_READER_PASSAGES
+    follow_links: bool = True
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,7 @@ async def _leadline(
         max_passage_tokens=ctx.max_passage_tokens,
         passages_per_query=ctx.passages_per_query,
         reader_passages=ctx.reader_passages,
+        follow_links=ctx.follow_links,
     )
     if ctx.search is None:
         raise ConfigError("leadline needs a search backend")

@@ -46,16 +46,23 @@ class EvalConfig:
     kv_mode: KVMode
     collection: str | None
     reader: dict[str, int] | None = None  # leadline's pool and reader settings
+    # What sleep-time compute the system used (None: none, and the key is left out, so records
+    # written before precompute existed keep their configuration key).
+    precompute: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        config = {
+        config: dict[str, Any] = {
             "dataset": self.dataset,
             "system": self.system.name,
             "budget": self.budget.to_dict(),
             "kv_mode": self.kv_mode,
             "collection": self.collection,
         }
-        return config if self.reader is None else {**config, "reader": self.reader}
+        if self.reader is not None:
+            config["reader"] = self.reader
+        if self.precompute is not None:
+            config["precompute"] = self.precompute
+        return config
 
     @property
     def key(self) -> str:
@@ -122,6 +129,7 @@ def make_record(
             }
             for a in out.anytime
         ],
+        "precompute": config.precompute,
         "config_key": config.key,
         "config": config.to_dict(),
     }
@@ -178,6 +186,18 @@ def reader_options(settings: Settings, system: SystemSpec) -> dict[str, int] | N
     }
 
 
+def precompute_used(search: Any, system: SystemSpec, settings: Settings) -> dict[str, Any] | None:
+    """What of the collection's precomputed results `system` uses: links (leadline's link
+    steps) and distilled questions (fused into every search); None when it uses neither."""
+    info = getattr(search, "info", None)
+    if info is None or not hasattr(info, "distilled"):
+        return None
+    links = bool(info.links) and system.kind == "leadline" and settings.follow_links
+    if not links and not info.distilled:
+        return None
+    return {"links": links, "distilled": info.distilled, "fingerprint": info.fingerprint}
+
+
 async def evaluate(
     dataset: Dataset,
     system: SystemSpec,
@@ -202,15 +222,21 @@ async def evaluate(
     needs_search = system.kind != "closed-book"
     collection = collection or services.settings.collection
     reader = reader_options(services.settings, system)
+    search = services.search_backend(collection) if needs_search else None
     config = EvalConfig(
-        dataset.name, system, budget, kv, collection if needs_search else None, reader
+        dataset.name,
+        system,
+        budget,
+        kv,
+        collection if needs_search else None,
+        reader,
+        precompute_used(search, system, services.settings),
     )
     # The same durable log as `leadline batch`: locked, a torn last line cut off, each record
     # fsynced, so a killed eval resumes with every question exactly once.
     with contextlib.closing(ResultLog.open(path)) as log:
         done = finished(path, config, log.finished.values())
         todo = [ex for ex in dataset.examples if ex.id not in done]
-        search = services.search_backend(collection) if needs_search and todo else None
         queue: asyncio.Queue[Example] = asyncio.Queue()
         for ex in todo:
             queue.put_nowait(ex)
@@ -232,6 +258,7 @@ async def evaluate(
                         collection=collection,
                         extra_body=services.slot_extra_body(slot),
                         kv_mode=kv,
+                        follow_links=services.settings.follow_links,
                         **(reader or {}),
                     )
                     started = time.perf_counter()

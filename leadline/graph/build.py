@@ -1,4 +1,8 @@
-"""The research graph: plan → search (fan-out, one task per query) → reason → search | answer.
+"""The research graph: plan → search (fan-out, one task per query) → links → reason → … → answer.
+
+`links` is a search step whose hits come from the collection's link graph (sleep-time compute,
+`leadline.precompute`): it follows links from the best evidence so far, and does nothing when the
+corpus has no graph, the run turned it off, or one more search step would not fit the budget.
 
 Nodes are small methods of `ResearchNodes`; each returns a `Command` naming where it may go, so
 routing is readable from the signatures. Every LLM call goes through a `BudgetGuard`; every
@@ -18,7 +22,13 @@ from langgraph.types import Command, Send
 
 from leadline.agents import planner, reader, reasoner
 from leadline.agents.prompting import reader_messages
-from leadline.agents.searcher import TITLE_MAX_TOKENS, WORKSPACE_PER_QUERY, run_search
+from leadline.agents.searcher import (
+    TITLE_MAX_TOKENS,
+    WORKSPACE_PER_QUERY,
+    link_sources,
+    run_link_step,
+    run_search,
+)
 from leadline.agents.workspace import (
     EVIDENCE_LINE_OVERHEAD,
     Entry,
@@ -36,7 +46,7 @@ from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
 from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.state import Citation, FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
-from leadline.tools.search.base import SearchBackend
+from leadline.tools.search.base import LinkFollower, SearchBackend
 from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
 
 # Config key of an optional `OnPlan` hook: called once the plan (and its hop estimate) is known,
@@ -204,6 +214,44 @@ class ResearchNodes:
             error=outcome.error,
         )
         return {"entries": outcome.evidence, "pool": outcome.pool, "events": [event]}
+
+    async def links(self, state: ResearchState) -> dict[str, Any]:
+        """After a search round: follow links from the pool's best passages, as one more search
+        step, if the corpus has a link graph, the run allows it and the step still fits."""
+        spec, entries = state["spec"], state.get("entries", [])
+        follower = self.search_backend
+        if not spec.follow_links or not isinstance(follower, LinkFollower):
+            return {}
+        plan = state.get("plan") or planner.fallback_plan(spec.question)
+        if no_round_left(spec, plan, entries, _spent(state)):
+            return {}
+        sources = link_sources(spec.question, state.get("pool", []), state.get("linked_from", []))
+        if not sources:
+            return {}
+        step = state.get("step", 0) + 1  # the round's step: the searches just run carry it too
+        outcome = await run_link_step(
+            follower,
+            sources,
+            spec.question,
+            [e.passage_id for e in evidence(entries)],
+            keep=WORKSPACE_PER_QUERY,
+            max_tokens=spec.max_passage_tokens,
+            pool_size=spec.passages_per_query,
+            step=step,
+        )
+        update: dict[str, Any] = {"linked_from": [h.passage_id for h in sources]}
+        if not outcome.pool and not outcome.error:
+            return update  # nothing links there: a lookup in memory, not a search step
+        event = LedgerEvent(
+            kind="search",
+            agent="linker",
+            step=step,
+            search_steps=1,
+            latency_s=round(outcome.latency_s, 4),
+            detail=outcome.query,
+            error=outcome.error,
+        )
+        return {**update, "entries": outcome.evidence, "pool": outcome.pool, "events": [event]}
 
     async def reason(
         self, state: ResearchState, config: RunnableConfig
@@ -395,9 +443,11 @@ def build_graph(llm: LLMClient, search: SearchBackend, *, checkpointer: Any = No
     graph = StateGraph(ResearchState)
     graph.add_node("plan", nodes.plan)
     graph.add_node("search", nodes.search)
+    graph.add_node("links", nodes.links)
     graph.add_node("reason", nodes.reason)
     graph.add_node("answer", nodes.answer)
     graph.add_edge(START, "plan")
-    graph.add_edge("search", "reason")
+    graph.add_edge("search", "links")
+    graph.add_edge("links", "reason")
     graph.add_edge("answer", END)
     return graph.compile(checkpointer=checkpointer)

@@ -35,6 +35,7 @@ class RunSpec:
     passages_per_query: int = DEFAULT_POOL_PER_QUERY  # hits per query kept in the pool
     reader_passages: int = DEFAULT_READER_PASSAGES  # K: pool passages the final reader reads
     max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS  # per passage shown in the workspace
+    follow_links: bool = True  # a link step after each round, when the corpus has a link graph
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"id_slot": 0}
 
 
@@ -69,6 +70,7 @@ class ResearchState(TypedDict, total=False):
     events: Annotated[list[LedgerEvent], operator.add]
     anytime: Annotated[list[AnytimeAnswer], operator.add]
     queries: Annotated[list[str], operator.add]
+    linked_from: Annotated[list[str], operator.add]  # passages whose links were followed
     step: int
     usable_replies: Annotated[int, operator.add]  # agent calls whose reply parsed
     bad_replies: Annotated[list[str], operator.add]  # why the others did not

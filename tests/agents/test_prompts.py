@@ -31,6 +31,7 @@ PASSED = {
     "baseline_ircot": {"question", "passages", "thoughts"},
     "json_repair": {"error"},
     "model_check": set(),
+    "distil": {"title", "text", "max_facts", "max_questions"},
 }
 
 

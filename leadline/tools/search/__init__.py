@@ -57,17 +57,20 @@ def open_search_backend(
     collection: str | None = None,
     mode: str = "hybrid",
     use_cache: bool = True,
+    precompute: bool = True,
 ) -> SearchBackend:
     """The configured backend: the local corpus in `mode`, or SearXNG when `mode="web"`.
 
     With `use_cache`, results go through a `CachedBackend` in `settings.data_dir`, so a run can
-    be replayed exactly.
+    be replayed exactly. With `precompute`, a local collection's sleep-time results (link
+    graph, distilled questions; see `leadline precompute`) are used when there are any.
     """
     from leadline.tools.search.cache import CachedBackend
     from leadline.tools.search.corpus import LocalCorpus
     from leadline.tools.search.web import SearxngBackend
 
     backend: SearchBackend
+    corpus: LocalCorpus | None = None
     if mode == "web":
         if not settings.searxng_url:
             raise ConfigError("web search needs a SearXNG URL: set LEADLINE_SEARXNG_URL")
@@ -79,9 +82,13 @@ def open_search_backend(
     elif mode in SEARCH_MODES:
         # Searching never creates a collection: a typo must be an error, not an empty corpus.
         local_mode: Any = mode
-        backend = LocalCorpus.from_settings(settings, collection, local_mode, create=False)
+        backend = corpus = LocalCorpus.from_settings(settings, collection, local_mode, create=False)
     else:
         raise ConfigError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
     if use_cache:
         backend = CachedBackend(backend, settings.data_dir / "cache" / CACHE_FILE)
+    if precompute and corpus is not None:
+        from leadline.precompute.search import attach_precompute
+
+        backend = attach_precompute(backend, corpus)
     return backend

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -41,6 +42,17 @@ class SearchBackend(Protocol):
     name: str
 
     async def search(self, query: str, k: int) -> list[Passage]: ...
+
+
+@runtime_checkable
+class LinkFollower(Protocol):
+    """A backend that also knows which passages each passage points at (a link graph).
+
+    `follow` returns up to `k` passages that the `sources` link to (or are linked from), best
+    first for `question`, never the sources themselves. See `leadline.precompute.search`.
+    """
+
+    async def follow(self, sources: Sequence[str], question: str, k: int) -> list[Passage]: ...
 
 
 def normalize_whitespace(text: str) -> str:

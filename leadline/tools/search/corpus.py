@@ -115,8 +115,12 @@ class LocalCorpus:
         depth: int = CANDIDATE_DEPTH,
         dense_weight: float = DENSE_WEIGHT,
         create: bool = True,
+        precompute_dir: Path | None = None,
     ) -> None:
         """`embedding` is a chromadb EmbeddingFunction (default: the offline MiniLM).
+
+        `precompute_dir` is where sleep-time results for this collection live (link graph,
+        distilled facts; see `leadline.precompute`); default: beside the BM25 index.
 
         `create=False` (searching) refuses a collection that does not exist: a typo must not
         quietly search an empty corpus and answer from the model's memory.
@@ -152,6 +156,8 @@ class LocalCorpus:
         except STORE_ERRORS as exc:
             raise SearchError(f"cannot open collection {collection!r}: {exc}") from exc
         self._state = _IndexState(Path(bm25_dir))
+        # '@' cannot occur in a collection name, so this never collides with another collection.
+        self.precompute_dir = Path(precompute_dir or f"{bm25_dir}@precompute")
 
     def __repr__(self) -> str:
         return f"LocalCorpus(collection={self.collection!r}, mode={self.mode!r})"
@@ -170,6 +176,7 @@ class LocalCorpus:
                 client,
                 collection,
                 bm25_dir=root / "bm25" / "local" / dir_name(collection),
+                precompute_dir=root / "precompute" / "local" / dir_name(collection),
                 mode=mode,
                 **kwargs,
             )
@@ -194,9 +201,13 @@ class LocalCorpus:
             return cls.embedded(settings.data_dir, name, mode=mode, create=create)
         client = http_client(settings.chroma_url)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", settings.chroma_url.split("://", 1)[-1])
-        bm25_dir = settings.data_dir / "bm25" / dir_name(slug.strip("_")) / dir_name(name)
+        server = dir_name(slug.strip("_"))
+        bm25_dir = settings.data_dir / "bm25" / server / dir_name(name)
+        derived = settings.data_dir / "precompute" / server / dir_name(name)
         try:
-            corpus = cls(client, name, bm25_dir=bm25_dir, mode=mode, create=create)
+            corpus = cls(
+                client, name, bm25_dir=bm25_dir, precompute_dir=derived, mode=mode, create=create
+            )
         except BaseException:
             close_client(client)
             raise
@@ -266,6 +277,39 @@ class LocalCorpus:
         """One passage by id, or None."""
         found = self._get_many([passage_id])
         return found.get(passage_id)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """Passages by id (ids not stored are left out), in one chroma call."""
+        try:
+            return self._get_many(list(ids))
+        except STORE_ERRORS as exc:
+            raise SearchError(f"reading collection {self.collection!r} failed: {exc}") from exc
+
+    def iter_passages(self, page: int = PAGE) -> Iterator[Passage]:
+        """Every stored passage, a page at a time (precompute reads the whole corpus)."""
+        offset = 0
+        while True:
+            got = self._col.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            metas = got.get("metadatas") or [None] * len(got["ids"])
+            for pid, doc, meta in zip(got["ids"], got.get("documents") or [], metas, strict=True):
+                yield self._passage(pid, doc, meta, 0.0)
+            offset += len(got["ids"])
+
+    def fingerprint(self) -> str:
+        """A hash of the sorted passage ids: ids hash their content, so this changes exactly
+        when the collection's content does (what invalidates precomputed results)."""
+        ids: list[str] = []
+        offset = 0
+        while True:
+            got = self._col.get(include=[], limit=PAGE, offset=offset)
+            if not got["ids"]:
+                break
+            ids.extend(got["ids"])
+            offset += len(got["ids"])
+        digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+        return f"{len(ids)}-{digest}"
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of `ids` are already stored (ingestion skips those)."""

@@ -1,0 +1,160 @@
+"""Link-graph benchmark: does following links from the question's best hits find the second hop?
+
+No model is used. For each dev300 question (default: questions 1-100, the development slice),
+the evidence pool after *question search + one link step* is compared with *question search
+alone* at the same or larger pool size: the share of questions whose pool holds both gold
+paragraphs, with at most 12 passages in the pool. Also measured: link lookup latency (the graph
+alone, and the whole link step: lookup, reading the passages, ranking), and the time to build
+the graph for a generated 100k-passage corpus (the one `benchmarks/retrieval.py` builds).
+
+    .venv/bin/python benchmarks/links.py --data-dir DIR [--skip 0 -n 100] [--scale-n 100000] --json
+
+DIR holds the ingested `hotpotqa-dev300` collection; the link graph is built there if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.retrieval import DATA, doc_id, generate_corpus, load_questions  # noqa: E402
+from leadline.agents.reader import rank_pool  # noqa: E402
+from leadline.agents.searcher import pool_hits  # noqa: E402
+from leadline.config import load_settings  # noqa: E402
+from leadline.precompute.job import precompute  # noqa: E402
+from leadline.precompute.links import LinkMatcher, collect_names  # noqa: E402
+from leadline.precompute.search import PrecomputedSearch, attach_precompute  # noqa: E402
+from leadline.tools.search.base import Passage  # noqa: E402
+from leadline.tools.search.corpus import LocalCorpus  # noqa: E402
+
+# (question hits kept, link sources, linked hits kept): pools of at most 12 passages.
+LINK_CONFIGS = [(5, 1, 5), (5, 2, 5), (5, 3, 5), (6, 2, 6), (7, 2, 5), (8, 2, 4), (10, 2, 2)]
+SEARCH_ONLY_K = (5, 10, 12)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def both(pool: list[Passage], gold: set[str]) -> bool:
+    return gold <= {doc_id(p.id) for p in pool}
+
+
+def percentile_ms(samples: list[float], q: int) -> float:
+    cuts = statistics.quantiles([s * 1000 for s in samples], n=100, method="inclusive")
+    return round(cuts[q - 1], 3)
+
+
+async def retrieval(corpus: LocalCorpus, search: PrecomputedSearch, questions: list[Any]) -> dict:
+    hits: dict[str, int] = {f"search k={k}": 0 for k in SEARCH_ONLY_K}
+    sizes: dict[str, list[int]] = {}
+    lookup_s: list[float] = []
+    step_s: list[float] = []
+    for question, gold in questions:
+        ranked = await corpus.search(question, max(SEARCH_ONLY_K))
+        for k in SEARCH_ONLY_K:
+            hits[f"search k={k}"] += both(ranked[:k], gold)
+        for keep, n_sources, n_links in LINK_CONFIGS:
+            first = ranked[:keep]
+            pool = rank_pool(question, pool_hits(first, question, 1, keep))
+            sources = [h.passage_id for h in pool[:n_sources]]
+            started = time.perf_counter()
+            search.links.neighbours(sources)  # type: ignore[union-attr]
+            lookup_s.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            linked = search.follow_sync(sources, question, n_links)
+            step_s.append(time.perf_counter() - started)
+            name = f"search k={keep} + links from {n_sources} (k={n_links})"
+            merged = {p.id: p for p in [*first, *linked]}
+            hits[name] = hits.get(name, 0) + both(list(merged.values()), gold)
+            sizes.setdefault(name, []).append(len(merged))
+    n = len(questions)
+    out = {
+        name: {
+            "both_gold": round(count / n, 3),
+            "mean_pool": round(statistics.mean(sizes[name]), 2) if name in sizes else None,
+        }
+        for name, count in hits.items()
+    }
+    latency = {
+        "graph_lookup_p50_ms": percentile_ms(lookup_s, 50),
+        "graph_lookup_p95_ms": percentile_ms(lookup_s, 95),
+        "link_step_p50_ms": percentile_ms(step_s, 50),
+        "link_step_p95_ms": percentile_ms(step_s, 95),
+    }
+    return {"n": n, "pools": out, "latency": latency}
+
+
+def scale_build(n: int) -> dict[str, Any]:
+    """Build the graph for n generated passages in memory (what the link stage computes)."""
+    with tempfile.TemporaryDirectory(prefix="leadline-links-") as tmp:
+        src = Path(tmp) / "generated.jsonl"
+        generate_corpus(src, n)
+        passages = [
+            Passage(row["id"], row["title"], row["text"], "")
+            for row in map(json.loads, src.read_text(encoding="utf-8").splitlines())
+        ]
+    started = time.perf_counter()
+    index = collect_names(passages)
+    names_s = time.perf_counter() - started
+    matcher = LinkMatcher(index.names)
+    automaton_s = time.perf_counter() - started - names_s
+    edges = sum(len(matcher.links(p)) for p in passages)
+    total = time.perf_counter() - started
+    return {
+        "passages": n,
+        "names": len(index.names),
+        "dropped": len(index.dropped),
+        "edges": edges,
+        "names_s": round(names_s, 2),
+        "automaton_s": round(automaton_s, 2),
+        "build_s": round(total, 2),
+    }
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--collection", default="hotpotqa-dev300")
+    parser.add_argument("--skip", type=int, default=0)
+    parser.add_argument("-n", type=int, default=100)
+    parser.add_argument("--scale-n", type=int, default=0, help="0 skips the scale build")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    settings = load_settings(data_dir=args.data_dir)
+    corpus = LocalCorpus.from_settings(settings, args.collection, create=False)
+    started = time.perf_counter()
+    report = await precompute(corpus, max_tokens=0, show_progress=False)
+    result: dict[str, Any] = {
+        "collection": args.collection,
+        "passages": report.passages,
+        "link_stage_s": round(time.perf_counter() - started, 2) if report.stages else "fresh",
+    }
+    search = attach_precompute(corpus, corpus)
+    if not isinstance(search, PrecomputedSearch) or search.links is None:
+        log("no link graph after precompute")
+        return 2
+    questions = load_questions(DATA)[args.skip : args.skip + args.n]
+    result["retrieval"] = await retrieval(corpus, search, questions)
+    for name, row in result["retrieval"]["pools"].items():
+        log(f"{name:40} both gold {row['both_gold']:.3f}  pool {row['mean_pool']}")
+    log(str(result["retrieval"]["latency"]))
+    if args.scale_n:
+        result["scale"] = scale_build(args.scale_n)
+        log(str(result["scale"]))
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
