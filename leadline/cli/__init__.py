@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from leadline.cli import corpus, evals, model, research, serve
+from leadline.cli import corpus, evals, model, precompute, research, serve
 from leadline.errors import LeadlineError
 
 # Each registers its parser and sets `handler`; this order is the order of `leadline --help`.
@@ -23,6 +23,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     research.register_demo,
     corpus.register_ingest,
     corpus.register_search,
+    precompute.register_precompute,
     research.register_batch,
     evals.register_eval,
     evals.register_sweep,

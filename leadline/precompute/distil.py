@@ -11,6 +11,7 @@ Pure parts (prompt, cleaning) plus one async call per passage; the job does the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
@@ -104,11 +105,18 @@ async def distil(
     llm: LLMClient, passage: Passage, allowance: TokenAllowance, extra_body: dict[str, object]
 ) -> Distillation:
     """One passage's facts and questions; raises AllowanceSpent or an LLMError."""
-    output, _ = await llm.chat_json(
-        distil_messages(passage),
-        DistilOutput,
-        max_tokens=COMPLETION_TOKENS,
-        extra_body=dict(extra_body),
-        guard=allowance,
-    )
+    messages = distil_messages(passage)
+    try:
+        output, _ = await llm.chat_json(
+            messages,
+            DistilOutput,
+            max_tokens=COMPLETION_TOKENS,
+            extra_body=dict(extra_body),
+            guard=allowance,
+        )
+    except asyncio.CancelledError:
+        # Abandoned mid-call (the host paused the job): the server may have run it, so its
+        # worst case is booked, as for a call that timed out.
+        allowance.unanswered(messages, COMPLETION_TOKENS)
+        raise
     return Distillation(clean(output.facts, MAX_FACTS), clean(output.questions, MAX_QUESTIONS))

@@ -210,13 +210,16 @@ class PrecomputeStore:
 
     # --- costs --------------------------------------------------------------------------------
 
-    def record(self, cost: StageCost) -> None:
+    def record(self, cost: StageCost, run_id: int | None = None) -> int:
+        """Save a stage's cost; with `run_id`, update that row. Jobs save after every unit, so
+        a killed job's cost is on record up to its last unit (as stopped "interrupted")."""
         with self._db() as conn:
-            conn.execute(
-                "INSERT INTO runs (stage, fingerprint, started_at, wall_s, passages, calls, "
-                "prompt_tokens, cached_tokens, completion_tokens, stopped) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            cur = conn.execute(
+                "INSERT OR REPLACE INTO runs (id, stage, fingerprint, started_at, wall_s, "
+                "passages, calls, prompt_tokens, cached_tokens, completion_tokens, stopped) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    run_id,
                     cost.stage,
                     cost.fingerprint,
                     cost.started_at,
@@ -229,6 +232,7 @@ class PrecomputeStore:
                     cost.stopped,
                 ),
             )
+            return int(cur.lastrowid or 0) if run_id is None else run_id
 
     def costs(self) -> list[StageCost]:
         if not self.exists():
