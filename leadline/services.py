@@ -53,6 +53,14 @@ class Services:
             self._backends[name] = open_search_backend(self.settings, collection=name)
         return self._backends[name]
 
+    def refresh_precompute(self, collection: str) -> None:
+        """Use the collection's precomputed results from the next run on (a precompute just
+        finished); the backend's clients are kept, only its wrapper is rebuilt."""
+        if collection in self._backends:
+            from leadline.precompute.search import reattach
+
+            self._backends[collection] = reattach(self._backends[collection])
+
     @property
     def slots(self) -> int:
         """How many runs can proceed concurrently without evicting each other's KV cache."""

@@ -20,6 +20,7 @@ from leadline import __version__
 from leadline.api.chat import build_chat_router
 from leadline.api.config import ApiConfig, load_api_config
 from leadline.api.jobs import JobManager
+from leadline.api.precompute import build_precompute_router
 from leadline.api.routes import build_research_router
 from leadline.api.security import (
     BodyLimitMiddleware,
@@ -73,6 +74,20 @@ def create_app(
             await jobs.start()
             app.state.jobs = jobs
             app.state.services = services
+            app.state.sleep = None
+            if config.precompute_collections:
+                from leadline.precompute.sleep import SleepTimeRunner
+
+                sleep = SleepTimeRunner(
+                    services,
+                    config.precompute_collections,
+                    max_tokens=config.precompute_max_tokens,
+                )
+                sleep.set_busy(jobs.running() > 0)
+                jobs.busy_listeners.append(sleep.set_busy)
+                sleep.start()
+                stack.push_async_callback(sleep.close)
+                app.state.sleep = sleep
             yield
 
     # FastAPI's own /docs loads Swagger UI from a CDN, which offline and air-gapped deployments
@@ -93,6 +108,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(build_research_router())
     app.include_router(build_chat_router())
+    app.include_router(build_precompute_router())
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> Any:

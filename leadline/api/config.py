@@ -73,6 +73,12 @@ class ApiConfig(BaseModel):
     resume_interrupted: bool = Field(True, description="Resume jobs a restart interrupted.")
     max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, description="Starts before giving up.")
     keepalive_s: float = Field(DEFAULT_KEEPALIVE_S, gt=0)
+    precompute_collections: tuple[str, ...] = Field(
+        (), description="Collections to precompute in idle time (`leadline serve` adds its own)."
+    )
+    precompute_max_tokens: int = Field(
+        0, ge=0, description="Model tokens idle-time precompute may spend; 0: link graphs only."
+    )
 
     def __repr__(self) -> str:  # never print the keys themselves
         shown = self.model_dump(exclude={"api_keys"})

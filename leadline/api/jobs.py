@@ -142,6 +142,17 @@ class JobManager:
         self.live: dict[str, LiveJob] = {}
         self.writer = EventWriter(store)
         self.stopping = asyncio.Event()
+        # Told True when a job starts while none ran, False when the last one ends: the
+        # server's sleep-time precompute runs only in between.
+        self.busy_listeners: list[Callable[[bool], None]] = []
+        self._busy = False
+
+    def _activity_changed(self) -> None:
+        busy = any(not j.finishing for j in self.live.values())
+        if busy != self._busy:
+            self._busy = busy
+            for listener in self.busy_listeners:
+                listener(busy)
 
     async def start(self) -> None:
         self.writer.start()
@@ -175,10 +186,12 @@ class JobManager:
         )
         live = LiveJob(record, next_seq=1)
         self.live[record.id] = live  # reserved before the first await, so the limit holds
+        self._activity_changed()
         try:
             await self.store.create(record)
         except BaseException:
             self.live.pop(record.id, None)
+            self._activity_changed()
             raise
         live.task = asyncio.create_task(self._run(live, resume=False, note="started"))
         return record
@@ -262,6 +275,7 @@ class JobManager:
             live.done.set()
             live.notify()
             self.live.pop(record.id, None)
+            self._activity_changed()
 
     async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[StoredEvent | None]:
         """Stored events after `after`, then live ones until the job ends; None = keep-alive."""
@@ -344,6 +358,7 @@ class JobManager:
                 )
                 log.info("job %s: %s", record.id, note)
                 live.task = asyncio.create_task(self._run(live, resume=resume, note=note))
+                self._activity_changed()
 
     def begin_shutdown(self) -> None:
         """Stop taking jobs and end every follower's stream (clients reconnect after restart)."""

@@ -12,6 +12,13 @@ def _serve(args: argparse.Namespace) -> int:
     from leadline.api.config import load_api_config
     from leadline.api.server import serve
 
+    settings = settings_from(args)
+    precompute: tuple[str, ...] = ()
+    if not args.no_precompute:
+        names = args.precompute.split(",") if args.precompute else []
+        precompute = tuple(n.strip() for n in names if n.strip()) or (
+            args.collection or settings.collection,
+        )
     config = load_api_config(
         max_tokens=args.max_tokens,
         max_search_steps=args.max_search_steps,
@@ -21,8 +28,10 @@ def _serve(args: argparse.Namespace) -> int:
         default_shape=args.shape,
         default_kv_mode=args.kv_mode,
         default_collection=args.collection,
+        precompute_collections=precompute,
+        precompute_max_tokens=args.precompute_max_tokens,
     )
-    return serve(settings_from(args), config, host=args.host, port=args.port)
+    return serve(settings, config, host=args.host, port=args.port)
 
 
 def register_serve(sub: Any) -> None:
@@ -46,5 +55,19 @@ def register_serve(sub: Any) -> None:
         default=None,
         help="unfinished jobs one API key may have at once (default 8)",
     )
+    p.add_argument(
+        "--precompute",
+        metavar="NAME[,NAME]",
+        help="collections to precompute while no research job runs (default: the default "
+        "collection); progress at GET /v1/precompute",
+    )
+    p.add_argument(
+        "--precompute-max-tokens",
+        type=int,
+        default=0,
+        help="model tokens idle-time precompute may spend distilling passages (default 0: "
+        "link graphs only)",
+    )
+    p.add_argument("--no-precompute", action="store_true", help="no idle-time precompute")
     add_budget_flags(p)
     p.set_defaults(handler=_serve)

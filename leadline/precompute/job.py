@@ -75,9 +75,13 @@ class _CostRow:
         self.cost = StageCost(stage, fingerprint, time.time(), 0.0, 0, stopped="interrupted")
         self.id = store.record(self.cost)
 
-    def save(self, **changes: Any) -> StageCost:
+    def update(self, **changes: Any) -> StageCost:
+        """The row with `changes`, not yet saved (a unit's write saves it with its result)."""
         self.cost = replace(self.cost, wall_s=time.perf_counter() - self._t0, **changes)
-        self.store.record(self.cost, self.id)
+        return self.cost
+
+    def save(self, **changes: Any) -> StageCost:
+        self.store.record(self.update(**changes), self.id)
         return self.cost
 
 
@@ -98,8 +102,8 @@ async def _link_stage(run: _Run) -> StageCost | None:
             batch = todo[start : start + LINK_BATCH]
 
             def work(batch: Sequence[Passage] = batch, linked: int = start) -> None:
-                store.add_links([(p.id, matcher.links(p)) for p in batch])
-                row.save(passages=linked + len(batch))
+                rows = [(p.id, matcher.links(p)) for p in batch]
+                store.add_links(rows, row.update(passages=linked + len(batch)), row.id)
 
             await asyncio.to_thread(work)
             tracker.advance(len(batch))
@@ -158,16 +162,19 @@ async def _distil_stage(
                 continue  # paused mid-call: the same passage again once the gate opens
             queue.pop(0)
             after = allowance.spent
+            distilled += 1
             await asyncio.to_thread(
                 store.add_distilled,
                 passage.id,
                 result,
-                after.prompt_tokens - before.prompt_tokens,
-                after.cached_tokens - before.cached_tokens,
-                after.completion_tokens - before.completion_tokens,
+                (
+                    after.prompt_tokens - before.prompt_tokens,
+                    after.cached_tokens - before.cached_tokens,
+                    after.completion_tokens - before.completion_tokens,
+                ),
+                row.update(**spent()),
+                row.id,
             )
-            distilled += 1
-            await asyncio.to_thread(row.save, **spent())
             tracker.advance(1, after.total_tokens - before.total_tokens)
         return await asyncio.to_thread(row.save, **spent(stopped="done"))
     except AllowanceSpent:

@@ -138,6 +138,19 @@ class PrecomputedSearch:
         return rank_linked(question, [found[i] for i in ids if i in found], k)
 
 
+def reattach(backend: SearchBackend) -> SearchBackend:
+    """`backend` (as `open_search_backend` built it) with the precomputed results as they are
+    now: after a precompute finished, or to drop results that went stale."""
+    corpus: LocalCorpus | None = None
+    base = backend
+    if isinstance(backend, PrecomputedSearch):
+        base, corpus = backend.backend, backend.corpus
+    else:
+        inner = getattr(backend, "backend", backend)  # a CachedBackend wraps the corpus
+        corpus = inner if isinstance(inner, LocalCorpus) else None
+    return backend if corpus is None else attach_precompute(base, corpus)
+
+
 def attach_precompute(backend: SearchBackend, corpus: LocalCorpus) -> SearchBackend:
     """`backend` with the collection's precomputed results when there are any, else itself."""
     store = PrecomputeStore(corpus.precompute_dir)

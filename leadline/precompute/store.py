@@ -154,12 +154,16 @@ class PrecomputeStore:
                 self._set(conn, "links_complete", "0")
             return {row[0] for row in conn.execute("SELECT passage_id FROM links")}
 
-    def add_links(self, rows: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+    def add_links(
+        self, rows: Iterable[tuple[str, tuple[str, ...]]], cost: StageCost, run_id: int
+    ) -> None:
+        """Links of a batch, and the stage's cost so far, in one transaction."""
         with self._db() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO links VALUES (?, ?)",
                 ((pid, json.dumps(list(targets))) for pid, targets in rows),
             )
+            _write_cost(conn, cost, run_id)
 
     def finish_links(self, fingerprint: str) -> None:
         with self._db() as conn:
@@ -186,9 +190,18 @@ class PrecomputeStore:
             return {row[0] for row in conn.execute("SELECT passage_id FROM distilled")}
 
     def add_distilled(
-        self, passage_id: str, d: Distillation, prompt: int, cached: int, completion: int
+        self,
+        passage_id: str,
+        d: Distillation,
+        spent: tuple[int, int, int],
+        cost: StageCost,
+        run_id: int,
     ) -> None:
+        """One passage's distillation (what it cost: prompt, cached, completion tokens), and
+        the stage's cost so far, in one transaction."""
+        prompt, cached, completion = spent
         with self._db() as conn:
+            _write_cost(conn, cost, run_id)
             conn.execute(
                 "INSERT OR REPLACE INTO distilled VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -214,25 +227,7 @@ class PrecomputeStore:
         """Save a stage's cost; with `run_id`, update that row. Jobs save after every unit, so
         a killed job's cost is on record up to its last unit (as stopped "interrupted")."""
         with self._db() as conn:
-            cur = conn.execute(
-                "INSERT OR REPLACE INTO runs (id, stage, fingerprint, started_at, wall_s, "
-                "passages, calls, prompt_tokens, cached_tokens, completion_tokens, stopped) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    cost.stage,
-                    cost.fingerprint,
-                    cost.started_at,
-                    round(cost.wall_s, 3),
-                    cost.passages,
-                    cost.calls,
-                    cost.prompt_tokens,
-                    cost.cached_tokens,
-                    cost.completion_tokens,
-                    cost.stopped,
-                ),
-            )
-            return int(cur.lastrowid or 0) if run_id is None else run_id
+            return _write_cost(conn, cost, run_id)
 
     def costs(self) -> list[StageCost]:
         if not self.exists():
@@ -257,3 +252,25 @@ class PrecomputeStore:
             t["calls"] += c.calls
             t["total_tokens"] += c.total_tokens
         return totals
+
+
+def _write_cost(conn: sqlite3.Connection, cost: StageCost, run_id: int | None) -> int:
+    cur = conn.execute(
+        "INSERT OR REPLACE INTO runs (id, stage, fingerprint, started_at, wall_s, passages, "
+        "calls, prompt_tokens, cached_tokens, completion_tokens, stopped) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            cost.stage,
+            cost.fingerprint,
+            cost.started_at,
+            round(cost.wall_s, 3),
+            cost.passages,
+            cost.calls,
+            cost.prompt_tokens,
+            cost.cached_tokens,
+            cost.completion_tokens,
+            cost.stopped,
+        ),
+    )
+    return int(cur.lastrowid or 0) if run_id is None else run_id

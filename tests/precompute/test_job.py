@@ -12,7 +12,7 @@ from leadline.precompute import job as job_module
 from leadline.precompute.job import precompute, status
 from leadline.precompute.progress import Gate
 from leadline.precompute.search import PrecomputedSearch, attach_precompute
-from leadline.precompute.store import Distillation, PrecomputeStore
+from leadline.precompute.store import Distillation, PrecomputeStore, StageCost
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import LinkFollower, Passage
 from leadline.tools.search.corpus import LocalCorpus
@@ -45,11 +45,11 @@ async def test_an_interrupted_link_stage_resumes_where_it_stopped(
     real_add = PrecomputeStore.add_links
     calls = {"n": 0}
 
-    def dying_add(self: PrecomputeStore, rows: list[Any]) -> None:
+    def dying_add(self: PrecomputeStore, rows: list[Any], *args: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # a kill between two commits
-        real_add(self, rows)
+        real_add(self, rows, *args)
 
     monkeypatch.setattr(PrecomputeStore, "add_links", dying_add)
     with pytest.raises(KeyboardInterrupt):
@@ -69,7 +69,9 @@ async def test_results_are_invalidated_and_rebuilt_when_the_collection_changes(
 ) -> None:
     await precompute(corpus, max_tokens=0, show_progress=False)
     store = PrecomputeStore(corpus.precompute_dir)
-    store.add_distilled("kiss", Distillation(("a fact",), ("a question?",)), 1, 0, 1)
+    fact = Distillation(("a fact",), ("a question?",))
+    cost = StageCost("distil", corpus.fingerprint(), 0.0, 0.0, 1)
+    store.add_distilled("kiss", fact, (1, 0, 1), cost, store.record(cost))
     corpus.add([Passage("ghana2", "Accra", "Accra is the capital of Ghana.", "m")], progress=False)
     # The old graph does not know the new passage: at question time it is not used ...
     search = attach_precompute(corpus, corpus)
