@@ -57,6 +57,28 @@ class _Progress:
         self.bar.close()
 
 
+async def _precompute_first(
+    services: Services, collection: str | None, max_tokens: int, progress: bool
+) -> None:
+    from leadline.precompute.job import precompute_collection
+
+    report = await precompute_collection(
+        services.settings,
+        collection,
+        llm=services.llm if max_tokens else None,
+        max_tokens=max_tokens,
+        extra_body=services.slot_extra_body(0),
+        show_progress=progress,
+    )
+    for stage in report.stages:
+        print(
+            f"leadline: precompute {stage.stage}: {stage.passages} passage(s), "
+            f"{stage.total_tokens:,} tokens, {stage.wall_s:.1f}s ({stage.stopped})",
+            file=sys.stderr,
+        )
+    services.refresh_precompute(collection or services.settings.collection)
+
+
 async def run_file(
     input_path: Path | str,
     output_path: Path | str,
@@ -67,12 +89,17 @@ async def run_file(
     strict: bool = False,
     retry_errors: bool = False,
     passages: Path | str | None = None,
+    precompute: int | None = None,
     settings: Settings | None = None,
     services: Services | None = None,
     progress: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
-    """What `leadline batch` does: read, resume, run with a progress bar; return a summary."""
+    """What `leadline batch` does: read, resume, run with a progress bar; return a summary.
+
+    `precompute`: first bring the collection's precomputed results up to date, with this many
+    model tokens for distillation (0: the link graph only); None: use whatever is there.
+    """
     budget = budget or Budget()
     width = DEFAULT_CONCURRENCY if concurrency is None else concurrency
     if not 1 <= width <= MAX_CONCURRENCY:
@@ -106,6 +133,8 @@ async def run_file(
                 services = await stack.enter_async_context(open_services(settings))
                 if passages is not None:
                     services.search = PassageFileSearch.from_jsonl(passages)
+            if precompute is not None and todo and services is not None and passages is None:
+                await _precompute_first(services, options.get("collection"), precompute, progress)
             if services is not None and services.server is not None and services.slots < width:
                 print(
                     f"leadline: the embedded server has {services.slots} slot(s), so "

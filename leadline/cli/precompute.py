@@ -16,15 +16,21 @@ def _precompute(args: argparse.Namespace) -> int:
     from leadline.precompute.job import status
     from leadline.tools.search.corpus import LocalCorpus
 
-    if args.max_tokens is not None and args.max_tokens < 0:
+    if args.max_tokens < 0:
         raise ConfigError(f"--max-tokens must be >= 0, got {args.max_tokens}")
     settings = settings_from(args)
+    if args.status:
+        corpus = LocalCorpus.from_settings(settings, args.collection, create=False)
+        try:
+            print_json(status(corpus))
+        finally:
+            corpus.close()
+        return 0
+    report = asyncio.run(
+        run_precompute(settings, args.collection, args.max_tokens, not args.no_progress)
+    )
     corpus = LocalCorpus.from_settings(settings, args.collection, create=False)
     try:
-        if args.status:
-            print_json(status(corpus))
-            return 0
-        report = asyncio.run(_run(corpus, settings, args.max_tokens, not args.no_progress))
         summary = {**report.to_dict(), "status": status(corpus)}
     finally:
         corpus.close()
@@ -42,23 +48,32 @@ def _precompute(args: argparse.Namespace) -> int:
             f"{st['collection']}: links {st['links']}, {st['distilled']} of {st['passages']} "
             f"passages distilled -> {st['directory']}"
         )
-    stopped = {s.stopped for s in report.stages}
-    return 1 if "error" in stopped else 0
+    return 1 if any(s.stopped == "error" for s in report.stages) else 0
 
 
-async def _run(corpus: Any, settings: Any, max_tokens: int | None, show: bool) -> Any:
-    from leadline.precompute.job import precompute
+async def run_precompute(
+    settings: Any, collection: str | None, max_tokens: int, show: bool, services: Any = None
+) -> Any:
+    """Precompute `collection`; the model (opened here unless `services` is given) only when
+    `max_tokens` is not 0. Shared with `leadline batch --precompute`."""
+    from contextlib import AsyncExitStack
 
-    if max_tokens == 0:
-        return await precompute(corpus, max_tokens=0, show_progress=show)
-    from leadline.services import open_services
+    from leadline.precompute.job import precompute_collection
 
-    async with open_services(settings) as services:
-        return await precompute(
-            corpus,
-            llm=services.llm,
+    async with AsyncExitStack() as stack:
+        llm, extra = None, {}
+        if max_tokens != 0:
+            if services is None:
+                from leadline.services import open_services
+
+                services = await stack.enter_async_context(open_services(settings))
+            llm, extra = services.llm, services.slot_extra_body(0)
+        return await precompute_collection(
+            settings,
+            collection,
+            llm=llm,
             max_tokens=max_tokens,
-            extra_body=services.slot_extra_body(0),
+            extra_body=extra,
             show_progress=show,
         )
 

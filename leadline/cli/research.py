@@ -108,6 +108,7 @@ def _batch(args: argparse.Namespace) -> int:
             strict=args.strict,
             retry_errors=args.retry_errors,
             passages=args.passages,
+            precompute=args.precompute_max_tokens if args.precompute else None,
             settings=settings_from(args),
             progress=not args.no_progress,
             **run_options(args),
@@ -182,6 +183,17 @@ def register_batch(sub: Any) -> None:
         metavar="FILE.jsonl",
         help="search this JSONL file of {id?, title?, text} passages (BM25 in memory) "
         "instead of a collection",
+    )
+    p.add_argument(
+        "--precompute",
+        action="store_true",
+        help="first bring the collection's precomputed results up to date (leadline precompute)",
+    )
+    p.add_argument(
+        "--precompute-max-tokens",
+        type=int,
+        default=0,
+        help="with --precompute: model tokens for distilling passages (default 0: links only)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

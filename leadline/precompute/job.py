@@ -247,3 +247,16 @@ async def precompute(
         if on_progress is not None:
             on_progress(progress)
     return PrecomputeReport(corpus.collection, fingerprint, len(passages), stages)
+
+
+async def precompute_collection(
+    settings: Any, collection: str | None, **options: Any
+) -> PrecomputeReport:
+    """`precompute` on a named collection of the configured store (CLI, batch, server)."""
+    from leadline.tools.search.corpus import LocalCorpus
+
+    corpus = await asyncio.to_thread(LocalCorpus.from_settings, settings, collection, create=False)
+    try:
+        return await precompute(corpus, **options)
+    finally:
+        await corpus.aclose()

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from leadline.errors import LeadlineError
-from leadline.precompute.job import precompute
+from leadline.precompute.job import precompute_collection
 from leadline.precompute.progress import Gate, Progress
 
 log = logging.getLogger("leadline.precompute")
@@ -71,22 +71,16 @@ class SleepTimeRunner:
                 log.warning("precompute of %s failed: %s", name, exc)
 
     async def _precompute(self, name: str) -> None:
-        from leadline.tools.search.corpus import LocalCorpus
-
-        settings = self.services.settings
-        corpus = await asyncio.to_thread(LocalCorpus.from_settings, settings, name, create=False)
-        try:
-            report = await precompute(
-                corpus,
-                llm=self.services.llm if self.max_tokens else None,
-                max_tokens=self.max_tokens,
-                extra_body=self.services.slot_extra_body(0),
-                gate=self.gate,
-                show_progress=False,
-                on_progress=lambda p: self._update(name, p),
-            )
-        finally:
-            await corpus.aclose()
+        report = await precompute_collection(
+            self.services.settings,
+            name,
+            llm=self.services.llm if self.max_tokens else None,
+            max_tokens=self.max_tokens,
+            extra_body=self.services.slot_extra_body(0),
+            gate=self.gate,
+            show_progress=False,
+            on_progress=lambda p: self._update(name, p),
+        )
         if report.stages:
             await asyncio.to_thread(self.services.refresh_precompute, name)
             log.info("precompute of %s: %s", name, [s.to_dict() for s in report.stages])
