@@ -6,7 +6,9 @@
   alternate one chain-of-thought sentence with a retrieval that uses that sentence as the query,
   until the chain says "the answer is" or the budget ends; a direct reader then answers from
   all passages gathered (the same reader as `rag`, so only retrieval differs).
-- `leadline-POLICY-SHAPE`: the research graph (`run_graph`) with that policy and shape.
+- `leadline-POLICY-SHAPE`: the research graph (`run_graph`) with that policy and shape;
+  `-nolinks` runs it without link steps, to measure what the link graph (sleep-time compute)
+  buys on the same collection in the same evaluation.
 
 Baselines obey the same budget as leadline: every LLM call goes through a `BudgetGuard`, every
 search is a ledger event and is issued only if it, and the reader call after it, still fit.
@@ -68,10 +70,13 @@ class SystemSpec:
     kind: SystemKind
     policy: Policy = "adaptive"
     shape: ShapeMode = "auto"
+    follow_links: bool = True
 
     @property
     def name(self) -> str:
-        return f"leadline-{self.policy}-{self.shape}" if self.kind == "leadline" else self.kind
+        if self.kind != "leadline":
+            return self.kind
+        return f"leadline-{self.policy}-{self.shape}" + ("" if self.follow_links else "-nolinks")
 
 
 def parse_system(
@@ -85,6 +90,8 @@ def parse_system(
     if key in ("closed-book", "rag", "ircot"):
         return SystemSpec(key)  # type: ignore[arg-type]
     head, *parts = key.split("-")
+    links = "nolinks" not in parts
+    parts = [p for p in parts if p != "nolinks"]
     if head == "leadline" and len(parts) <= 2:
         for part in parts:
             if part in ("fixed", "adaptive"):
@@ -94,10 +101,10 @@ def parse_system(
             else:
                 break
         else:
-            return SystemSpec("leadline", policy, shape)
+            return SystemSpec("leadline", policy, shape, links)
     raise ConfigError(
         f"unknown system {name!r}; use closed-book, rag, ircot or leadline[-fixed|-adaptive]"
-        "[-sequential|-parallel|-auto]"
+        "[-sequential|-parallel|-auto][-nolinks]"
     )
 
 
@@ -335,7 +342,7 @@ async def _leadline(
         max_passage_tokens=ctx.max_passage_tokens,
         passages_per_query=ctx.passages_per_query,
         reader_passages=ctx.reader_passages,
-        follow_links=ctx.follow_links,
+        follow_links=ctx.follow_links and spec.follow_links,
     )
     if ctx.search is None:
         raise ConfigError("leadline needs a search backend")

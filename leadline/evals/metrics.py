@@ -143,7 +143,36 @@ def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "f1": round(mean(r["f1"] for r in records), 4),
         "support_recall": round(mean(recalls), 4) if recalls else None,
         "errors": sum(1 for r in records if r.get("error")),
+        "precompute_used": sum(1 for r in records if r.get("precompute")),
     }
     for key in COST_FIELDS:
         out[f"mean_{key}"] = round(mean(float(r["cost"].get(key, 0)) for r in records), 2)
     return out
+
+
+def break_even(
+    with_: dict[str, Any], without: dict[str, Any], cost: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """What precompute buys per question and after how many questions it has paid for itself.
+
+    `with_` and `without` are two systems' summaries on the same questions (e.g. `leadline-fixed`
+    and `leadline-fixed-nolinks`); `cost` is the collection's precompute cost per stage. Saved
+    test-time compute (token-equivalents) and wall time per question are the differences of the
+    means; break-even is precompute cost over saving (None where nothing is saved).
+    """
+    tokens = sum(float(s.get("total_tokens", 0)) for s in cost.values())
+    wall = sum(float(s.get("wall_s", 0)) for s in cost.values())
+    saved_compute = without["mean_compute"] - with_["mean_compute"]
+    saved_wall = without["mean_wall_s"] - with_["mean_wall_s"]
+    return {
+        "em_gain": round(with_["em"] - without["em"], 4),
+        "f1_gain": round(with_["f1"] - without["f1"], 4),
+        "saved_compute_per_question": round(saved_compute, 1),
+        "saved_wall_s_per_question": round(saved_wall, 3),
+        "precompute_tokens": int(tokens),
+        "precompute_wall_s": round(wall, 1),
+        "break_even_questions_tokens": (
+            0 if tokens == 0 else round(tokens / saved_compute, 1) if saved_compute > 0 else None
+        ),
+        "break_even_questions_wall": round(wall / saved_wall, 1) if saved_wall > 0 else None,
+    }

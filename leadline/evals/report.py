@@ -50,6 +50,32 @@ def eval_summary_table(systems: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def precompute_section(result: dict[str, Any]) -> str:
+    """With and without the link graph (`X` against `X-nolinks`), and the break-even."""
+    from leadline.evals.metrics import break_even
+
+    systems, cost = result["systems"], (result.get("precompute") or {}).get("cost", {})
+    rows = []
+    for name, summary in systems.items():
+        base = systems.get(f"{name}-nolinks")
+        if base is not None and cost:
+            b = break_even(summary, base, cost)
+            rows.append(
+                f"| {name} | {b['em_gain']:+.3f} | {b['saved_compute_per_question']} | "
+                f"{b['saved_wall_s_per_question']} | {b['precompute_tokens']} | "
+                f"{b['precompute_wall_s']} | {b['break_even_questions_tokens']} | "
+                f"{b['break_even_questions_wall']} |"
+            )
+    if not rows:
+        return ""
+    return (
+        "\n## Sleep-time compute\n\n"
+        "| system | EM gain | compute saved / q | wall saved / q (s) | precompute tokens | "
+        "precompute wall (s) | break-even q (tokens) | break-even q (wall) |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
 def eval_summary_markdown(result: dict[str, Any]) -> str:
     b = result["budget"]
     return (
@@ -60,7 +86,7 @@ def eval_summary_markdown(result: dict[str, Any]) -> str:
         f"wall time {result['wall_s']:.0f} s.\n\n"
         + eval_summary_table(result["systems"])
         + "\nCosts are means per question. compute = uncached prompt + 0.1 × cached prompt + "
-        "completion tokens + 250 per search step.\n"
+        "completion tokens + 250 per search step.\n" + precompute_section(result)
     )
 
 

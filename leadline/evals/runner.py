@@ -192,7 +192,12 @@ def precompute_used(search: Any, system: SystemSpec, settings: Settings) -> dict
     info = getattr(search, "info", None)
     if info is None or not hasattr(info, "distilled"):
         return None
-    links = bool(info.links) and system.kind == "leadline" and settings.follow_links
+    links = (
+        bool(info.links)
+        and system.kind == "leadline"
+        and system.follow_links
+        and settings.follow_links
+    )
     if not links and not info.distilled:
         return None
     return {"links": links, "distilled": info.distilled, "fingerprint": info.fingerprint}
@@ -358,6 +363,7 @@ async def run_eval(
                 progress=progress,
             )
             summaries[system.name] = summarize_records(records)
+        precompute = precompute_costs(svc, collection) if any_search(systems) else None
     result = {
         "dataset": dataset.name,
         "collection": collection,
@@ -365,9 +371,26 @@ async def run_eval(
         "systems": summaries,
         "wall_s": round(time.perf_counter() - started, 1),
     }
+    if precompute:
+        result["precompute"] = precompute
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(eval_summary_markdown(result), encoding="utf-8")
     return result
+
+
+def any_search(systems: list[SystemSpec]) -> bool:
+    return any(s.kind != "closed-book" for s in systems)
+
+
+def precompute_costs(services: Any, collection: str) -> dict[str, Any] | None:
+    """What sleep-time compute has cost on this collection so far (per stage), if any."""
+    corpus = getattr(services.search_backend(collection), "corpus", None)
+    if corpus is None:
+        return None
+    from leadline.precompute.store import PrecomputeStore
+
+    totals = PrecomputeStore(corpus.precompute_dir).cost_totals()
+    return {"cost": totals} if totals else None
 
 
 @asynccontextmanager

@@ -103,3 +103,36 @@ async def test_batch_precomputes_first_then_follows_links(tmp_path: Path) -> Non
     assert store.links_count() == 3 and store.costs()[0].stopped == "done"
     row = json.loads((tmp_path / "out.jsonl").read_text())
     assert row["usage"]["search_steps"] == 2  # the question's search and the link step
+
+
+def test_nolinks_variant_and_the_break_even_of_precompute() -> None:
+    from leadline.evals.metrics import break_even
+    from leadline.evals.report import precompute_section
+
+    spec = parse_system("leadline-fixed-nolinks")
+    assert (spec.policy, spec.follow_links, spec.name) == (
+        "fixed",
+        False,
+        "leadline-fixed-auto-nolinks",
+    )
+    assert parse_system("leadline-fixed").follow_links
+    with_ = {"em": 0.40, "f1": 0.5, "mean_compute": 3000.0, "mean_wall_s": 20.0}
+    without = {"em": 0.35, "f1": 0.45, "mean_compute": 4000.0, "mean_wall_s": 30.0}
+    cost = {
+        "links": {"total_tokens": 0, "wall_s": 50.0},
+        "distil": {"total_tokens": 20000, "wall_s": 950.0},
+    }
+    b = break_even(with_, without, cost)
+    assert b["em_gain"] == 0.05 and b["saved_compute_per_question"] == 1000.0
+    assert b["break_even_questions_tokens"] == 20.0  # 20,000 tokens / 1,000 saved per question
+    assert b["break_even_questions_wall"] == 100.0  # 1,000 s / 10 s saved per question
+    assert break_even(without, with_, cost)["break_even_questions_wall"] is None  # never repays
+    table = precompute_section(
+        {
+            "systems": {"leadline-fixed-auto": with_, "leadline-fixed-auto-nolinks": without},
+            "precompute": {"cost": cost},
+        }
+    )
+    assert (
+        "| leadline-fixed-auto | +0.050 | 1000.0 | 10.0 | 20000 | 1000.0 | 20.0 | 100.0 |" in table
+    )
