@@ -7,9 +7,16 @@ paragraphs, with at most 12 passages in the pool. Also measured: link lookup lat
 alone, and the whole link step: lookup, reading the passages, ranking), and the time to build
 the graph for a generated 100k-passage corpus (the one `benchmarks/retrieval.py` builds).
 
-    .venv/bin/python benchmarks/links.py --data-dir DIR [--skip 0 -n 100] [--scale-n 100000] --json
+    .venv/bin/python benchmarks/links.py --data-dir DIR [--skip 0 -n 100] [--scale-n 100000] \
+        [--graph] --json
+
+`--graph` also runs each question through the real research graph (policy fixed, 2 search
+steps, the search cache off) with a scripted model that plans the question itself as its one
+query and proposes nothing more, with and without link steps: the pool the graph really builds.
 
 DIR holds the ingested `hotpotqa-dev300` collection; the link graph is built there if missing.
+When the collection also has distilled passages (`leadline precompute --max-tokens N`), search
+with the distilled questions fused in is measured too.
 """
 
 from __future__ import annotations
@@ -64,6 +71,11 @@ async def retrieval(corpus: LocalCorpus, search: PrecomputedSearch, questions: l
         ranked = await corpus.search(question, max(SEARCH_ONLY_K))
         for k in SEARCH_ONLY_K:
             hits[f"search k={k}"] += both(ranked[:k], gold)
+        if search.expansions is not None:  # distilled questions fused in (LLM precompute)
+            expanded = await search.search(question, max(SEARCH_ONLY_K))
+            for k in SEARCH_ONLY_K:
+                name = f"search + distilled k={k}"
+                hits[name] = hits.get(name, 0) + both(expanded[:k], gold)
         for keep, n_sources, n_links in LINK_CONFIGS:
             first = ranked[:keep]
             pool = rank_pool(question, pool_hits(first, question, 1, keep))
@@ -95,6 +107,60 @@ async def retrieval(corpus: LocalCorpus, search: PrecomputedSearch, questions: l
     return {"n": n, "pools": out, "latency": latency}
 
 
+async def graph_pools(
+    settings: Any, collection: str, questions: list[Any], steps: int = 2
+) -> dict[str, Any]:
+    """Both-gold share of the pools the research graph builds in `steps` search steps."""
+    from leadline.budgets.budget import Budget
+    from leadline.core import run_graph
+    from leadline.graph.state import RunSpec
+    from leadline.tools.llm import LLMClient
+    from leadline.tools.search import open_search_backend
+    from tests.fakes.llm_server import ScriptedLLMServer, by_role
+
+    def plan(body: dict[str, Any]) -> str:
+        text = body["messages"][-1]["content"]
+        question = text.split("Question: ", 1)[-1].split("\n", 1)[0]
+        return json.dumps(
+            {"sub_questions": [question], "queries": [question], "hops": 2, "shape": "bridge"}
+        )
+
+    reply = {"note": "", "answer": "unknown", "confidence": 0.1, "done": False, "next_queries": []}
+    handler = by_role(
+        planner=plan, reasoner=json.dumps(reply), answer=json.dumps({"answer": "unknown"})
+    )
+    search = open_search_backend(settings, collection, use_cache=False)
+    out: dict[str, Any] = {}
+    with ScriptedLLMServer(handler) as server:
+        llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0)
+        try:
+            for follow in (False, True):
+                found, sizes, link_steps = 0, [], 0
+                for question, gold in questions:
+                    spec = RunSpec(
+                        question=question,
+                        budget=Budget(max_tokens=50_000, max_search_steps=steps),
+                        policy="fixed",
+                        shape="sequential",
+                        follow_links=follow,
+                    )
+                    result = await run_graph(spec, llm=llm, search=search)
+                    pool = {h.passage_id: h for h in result.pool}
+                    found += gold <= {doc_id(pid) for pid in pool}
+                    sizes.append(len(pool))
+                    link_steps += sum(1 for e in result.events if e.agent == "linker")
+                name = f"graph, {steps} steps" + (", links" if follow else ", no links")
+                out[name] = {
+                    "both_gold": round(found / len(questions), 3),
+                    "mean_pool": round(statistics.mean(sizes), 2),
+                    "link_steps": link_steps,
+                }
+                log(f"{name:40} {out[name]}")
+        finally:
+            await llm.aclose()
+    return out
+
+
 def scale_build(n: int) -> dict[str, Any]:
     """Build the graph for n generated passages in memory (what the link stage computes)."""
     with tempfile.TemporaryDirectory(prefix="leadline-links-") as tmp:
@@ -111,6 +177,11 @@ def scale_build(n: int) -> dict[str, Any]:
     automaton_s = time.perf_counter() - started - names_s
     edges = sum(len(matcher.links(p)) for p in passages)
     total = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="leadline-links-store-") as tmp:
+        corpus = MemoryCorpus(passages, Path(tmp))
+        started = time.perf_counter()
+        asyncio.run(precompute(corpus, max_tokens=0, show_progress=False))
+        stage_s = time.perf_counter() - started
     return {
         "passages": n,
         "names": len(index.names),
@@ -119,7 +190,23 @@ def scale_build(n: int) -> dict[str, Any]:
         "names_s": round(names_s, 2),
         "automaton_s": round(automaton_s, 2),
         "build_s": round(total, 2),
+        "link_stage_s": round(stage_s, 2),  # the job: the same work plus SQLite, resumable
     }
+
+
+class MemoryCorpus:
+    """The precompute job's view of a corpus, over passages in memory (no embedding needed)."""
+
+    def __init__(self, passages: list[Passage], directory: Path) -> None:
+        self.collection = "scale"
+        self.precompute_dir = directory
+        self.passages = passages
+
+    def fingerprint(self) -> str:
+        return f"{len(self.passages)}-scale"
+
+    def iter_passages(self) -> list[Passage]:
+        return self.passages
 
 
 async def main() -> int:
@@ -129,6 +216,7 @@ async def main() -> int:
     parser.add_argument("--skip", type=int, default=0)
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--scale-n", type=int, default=0, help="0 skips the scale build")
+    parser.add_argument("--graph", action="store_true", help="also through the research graph")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     settings = load_settings(data_dir=args.data_dir)
@@ -149,8 +237,10 @@ async def main() -> int:
     for name, row in result["retrieval"]["pools"].items():
         log(f"{name:40} both gold {row['both_gold']:.3f}  pool {row['mean_pool']}")
     log(str(result["retrieval"]["latency"]))
+    if args.graph:
+        result["graph"] = await graph_pools(settings, args.collection, questions)
     if args.scale_n:
-        result["scale"] = scale_build(args.scale_n)
+        result["scale"] = await asyncio.to_thread(scale_build, args.scale_n)
         log(str(result["scale"]))
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
