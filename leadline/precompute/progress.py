@@ -10,7 +10,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Stage = Literal["links", "distil"]
@@ -54,7 +54,6 @@ class Progress:
     eta_s: float | None = None
     tokens: int = 0
     error: str = ""
-    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
