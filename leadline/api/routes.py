@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from leadline.api.config import ApiConfig
 from leadline.api.jobs import JobManager, LiveJob
+from leadline.api.options import known_collection
 from leadline.api.schemas import (
     JobList,
     JobStatus,
@@ -66,6 +67,8 @@ async def submit_job(
         question = validate_question(question)
     except ConfigError as exc:
         raise ApiError(422, str(exc), code="invalid_question", param="question") from exc
+    if options.collection is not None:
+        await known_collection(request, options.collection)
     config: ApiConfig = request.app.state.api_config
     return await manager(request).submit(
         key_id=key, kind=kind, question=question, request=resolve_request(config, options)
@@ -102,6 +105,7 @@ def summary(record: JobRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "answer": result.get("answer"),
         "stop_reason": result.get("stop_reason"),
+        "error": record.error or None,
     }
 
 
