@@ -4,7 +4,8 @@ A form that lets a person choose a collection and a budget needs both before the
 so it can offer only what exists and say what the maxima are; without them it could only guess
 and show the refusal afterwards. `known_collection` is the same list used as a check: a request
 naming a collection that does not exist is refused when it is made (422), not when its run
-first searches.
+first searches. A server whose search backend is fixed (tests, custom deployments) serves any
+name, so there is nothing to list or check.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ async def list_collections(request: Request) -> list[CollectionInfo] | None:
 
 
 async def known_collection(request: Request, name: str) -> None:
-    """Refuse a collection the server does not have, naming the ones it does."""
+    """Refuse a collection the server does not have, naming the ones it does. The default is
+    checked too: a run on a store where it was never ingested could only fail later."""
     try:
         known = await request.app.state.services.collections()
     except SearchError as exc:  # the store is down: the run will say so itself

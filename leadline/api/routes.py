@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from leadline.api.config import ApiConfig
 from leadline.api.jobs import JobManager, LiveJob
-from leadline.api.options import known_collection
+from leadline.api.options import default_collection, known_collection
 from leadline.api.schemas import (
     JobList,
     JobStatus,
@@ -67,12 +67,10 @@ async def submit_job(
         question = validate_question(question)
     except ConfigError as exc:
         raise ApiError(422, str(exc), code="invalid_question", param="question") from exc
-    if options.collection is not None:
-        await known_collection(request, options.collection)
     config: ApiConfig = request.app.state.api_config
-    return await manager(request).submit(
-        key_id=key, kind=kind, question=question, request=resolve_request(config, options)
-    )
+    resolved = resolve_request(config, options)
+    await known_collection(request, resolved["collection"] or default_collection(request))
+    return await manager(request).submit(key_id=key, kind=kind, question=question, request=resolved)
 
 
 async def owned_job(request: Request, key: str, job_id: str) -> tuple[JobRecord, LiveJob | None]:

@@ -51,7 +51,10 @@ def test_an_unknown_collection_is_refused_when_submitted(stack: Stack) -> None:
         assert error["code"] == "unknown_collection" and error["param"] == "collection"
         assert "no collection 'wikki'" in error["message"] and "news, wiki" in error["message"]
         job = wait_for(client, submit(client, collection="news"))
+        # The default too: "default" was never ingested here, so a run could only fail later.
+        unnamed = client.post("/v1/research", json={"question": QUESTION})
     assert job["status"] == "succeeded" and job["request"]["collection"] == "news"
+    assert unnamed.status_code == 422 and "no collection 'default'" in unnamed.text
 
 
 def test_limits_say_what_a_request_may_ask_for(stack: Stack) -> None:

@@ -116,6 +116,7 @@ def save_screenshots(page: Any, name: str) -> list[Path]:
     """Full-page screenshots at desktop and phone width; the page must fit the phone's width."""
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
+    page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring
     saved = []
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)

@@ -42,9 +42,11 @@ def paced(delay: float = 0.3, first_reason_delay: float | None = None) -> Handle
 def page_api(
     stack: Stack, handler: Handler | None = None, config: ApiConfig | None = None, **kwargs: Any
 ) -> ApiHarness:
+    """A server with two collections, "topics" the default, and the scripted LLM."""
     llm = stack.llm(handler or paced())
     catalog = MemoryCatalog({"topics": 12, "archive": 3})
     factory = scripted_factory(llm.base_url, catalog=catalog)
+    config = (config or ApiConfig()).model_copy(update={"default_collection": "topics"})
     return stack.api(llm, config=config, factory=factory, **kwargs)
 
 
@@ -105,6 +107,9 @@ def test_a_question_shows_its_steps_in_order_then_a_cited_answer(
     expect(page.locator("#chart .final-star")).to_have_count(1)
     layout_shift = page.evaluate("window.__layoutShift")
     assert layout_shift < 0.01, f"the page moved while the run streamed (CLS {layout_shift:.3f})"
+    expect(page.locator(f'#jobs button[data-id="{job_id}"]')).to_contain_text("answer: Topic 5")
+    shots = save_screenshots(page, "research-page")
+    assert all(p.stat().st_size > 10_000 for p in shots)
 
     # Each citation opens its passage, the quote marked in it; Escape closes it.
     cite = page.locator("#citations button.cite").first
@@ -119,10 +124,6 @@ def test_a_question_shows_its_steps_in_order_then_a_cited_answer(
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     assert page.evaluate("document.activeElement.dataset.evidence") == "1"  # focus came back
-
-    expect(page.locator(f'#jobs button[data-id="{job_id}"]')).to_contain_text("answer: Topic 5")
-    shots = save_screenshots(page, "research-page")
-    assert all(p.stat().st_size > 10_000 for p in shots)
 
 
 def test_cancel_stops_a_run(stack: Stack, open_page: OpenPage) -> None:
@@ -238,7 +239,8 @@ def test_the_history_reopens_finished_jobs_and_says_why_others_ended(
     expect(page.locator("#run-question")).to_have_text(QUESTION)
     page.locator("#answer button.cite-inline").first.click()
     expect(page.locator("#passage mark")).to_have_text("Fact number 5 about topic 5.")
-    page.keyboard.press("Escape")
+    page.click("#passage button:has-text('Close')")
+    expect(page.locator("#passage")).to_be_hidden()
 
     page.locator(f'#jobs [data-id="{failed}"]').click()
     wait_status(page, "failed")

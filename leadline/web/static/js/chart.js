@@ -52,7 +52,7 @@ export class Chart {
     const parts = [this.axes(x, y, xMax)];
 
     for (const tokens of this.searches) {
-      parts.push(s("path", { class: "search-tick", d: `M${x(tokens)},${H - PAD.bottom} v-8` }));
+      parts.push(s("path", { class: "search-tick", d: `M${x(tokens)},${H - PAD.bottom} v-12` }));
     }
     if (this.steps.length) {
       const line = this.steps.map((p) => `${x(p.tokens)},${y(p.confidence)}`).join(" ");

@@ -64,12 +64,12 @@ export class History {
     );
   }
 
-  /** Show a job that was just submitted, or has changed, without reloading the list. */
-  upsert(job) {
+  /** Update a job's row in place; a new job (`add`) goes on top, newest first. */
+  upsert(job, add = false) {
     const existing = this.list.querySelector(`button.job[data-id="${CSS.escape(job.id)}"]`);
     if (existing) {
       this.fill(existing, job);
-    } else {
+    } else if (add) {
       this.list.querySelector(".empty")?.remove();
       this.list.prepend(this.row(job));
     }

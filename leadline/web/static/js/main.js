@@ -77,7 +77,7 @@ async function openJob(id) {
   watch.reset(job);
   check.reset();
   chart.reset();
-  history.upsert(summaryOf(job));
+  history.upsert(summaryOf(job), ["queued", "running"].includes(job.status));
   try {
     const result = await follow(api, id, {
       signal: controller.signal,
