@@ -296,6 +296,8 @@ def test_a_lost_connection_reconnects_and_resumes_from_the_last_event(
     expect(notice).to_contain_text("Reconnected: resumed after event")
     kinds = steps(page)
     assert kinds.count("plan") == 1 and kinds[-2:] == ["answer", "result"], kinds
-    assert "status" in kinds[2:]  # the interruption and the resumption are shown
+    restart = page.locator("#timeline [data-type=status]")
+    expect(restart.nth(1)).to_contain_text("Interrupted")  # what happened is shown, in order
+    expect(restart.nth(2)).to_contain_text("Resumed")
     assert resumed_from[0] is None and any(r and int(r) >= 3 for r in resumed_from[1:])
     expect(page.locator("#answer .answer-text")).to_contain_text("Topic 5")

@@ -108,9 +108,11 @@ export class Watch {
     const item = (title, ...body) => h("li", { class: `ev ev-${type}`, dataset: { type } },
       h("div", { class: "ev-head" }, h("strong", {}, title), h("span", { class: "ev-spend" }, spent)),
       ...body);
-    if (type === "status") {
-      this.setStatus(data.status === "interrupted" ? "interrupted" : "running");
-      return item(data.status === "interrupted" ? "Interrupted" : "Started", h("p", {}, data.note || ""));
+    if (type === "status") { // "started", or how it came back after a server restart
+      const interrupted = data.status === "interrupted";
+      this.setStatus(interrupted ? "interrupted" : "running");
+      const title = interrupted ? "Interrupted" : data.note === "started" ? "Started" : "Resumed";
+      return item(title, data.note && data.note !== "started" ? h("p", {}, data.note) : null);
     }
     if (type === "plan") {
       this.setStatus("running", "planned");
