@@ -198,6 +198,17 @@ def test_refusals_are_shown_next_to_their_field(stack: Stack, open_page: OpenPag
     assert "#job=" not in page.url
 
 
+def test_a_step_the_budget_skips_says_why(stack: Stack, open_page: OpenPage) -> None:
+    page = open_page(page_api(stack, quick_handler()))
+    ask(page, policy="fixed", max_search_steps="1")
+    wait_status(page, "succeeded")
+    expect(page.locator("#timeline [data-type=reason]")).to_contain_text(
+        "No reasoning: the budget leaves no room for another round"
+    )
+    expect(page.locator("#chart .step-dot")).to_have_count(0)
+    expect(page.locator("#chart .final-label")).to_have_text("final: Topic 5")
+
+
 def test_the_history_reopens_finished_jobs_and_says_why_others_ended(
     stack: Stack, open_page: OpenPage
 ) -> None:

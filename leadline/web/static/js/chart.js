@@ -73,7 +73,8 @@ export class Chart {
       const cx = x(this.final.tokens);
       parts.push(s("path", { class: "final-star", d: star(cx, cy, 8) },
         s("title", {}, `Final answer: ${this.final.answer} at ${num(this.final.tokens)} tokens`)));
-      parts.push(s("text", { class: "final-label", x: cx, y: cy + 20 }, clip(this.final.answer, 22)));
+      // The reader gives no confidence: the star sits at the last step's, or on top if none.
+      parts.push(s("text", { class: "final-label", x: cx, y: cy + 20 }, `final: ${clip(this.final.answer, 22)}`));
     }
     this.svg.replaceChildren(...keep, ...parts);
     this.desc.textContent = this.describe();

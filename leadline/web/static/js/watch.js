@@ -134,7 +134,9 @@ export class Watch {
       const answer = "answer" in data
         ? h("p", { class: "anytime" }, "Anytime answer: ", h("b", {}, data.answer),
           ` · confidence ${Number(data.confidence).toFixed(2)}`)
-        : h("p", { class: "muted" }, "no decision this step");
+        : h("p", { class: "muted" }, data.stop_reason === "budget"
+          ? "No reasoning: the budget leaves no room for another round; the reader answers now."
+          : "No usable decision this step.");
       return item(`Step ${data.step}`,
         data.note ? h("p", { class: "note" }, data.note) : null,
         data.found ? h("p", { class: "found" }, "Found: ", data.found) : null,
