@@ -146,6 +146,11 @@ def progress_event(
         ]
     if node == "reason":
         out: dict[str, Any] = {"type": "reason", "step": update.get("step"), "spend": spend}
+        for note in update.get("entries", []):
+            if isinstance(note, Note):  # what the step made of the evidence, for people watching
+                out["note"] = note.text
+                if note.found:
+                    out["found"] = note.found
         for a in update.get("anytime", []):
             out.update(answer=a.answer, confidence=a.confidence)
         if update.get("queries"):

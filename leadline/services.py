@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,6 +23,9 @@ from leadline.config import Settings, load_settings
 from leadline.errors import ConfigError, LLMUnavailable
 from leadline.tools.llm import LLMClient
 from leadline.tools.local_model import EmbeddedServer
+
+if TYPE_CHECKING:
+    from leadline.tools.search.catalog import CollectionInfo
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Services:
     checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
     # Whether the endpoint exposes vLLM prefix-cache counters; None until first asked.
     has_cache_metrics: bool | None = None
+    # Lists the collections runs may search (`collections`); a `StoreCatalog` on first use.
+    catalog: Any | None = None
     # Compiled research graphs by (client, backend, checkpointer); see `core.compiled_graph`.
     graphs: dict[Any, Any] = field(default_factory=dict, repr=False)
     _free_slots: asyncio.LifoQueue[int] | None = field(default=None, repr=False)
@@ -60,6 +65,17 @@ class Services:
             from leadline.precompute.search import reattach
 
             self._backends[collection] = reattach(self._backends[collection])
+
+    async def collections(self) -> list[CollectionInfo] | None:
+        """The collections a run may name, with sizes; None when there is nothing to list: a
+        fixed search backend (and no catalog) serves whatever name a request gives."""
+        if self.catalog is None:
+            if self.search is not None:
+                return None
+            from leadline.tools.search.catalog import StoreCatalog
+
+            self.catalog = StoreCatalog(self.settings)
+        return list(await self.catalog.collections())
 
     @property
     def slots(self) -> int:
@@ -135,7 +151,7 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
         services = Services(settings=settings, llm=llm, server=server)
 
         async def close_search() -> None:  # whatever backends exist by the time we exit
-            for backend in [services.search, *services._backends.values()]:
+            for backend in [services.search, services.catalog, *services._backends.values()]:
                 closer = getattr(backend, "aclose", None)
                 if closer is not None:
                     await closer()

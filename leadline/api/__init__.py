@@ -3,6 +3,7 @@
     app.py       create_app(settings, api_config=, services_factory=) -> FastAPI
     routes.py    /v1/research: submit, read, events (SSE), cancel, list
     chat.py      /v1/chat/completions and /v1/models (model "leadline")
+    options.py   /v1/collections (with sizes) and /v1/limits: what a request may ask for
     jobs.py      JobManager: asyncio tasks, live + replayable events, recovery after restart
     views.py     the JSON form of a job and its ledger summary
     store.py     jobs and events in SQLite (default) or Postgres; the checkpointer beside them
@@ -10,7 +11,8 @@
     config.py    ApiConfig: keys, limits, budget maxima
     server.py    uvicorn runner behind `leadline serve`
 
-Nothing here is built at import time; `create_app` builds, the app's lifespan opens.
+The research page at `/` lives in `leadline.web`. Nothing here is built at import time;
+`create_app` builds, the app's lifespan opens.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from leadline.api.chat import build_chat_router
 from leadline.api.config import ApiConfig, load_api_config
 from leadline.api.jobs import JobManager
 from leadline.api.precompute import build_precompute_router
+from leadline.api.options import build_options_router
 from leadline.api.routes import build_research_router
 from leadline.api.security import (
     BodyLimitMiddleware,
@@ -32,6 +33,7 @@ from leadline.api.security import (
 from leadline.api.store import open_api_checkpointer, open_store
 from leadline.config import Settings, load_settings
 from leadline.errors import LeadlineError
+from leadline.web import mount_page
 
 ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]
 
@@ -109,6 +111,8 @@ def create_app(
     app.include_router(build_research_router())
     app.include_router(build_chat_router())
     app.include_router(build_precompute_router())
+    app.include_router(build_options_router())
+    mount_page(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> Any:

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from leadline.api.config import ApiConfig
 from leadline.api.jobs import JobManager, LiveJob
+from leadline.api.options import default_collection, known_collection
 from leadline.api.schemas import (
     JobList,
     JobStatus,
@@ -68,9 +69,9 @@ async def submit_job(
     except ConfigError as exc:
         raise ApiError(422, str(exc), code="invalid_question", param="question") from exc
     config: ApiConfig = request.app.state.api_config
-    return await manager(request).submit(
-        key_id=key, kind=kind, question=question, request=resolve_request(config, options)
-    )
+    resolved = resolve_request(config, options)
+    await known_collection(request, resolved["collection"] or default_collection(request))
+    return await manager(request).submit(key_id=key, kind=kind, question=question, request=resolved)
 
 
 async def owned_job(request: Request, key: str, job_id: str) -> tuple[JobRecord, LiveJob | None]:
@@ -103,6 +104,7 @@ def summary(record: JobRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "answer": result.get("answer"),
         "stop_reason": result.get("stop_reason"),
+        "error": record.error or None,
     }
 
 

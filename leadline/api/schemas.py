@@ -85,7 +85,9 @@ class JobView(BaseModel):
         None, description="While running: events so far and the spend after the last one."
     )
     result: dict[str, Any] | None = Field(
-        None, description="answer, citations, usage, stop_reason, anytime answers, caps."
+        None,
+        description="answer, citations, usage, stop_reason, anytime answers, caps, and the "
+        "text of each cited passage (passages).",
     )
     ledger: dict[str, Any] | None = Field(None, description="Totals and per-agent spend.")
 
@@ -99,6 +101,7 @@ class JobSummary(BaseModel):
     finished_at: str | None = None
     answer: str | None = None
     stop_reason: str | None = None
+    error: str | None = Field(None, description="Why a failed or cancelled job ended.")
 
 
 class JobList(BaseModel):
@@ -141,3 +144,30 @@ class ChatCompletionRequest(BaseModel):
     leadline: ResearchOptions | None = Field(
         None, description="leadline's options (collection, budget, policy, shape, kv_mode)."
     )
+
+
+class Collection(BaseModel):
+    name: str
+    passages: int | None = Field(None, description="Passages it holds; null when unknown.")
+
+
+class CollectionList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Collection]
+    default: str = Field(..., description="The collection a request that names none searches.")
+
+
+class Limits(BaseModel):
+    """Defaults and bounds of a research request on this server."""
+
+    object: Literal["limits"] = "limits"
+    budget: dict[str, Any] = Field(
+        ..., description="Per budget field: default, min, max (null: no maximum); and the rates."
+    )
+    policy: dict[str, Any]
+    shape: dict[str, Any]
+    kv_mode: dict[str, Any]
+    passages_per_query: dict[str, Any]
+    reader_passages: dict[str, Any]
+    max_question_chars: int
+    max_jobs_per_key: int

@@ -9,6 +9,7 @@ after the restart), so uvicorn does not wait on streams that would never close b
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from typing import Any
 
@@ -40,8 +41,22 @@ def check_bind(host: str, config: ApiConfig) -> None:
         )
 
 
+def page_url(host: str, port: int) -> str:
+    """The address a person opens in a browser: the research page at `/`."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 class ApiServer(uvicorn.Server):
-    """uvicorn's server, ending the app's event streams before waiting on connections."""
+    """uvicorn's server, ending the app's event streams before waiting on connections, and
+    saying where the research page is once it listens (`announce`), so a person knows what
+    to open."""
+
+    announce: str | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.announce:
+            logging.getLogger("uvicorn.error").info("%s", self.announce)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         app = self.config.app
@@ -73,6 +88,8 @@ def serve(
     check_bind(host, config)
     app = create_app(settings, api_config=config)
     server = make_server(QuietStartupFailure(app), host=host, port=port)
+    url = page_url(host, port)
+    server.announce = f"leadline: research page at {url} (API docs at {url}docs)"
     try:
         server.run()
     except SystemExit:  # uvicorn's way of saying that start-up failed

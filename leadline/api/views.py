@@ -49,9 +49,31 @@ def ledger_summary(events: list[LedgerEvent]) -> dict[str, Any]:
     return {"totals": summarize(events), "by_agent": by_agent}
 
 
+def cited_passages(result: ResearchResult) -> list[dict[str, Any]]:
+    """The whole text of each cited passage: a quote can only be checked in its context, and
+    the run's pool is gone once the job has ended, so the text is kept with the result."""
+    known: dict[str, Any] = {p.passage_id: p for p in result.pool}
+    known.update({e.passage_id: e for e in result.evidence})
+    out: dict[str, dict[str, Any]] = {}
+    for citation in result.citations:
+        passage = known.get(citation.passage_id)
+        if passage is not None and citation.passage_id not in out:
+            out[citation.passage_id] = {
+                "passage_id": citation.passage_id,
+                "title": passage.title,
+                "source": passage.source,
+                "text": passage.text,
+            }
+    return list(out.values())
+
+
 def result_payload(result: ResearchResult) -> dict[str, Any]:
     flag_overrun(result.usage, result.caps)  # usage.budget_overrun when the endpoint overbilled
-    return {**result.to_dict(), "ledger": ledger_summary(result.events)}
+    return {
+        **result.to_dict(),
+        "passages": cited_passages(result),
+        "ledger": ledger_summary(result.events),
+    }
 
 
 def job_view(record: JobRecord, live: LiveJob | None = None) -> dict[str, Any]:

@@ -41,13 +41,16 @@ def quick_handler(**overrides: Any) -> Handler:
     return by_role(**{**replies, **overrides})
 
 
-def scripted_factory(base_url: str, search: Any = None) -> Any:
+def scripted_factory(base_url: str, search: Any = None, catalog: Any = None) -> Any:
     @asynccontextmanager
     async def factory(settings: Settings) -> AsyncIterator[Services]:
         llm = LLMClient(base_url=base_url, model="scripted", max_retries=0, timeout_s=30)
         try:
             yield Services(
-                settings=settings, llm=llm, search=search or MemorySearch(make_passages())
+                settings=settings,
+                llm=llm,
+                search=search or MemorySearch(make_passages()),
+                catalog=catalog,
             )
         finally:
             await llm.aclose()
@@ -57,8 +60,14 @@ def scripted_factory(base_url: str, search: Any = None) -> Any:
 
 class ApiHarness:
     def __init__(
-        self, data_dir: Path, llm_url: str, config: ApiConfig | None = None, factory: Any = None
+        self,
+        data_dir: Path,
+        llm_url: str,
+        config: ApiConfig | None = None,
+        factory: Any = None,
+        port: int = 0,
     ) -> None:
+        """`port=0` takes a free port; a given one restarts a server where a client expects it."""
         settings = Settings(
             base_url=llm_url, model="scripted", data_dir=data_dir, parallel_slots=64
         )
@@ -69,7 +78,7 @@ class ApiHarness:
         )
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self.server = make_server(self.app, "127.0.0.1", self.port, log_level="warning")
         self._thread = threading.Thread(

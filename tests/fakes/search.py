@@ -6,6 +6,7 @@ import re
 
 from leadline.errors import SearchError
 from leadline.tools.search.base import Passage
+from leadline.tools.search.catalog import CollectionInfo
 
 _WORD = re.compile(r"\w+")
 
@@ -44,3 +45,13 @@ def make_passages(n: int = 12) -> list[Passage]:
         )
         for i in range(n)
     ]
+
+
+class MemoryCatalog:
+    """Collections with sizes, as `StoreCatalog` lists a real store (for `Services.catalog`)."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self.sizes = sizes
+
+    async def collections(self) -> list[CollectionInfo]:
+        return [CollectionInfo(name, n) for name, n in sorted(self.sizes.items())]
