@@ -13,6 +13,7 @@ from typing import Any
 from leadline.budgets.budget import Budget, Rates, Spend
 from leadline.config import Settings, load_settings
 from leadline.errors import LeadlineError
+from leadline.version import __version__ as __version__
 
 _LAZY = {
     "research": "leadline.core",
@@ -24,7 +25,6 @@ _LAZY = {
 }
 
 __all__ = ["Budget", "LeadlineError", "Rates", "Settings", "Spend", "load_settings", *_LAZY]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 
-from leadline import __version__
 from leadline.api.chat import build_chat_router
 from leadline.api.config import ApiConfig, load_api_config
 from leadline.api.jobs import JobManager
@@ -32,6 +31,7 @@ from leadline.api.security import (
 from leadline.api.store import open_api_checkpointer, open_store
 from leadline.config import Settings, load_settings
 from leadline.errors import LeadlineError
+from leadline.version import __version__
 
 ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]
 

@@ -7,14 +7,11 @@ the three always agree (see `schemas.JobView` for the documented form).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leadline.api.store import JobRecord
 from leadline.budgets.ledger import LedgerEvent, flag_overrun, summarize
 from leadline.core import ResearchResult
-
-if TYPE_CHECKING:
-    from leadline.api.jobs import LiveJob
 
 
 def iso(ts: float | None) -> str | None:
@@ -54,13 +51,13 @@ def result_payload(result: ResearchResult) -> dict[str, Any]:
     return {**result.to_dict(), "ledger": ledger_summary(result.events)}
 
 
-def job_view(record: JobRecord, live: LiveJob | None = None) -> dict[str, Any]:
-    """The JSON form of a job (see `schemas.JobView`)."""
+def job_view(record: JobRecord, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON form of a job (see `schemas.JobView`); `progress` is a running job's, from
+    `LiveJob.progress`, and is left out once the job has finished."""
     payload = dict(record.result or {})
     ledger = payload.pop("ledger", None)
-    progress = None
-    if live is not None and not record.terminal:
-        progress = {"events": live.next_seq - 1, "spend": live.last_spend}
+    if record.terminal:
+        progress = None
     return {
         "object": "research.job",
         "id": record.id,

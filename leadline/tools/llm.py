@@ -33,7 +33,6 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from leadline.agents.prompting import render
 from leadline.errors import (
     LLMError,
     LLMOutputError,
@@ -42,6 +41,7 @@ from leadline.errors import (
     LLMTimeout,
     LLMUnavailable,
 )
+from leadline.templates import render_template
 from leadline.text import repair
 from leadline.tools.tokens import count_tokens, estimate_prompt_tokens
 
@@ -49,6 +49,9 @@ Message = dict[str, Any]
 T = TypeVar("T", bound=BaseModel)
 
 MAX_RETRY_AFTER_S = 30.0
+# The JSON-repair turn lives with the client (leadline/tools/prompts/): repairing structured output
+# is the client's job, and the tools layer must not reach up into the agents' prompts.
+PROMPTS_PACKAGE = "leadline.tools"
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,10 @@ def repair_messages(messages: Sequence[Message], bad_reply: str, error: str) -> 
     return [
         *messages,
         {"role": "assistant", "content": bad_reply},
-        {"role": "user", "content": render("json_repair", error=error[:300])},
+        {
+            "role": "user",
+            "content": render_template(PROMPTS_PACKAGE, "json_repair", error=error[:300]),
+        },
     ]
 
 

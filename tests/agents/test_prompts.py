@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadline import templates
 from leadline.agents import planner, reasoner
 from leadline.agents.prompting import charter, reader_messages, render, template_variables
 from leadline.agents.workspace import Evidence, Note, PlanEntry, append_entries
@@ -29,7 +30,6 @@ PASSED = {
     "baseline_closed_book": {"question"},
     "baseline_reader": {"question", "passages"},
     "baseline_ircot": {"question", "passages", "thoughts"},
-    "json_repair": {"error"},
     "model_check": set(),
     "distil": {"title", "text", "max_facts", "max_questions"},
 }
@@ -44,6 +44,16 @@ def test_every_template_takes_exactly_what_the_code_passes() -> None:
     assert files == set(PASSED)
     for name, variables in PASSED.items():
         assert template_variables(name) == variables, name
+
+
+def test_the_llm_clients_repair_template_takes_the_error() -> None:
+    files = [
+        p.name
+        for p in resources.files("leadline.tools").joinpath("prompts").iterdir()
+        if p.name.endswith(".txt")
+    ]
+    assert files == ["json_repair.txt"]
+    assert templates.template_variables("leadline.tools", "json_repair") == {"error"}
 
 
 def test_render_is_strict() -> None:
