@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import MAX_PLAN_QUERIES, KVMode, build_messages
+from leadline.agents.reader import UNKNOWN
 from leadline.agents.workspace import Entry, PlanEntry, QuestionShape
 
 MAX_COMPLETION_TOKENS = 220
@@ -33,7 +34,7 @@ def planner_messages(
 
 
 # Placeholders small models copy from the instructions instead of writing a query.
-NOT_A_QUERY = frozenset({"", "...", "unknown", "none", "n/a", "null", "query", "search query"})
+NOT_A_QUERY = frozenset({"", "...", UNKNOWN, "none", "n/a", "null", "query", "search query"})
 
 
 def clean_queries(

@@ -26,8 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import KVMode, render
-from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
-from leadline.agents.reasoner import UNKNOWN
+from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES, UNKNOWN
 from leadline.agents.searcher import TITLE_MAX_TOKENS, WORKSPACE_PER_QUERY, run_search
 from leadline.agents.workspace import (
     EVIDENCE_LINE_OVERHEAD,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from leadline.agents.prompting import KVMode
+from leadline.agents.reader import UNKNOWN
 from leadline.agents.workspace import PoolHit
 from leadline.batch.output import ResultLog
 from leadline.budgets.budget import Budget, Spend
@@ -68,7 +69,7 @@ def anytime_at(record: dict[str, Any], up_to_step: int | None) -> str:
     answers = [
         a for a in record.get("anytime", []) if up_to_step is None or a["step"] <= up_to_step
     ]
-    return answers[-1]["answer"] if answers else "unknown"
+    return answers[-1]["answer"] if answers else UNKNOWN
 
 
 async def replay_one(

@@ -296,12 +296,12 @@ class ResearchNodes:
         if decision is not None:
             update["usable_replies"] = 1
             found = reasoner.strip_citations(decision.found)
-            if decision.note.strip() or not reasoner.is_unknown(found):
+            if decision.note.strip() or not reader.is_unknown(found):
                 new_entries.append(
                     Note(
                         step=step,
                         text=" ".join(decision.note.split()),
-                        found="" if reasoner.is_unknown(found) else found,
+                        found="" if reader.is_unknown(found) else found,
                     )
                 )
             valid = [e.n for e in evidence(entries)]
@@ -309,7 +309,7 @@ class ResearchNodes:
             anytime.append(
                 AnytimeAnswer(
                     step=step,
-                    answer=reasoner.strip_citations(decision.answer) or reasoner.UNKNOWN,
+                    answer=reasoner.strip_citations(decision.answer) or reader.UNKNOWN,
                     confidence=decision.clamped_confidence,
                     total_tokens=spent_now.total_tokens,
                     search_steps=spent_now.search_steps,
@@ -330,7 +330,7 @@ class ResearchNodes:
             proposed_queries=reasoner.proposed_queries(spec.question, decision),
             queries_done=state.get("queries", []),
             round_cost=lambda n: round_cost(spec, entries_after, n),
-            done=bool(decision and decision.done and not reasoner.is_unknown(decision.answer)),
+            done=bool(decision and decision.done and not reader.is_unknown(decision.answer)),
             anytime=anytime,
         )
         return self._route(action, update, spec, entries_after, step=step + 1)
@@ -426,7 +426,7 @@ async def read_pool(
 def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:
     """The reasoner's last interim answer, with its citations, when the reader gave none."""
     if not anytime:
-        return FinalAnswer(answer=reasoner.UNKNOWN, citations=(), source="none")
+        return FinalAnswer(answer=reader.UNKNOWN, citations=(), source="none")
     best = anytime[-1]
     by_number: dict[int, Evidence] = {e.n: e for e in evidence(entries)}
     cited = tuple(
