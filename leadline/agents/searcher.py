@@ -43,7 +43,7 @@ class SearchOutcome:
 
 
 def select_evidence(
-    passages: list[Passage], query: str, seen_ids: Collection[str], keep: int, max_tokens: int
+    passages: list[Passage], seen_ids: Collection[str], keep: int, max_tokens: int
 ) -> list[Evidence]:
     """The top `keep` passages not already in the workspace, trimmed to `max_tokens` each."""
     chosen: list[Evidence] = []
@@ -57,7 +57,6 @@ def select_evidence(
                 title=truncate_to_tokens(p.title, TITLE_MAX_TOKENS),
                 text=truncate_to_tokens(" ".join(p.text.split()), max_tokens),
                 source=p.source,
-                query=query,
                 score=p.score,
             )
         )
@@ -100,7 +99,7 @@ async def run_search(
         return SearchOutcome(
             query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
-    evidence = select_evidence(passages, query, seen_ids, keep, max_tokens)
+    evidence = select_evidence(passages, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, query, step, pool_size)
     return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)
 

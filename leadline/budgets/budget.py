@@ -205,14 +205,6 @@ def overrun(budget: Budget, spent: Spend) -> dict[str, dict[str, float]]:
     return over
 
 
-def search_steps_left(budget: Budget, spent: Spend, reserve: Spend = Spend()) -> int:
-    """How many more search steps fit, keeping `reserve` affordable (capped at 1,000)."""
-    n = 0
-    while n < 1000 and fits(budget, spent, reserve + Spend(search_steps=n + 1)):
-        n += 1
-    return n
-
-
 def call_estimate(prompt_tokens: int, max_completion_tokens: int) -> Spend:
     """The worst case of one LLM call: every prompt token uncached, every completion token used."""
     return Spend(prompt_tokens=prompt_tokens, completion_tokens=max_completion_tokens)

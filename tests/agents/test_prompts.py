@@ -72,7 +72,6 @@ entries_strategy = st.lists(
             title=st.text(max_size=20),
             text=st.text(max_size=80),
             source=st.just("s"),
-            query=st.just("q"),
         ),
         st.builds(Note, step=st.integers(1, 9), text=st.text(max_size=60)),
     ),
@@ -104,7 +103,7 @@ def test_shared_mode_prompts_only_ever_append(question: str, batches: list) -> N
 
 
 def test_isolated_mode_gives_each_role_its_own_system_prompt_and_view() -> None:
-    ev = Evidence(n=0, passage_id="x", title="T", text="body", source="s", query="q")
+    ev = Evidence(n=0, passage_id="x", title="T", text="body", source="s")
     entries = append_entries([], [PlanEntry((), ("q",), 1, "bridge"), ev, Note(1, "a note")])
     systems = {
         f("Q", entries, "isolated")[0]["content"]
