@@ -18,7 +18,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from leadline.agents.reader import rank_pool
-from leadline.agents.workspace import Evidence, PoolHit
+from leadline.agents.workspace import EVIDENCE_LINE_OVERHEAD, Evidence, PoolHit
 from leadline.errors import LeadlineError
 from leadline.tools.search.base import LinkFollower, Passage, SearchBackend
 from leadline.tools.tokens import truncate_to_tokens
@@ -31,6 +31,11 @@ POOL_PASSAGE_TOKENS = 256  # a pool passage is kept whole up to this (ingest chu
 # 5 linked hits kept (benchmarks/README.md, "Link graph").
 LINK_SOURCES = 3
 LINK_QUERY_PREFIX = "links from "
+
+
+def evidence_line_tokens(max_passage_tokens: int) -> int:
+    """The most tokens one evidence line can take in a prompt: title, text and its markup."""
+    return max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,6 @@ async def run_link_step(
         return SearchOutcome(
             label, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
-    evidence = select_evidence(passages, label, seen_ids, keep, max_tokens)
+    evidence = select_evidence(passages, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, label, step, pool_size)
     return SearchOutcome(label, evidence, time.perf_counter() - started, pool=pool)

@@ -23,14 +23,13 @@ from langgraph.types import Command, Send
 from leadline.agents import planner, reader, reasoner
 from leadline.agents.prompting import reader_messages
 from leadline.agents.searcher import (
-    TITLE_MAX_TOKENS,
     WORKSPACE_PER_QUERY,
+    evidence_line_tokens,
     link_sources,
     run_link_step,
     run_search,
 )
 from leadline.agents.workspace import (
-    EVIDENCE_LINE_OVERHEAD,
     Entry,
     Evidence,
     Note,
@@ -47,7 +46,7 @@ from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.state import Citation, FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import LinkFollower, SearchBackend
-from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
+from leadline.tools.tokens import estimate_prompt_tokens, pending_prompt_tokens
 
 # Config key of an optional `OnPlan` hook: called once the plan (and its hop estimate) is known,
 # it may return a new budget for the rest of the run. Not checkpointed (callables aren't).
@@ -58,16 +57,11 @@ LLM_EXTRA_KEY = "leadline_llm_extra"
 OnPlan = Callable[[PlanEntry, Spend], Awaitable[Budget | None]]
 
 
-def _pending(tokens: int) -> int:
-    """Prompt tokens that text not yet in the workspace may add, with the estimation margin."""
-    return int(tokens * PROMPT_MARGIN) + 1
-
-
 QUOTE_CHARS = 240
 
 
 def _passage_tokens(spec: RunSpec) -> int:
-    return spec.max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD
+    return evidence_line_tokens(spec.max_passage_tokens)
 
 
 def answer_reserve(spec: RunSpec) -> Spend:
@@ -79,13 +73,14 @@ def answer_reserve(spec: RunSpec) -> Spend:
     """
     prompt = estimate_prompt_tokens(reader_messages(spec.question, "", spec.kv_mode))
     return call_estimate(
-        prompt + _pending(spec.reader_passages * _passage_tokens(spec)), spec.budget.answer_tokens
+        prompt + pending_prompt_tokens(spec.reader_passages * _passage_tokens(spec)),
+        spec.budget.answer_tokens,
     )
 
 
 def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend:
     """Worst case of a search round: the searches, the next reasoning call, and the answer."""
-    added = _pending(n_queries * WORKSPACE_PER_QUERY * _passage_tokens(spec))
+    added = pending_prompt_tokens(n_queries * WORKSPACE_PER_QUERY * _passage_tokens(spec))
     reason_prompt = estimate_prompt_tokens(
         reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
     )
