@@ -19,7 +19,14 @@ from typing import Any
 from leadline.agents.workspace import Evidence, Note, PlanEntry, evidence
 from leadline.budgets.budget import Budget
 from leadline.budgets.controller import Policy, ShapeMode
-from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend, write_jsonl
+from leadline.budgets.ledger import (
+    AnytimeAnswer,
+    LedgerEvent,
+    RunUsage,
+    summarize,
+    total_spend,
+    write_jsonl,
+)
 from leadline.config import KVMode, Settings
 from leadline.errors import ConfigError
 from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan, build_graph
@@ -35,12 +42,17 @@ EventCallback = Callable[[dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class ResearchResult:
+    """One run's outcome: the answer with its citations, what it spent (`usage`, a `RunUsage`)
+    against its caps (`caps`, the run's `Budget`), why it stopped, and its full record (the
+    anytime answers, every ledger event, the evidence and the pool). `to_dict()` is the JSON
+    `leadline ask --json` prints and the API returns as a job's result."""
+
     run_id: str
     question: str
     answer: str
     citations: list[Citation]
-    usage: dict[str, Any]
-    caps: dict[str, Any]
+    usage: RunUsage
+    caps: Budget
     stop_reason: str
     anytime: list[AnytimeAnswer] = field(default_factory=list)
     events: list[LedgerEvent] = field(default_factory=list)
@@ -59,8 +71,8 @@ class ResearchResult:
             "question": self.question,
             "answer": self.answer,
             "citations": [asdict(c) for c in self.citations],
-            "usage": self.usage,
-            "caps": self.caps,
+            "usage": self.usage.to_dict(),
+            "caps": self.caps.to_dict(),
             "stop_reason": self.stop_reason,
             "answer_source": self.answer_source,
             "anytime": [asdict(a) for a in self.anytime],
@@ -168,8 +180,8 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         question=spec.question,
         answer=final.answer if final else "",
         citations=list(final.citations) if final else [],
-        usage=summarize(events),
-        caps=spec.budget.to_dict(),
+        usage=summarize(events, spec.budget),
+        caps=spec.budget,
         stop_reason=values.get("stop_reason", "error" if not final else "done"),
         anytime=list(values.get("anytime", [])),
         events=events,
@@ -356,7 +368,8 @@ async def aresearch(
         if counters_before is not None:
             after = await _prefix_cache_counters(services)
             if after is not None:
-                result.usage["server_prefix_cache"] = (after - counters_before).to_dict()
+                usage = replace(result.usage, server_prefix_cache=after - counters_before)
+                result = replace(result, usage=usage)
     if ledger_path is not None:
         write_jsonl(ledger_path, result.events, result.anytime, result.run_id)
     return result

@@ -14,7 +14,7 @@
       ↓
     tools                                         I/O: the LLM client, search backends, tokens
       ↓
-    errors, config, text, templates, version     no leadline imports but each other's
+    errors, config, text, templates, usage, version   no leadline imports but each other's
 
 So a reader can start at the top and go down, and a change to a low layer is the only kind that
 can ripple. `tests/test_layers.py` walks every module's imports (functions and `TYPE_CHECKING`
@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "leadline.config",
         "leadline.text",
         "leadline.templates",
+        "leadline.usage",
         "leadline.version",
         "leadline.layers",
     ),

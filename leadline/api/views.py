@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadline.api.store import JobRecord
-from leadline.budgets.ledger import LedgerEvent, flag_overrun, summarize
+from leadline.budgets.ledger import LedgerEvent, summarize
 from leadline.core import ResearchResult
 
 
@@ -43,11 +43,10 @@ def ledger_summary(events: list[LedgerEvent]) -> dict[str, Any]:
         a["search_steps"] += e.search_steps
         a["latency_s"] = round(a["latency_s"] + e.latency_s, 4)
         a["errors"] += bool(e.error)
-    return {"totals": summarize(events), "by_agent": by_agent}
+    return {"totals": summarize(events).to_dict(), "by_agent": by_agent}
 
 
 def result_payload(result: ResearchResult) -> dict[str, Any]:
-    flag_overrun(result.usage, result.caps)  # usage.budget_overrun when the endpoint overbilled
     return {**result.to_dict(), "ledger": ledger_summary(result.events)}
 
 

@@ -43,9 +43,9 @@ class _Progress:
 
     def update(self, result: BatchResult) -> None:
         usage = result.usage
-        self.tokens += int(usage.get("total_tokens", 0))
-        self.steps += int(usage.get("search_steps", 0))
-        self.spent += int(usage.get("total_tokens", result.grant or 0))
+        self.tokens += usage.total_tokens if usage else 0
+        self.steps += usage.search_steps if usage else 0
+        self.spent += usage.total_tokens if usage else (result.grant or 0)
         self.errors += 0 if result.ok else 1
         postfix = f"{self.tokens:,} tok, {self.steps} searches, {self.errors} failed"
         if self.pool is not None:

@@ -17,7 +17,7 @@ from leadline.batch.inputs import BatchItem, QuestionLike, as_items
 from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
 from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
 from leadline.budgets.controller import Policy, ShapeMode
-from leadline.budgets.ledger import flag_overrun
+from leadline.budgets.ledger import RunUsage
 from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
 from leadline.config import KVMode, Settings
 from leadline.core import ResearchResult, aresearch
@@ -45,8 +45,8 @@ class BatchResult:
         return self.result is not None and not self.error
 
     @property
-    def usage(self) -> dict[str, Any]:
-        return self.result.usage if self.result is not None else {}
+    def usage(self) -> RunUsage | None:
+        return self.result.usage if self.result is not None else None
 
     def to_row(self) -> dict[str, Any]:
         r = self.result
@@ -55,7 +55,7 @@ class BatchResult:
             "question": self.item.question,
             "answer": r.answer if r else "",
             "citations": [dataclasses.asdict(c) for c in r.citations] if r else [],
-            "usage": self.usage,
+            "usage": self.usage.to_dict() if self.usage is not None else {},
             "stop_reason": self.stop_reason,
             "error": self.error,
             "run_id": r.run_id if r else None,
@@ -252,14 +252,13 @@ class _Batch:
                 on_plan=size_by_difficulty if grant is not None else None,
             )
             error = result.error
-            flag_overrun(result.usage, result.caps)  # the row's usage says which cap it passed
         except LeadlineError as exc:
             error = str(exc)
         except Exception as exc:  # one question's crash must not sink a long batch; it is recorded
             error = f"{type(exc).__name__}: {exc}"
         finally:
             if grant is not None:  # a run that died has unknown spend: charge its whole grant
-                used = int(result.usage.get("total_tokens", grant.tokens)) if result else None
+                used = result.usage.total_tokens if result else None
                 overspent = await self._settle(grant, grant.tokens if used is None else used)
         return BatchResult(
             item,

@@ -39,7 +39,7 @@ from leadline.agents.workspace import (
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.guard import BudgetGuard, CallRefused
-from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend
+from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, RunUsage, summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
 from leadline.graph.state import DEFAULT_MAX_PASSAGE_TOKENS, RunSpec
 from leadline.tools.llm import LLMClient
@@ -124,7 +124,7 @@ class SystemContext:
 @dataclass(frozen=True)
 class SystemOutput:
     answer: str
-    usage: dict[str, Any]
+    usage: RunUsage
     retrieved: list[Evidence]
     stop_reason: str
     anytime: list[AnytimeAnswer] = field(default_factory=list)

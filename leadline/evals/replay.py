@@ -102,7 +102,6 @@ async def replay_one(
     spent = spend_at(record, up_to_step) + total_spend(guard.events)
     titles = [h.title for h in pool if up_to_step is None or h.step <= up_to_step]
     golds = record["answers"]
-    usage = {**spent.to_dict(), "llm_calls": 1}
     return {
         "id": record["id"],
         "question": record["question"],
@@ -114,7 +113,7 @@ async def replay_one(
         "support_recall": support_recall(titles, record.get("supporting_titles") or [])
         if record.get("supporting_titles")
         else record.get("support_recall"),
-        "cost": QuestionCost.from_usage(usage, time.perf_counter() - started).to_dict(),
+        "cost": QuestionCost.of(spent, llm_calls=1, wall_s=time.perf_counter() - started).to_dict(),
         "answer_source": final.source if final else "anytime",
         "error": error,
         "replay": {

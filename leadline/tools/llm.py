@@ -44,6 +44,7 @@ from leadline.errors import (
 from leadline.templates import render_template
 from leadline.text import repair
 from leadline.tools.tokens import count_tokens, estimate_prompt_tokens
+from leadline.usage import TokenUsage
 
 Message = dict[str, Any]
 T = TypeVar("T", bound=BaseModel)
@@ -55,23 +56,12 @@ PROMPTS_PACKAGE = "leadline.tools"
 
 
 @dataclass(frozen=True)
-class Usage:
+class Usage(TokenUsage):
     """Tokens one call was billed, as the server reported them."""
 
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
     reasoning_tokens: int = 0
     latency_s: float = 0.0
     estimated: bool = False  # the server reported no usage; these are our own counts
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def uncached_prompt_tokens(self) -> int:
-        return self.prompt_tokens - self.cached_tokens
 
 
 @dataclass(frozen=True)

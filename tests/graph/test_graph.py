@@ -25,7 +25,7 @@ async def test_stops_at_the_search_step_cap_and_still_answers() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
     assert result.stop_reason == "budget"
-    assert result.usage["search_steps"] == 3
+    assert result.usage.search_steps == 3
     assert result.answer == "Topic 5"
     assert roles(server)["answer"] == 1
 
@@ -42,8 +42,8 @@ async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> N
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
     assert result.stop_reason == "budget"
-    assert result.usage["search_steps"] < 50
-    assert result.usage["total_tokens"] <= 3000
+    assert result.usage.search_steps < 50
+    assert result.usage.total_tokens <= 3000
     assert roles(server)["answer"] == 1
     assert result.answer == "Topic 5"  # the final answer came from the LLM, paid by the reserve
 
@@ -57,7 +57,7 @@ async def test_reasoner_done_stops_and_cites_evidence() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget())
     assert result.stop_reason == "done"
-    assert result.usage["search_steps"] == 1
+    assert result.usage.search_steps == 1
     assert [c.passage_id for c in result.citations] == ["p5"]
     assert result.answer == "Topic 5"
 
@@ -139,7 +139,7 @@ async def test_llm_down_stops_with_error_and_a_clear_message() -> None:
         result = await run(server, Budget())
     assert result.stop_reason == "error"
     assert "503" in result.error
-    assert result.usage["total_tokens"] == 0
+    assert result.usage.total_tokens == 0
 
 
 async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
@@ -153,8 +153,8 @@ async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
         # the fake server reports exactly what usage_for computed for each request
     llm_events = [e for e in result.events if e.kind == "llm"]
     assert len(llm_events) == len(server.requests) == 3
-    assert result.usage["prompt_tokens"] == sum(e.prompt_tokens for e in llm_events)
-    assert 0 < result.usage["cached_tokens"] < result.usage["prompt_tokens"]
+    assert result.usage.prompt_tokens == sum(e.prompt_tokens for e in llm_events)
+    assert 0 < result.usage.cached_tokens < result.usage.prompt_tokens
     assert spent_within(result, Budget())
 
 
@@ -172,7 +172,7 @@ async def test_the_reader_reads_the_best_pool_passages_not_only_the_workspace() 
     )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(), passages_per_query=4, reader_passages=3)
-    assert result.usage["search_steps"] == 1
+    assert result.usage.search_steps == 1
     assert len(result.evidence) == 2  # the workspace shows two passages per query
     assert len({h.passage_id for h in result.pool}) == 4  # the pool keeps four
     (prompt,) = prompts
@@ -239,7 +239,7 @@ async def test_adaptive_does_not_stop_early_before_every_planned_hop_is_searched
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=8), policy="adaptive")
     assert result.stop_reason == "early_stop"
-    assert result.usage["search_steps"] == 3  # settled after 2, but 3 hops were planned
+    assert result.usage.search_steps == 3  # settled after 2, but 3 hops were planned
 
 
 async def test_a_run_whose_every_reply_is_garbage_ends_as_an_error_not_unknown() -> None:
@@ -267,7 +267,7 @@ async def test_no_reasoning_call_is_spent_once_no_search_round_is_left() -> None
     )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=2), policy="fixed")
-    assert result.usage["search_steps"] == 2
+    assert result.usage.search_steps == 2
     # a reasoning step after the first search chose the second; after the second, none is left
     assert roles(server) == {"planner": 1, "reasoner": 1, "answer": 1}
     assert result.stop_reason == "budget" and result.answer_source == "reader"
