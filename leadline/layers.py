@@ -1,10 +1,10 @@
-"""The package's layers, lowest first: a module may import from its own layer or one below it.
+"""The package's layers: a module may import from its own layer or from one below it.
 
     cli, leadline (the facade: `from leadline import research`)
       ↓
     batch, api, evals, diagnostics, demo          adapters over the core, side by side
       ↓
-    core                                          research / aresearch: one run, set up and run
+    core, options                                 research / aresearch: one run, set up and run
       ↓
     graph                                         the LangGraph wiring of the nodes
       ↓
@@ -14,7 +14,7 @@
       ↓
     tools                                         I/O: the LLM client, search backends, tokens
       ↓
-    errors, config, text, templates, usage, version   no leadline imports but each other's
+    errors, config, text, templates, usage, sync, version: import only each other
 
 So a reader can start at the top and go down, and a change to a low layer is the only kind that
 can ripple. `tests/test_layers.py` walks every module's imports (functions and `TYPE_CHECKING`
@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "leadline.text",
         "leadline.templates",
         "leadline.usage",
+        "leadline.sync",
         "leadline.version",
         "leadline.layers",
     ),
@@ -38,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("leadline.agents", "leadline.services"),
     ("leadline.budgets",),
     ("leadline.graph",),
-    ("leadline.core",),
+    ("leadline.core", "leadline.options"),
     ("leadline.batch", "leadline.api", "leadline.evals", "leadline.diagnostics", "leadline.demo"),
     ("leadline.cli", "leadline"),
 )

@@ -130,9 +130,12 @@ async def test_runs_sharing_services_share_one_compiled_graph(
 
 @pytest.mark.parametrize("bad", [0, 21, -1, True, 2.5, "5"])
 def test_pool_and_reader_sizes_out_of_range_are_refused(bad: object) -> None:
-    from leadline.core import reader_setting
+    from leadline.options import ResearchOptions
 
     with pytest.raises(ConfigError, match="reader_passages must be an integer in 1..20"):
-        reader_setting("reader_passages", bad, 5)  # type: ignore[arg-type]
-    assert reader_setting("reader_passages", None, 7) == 7
-    assert reader_setting("reader_passages", 20, 7) == 20
+        ResearchOptions(reader_passages=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="passages_per_query must be an integer in 1..20"):
+        ResearchOptions().updated(passages_per_query=bad)
+    settings = load_settings(environ={"LEADLINE_READER_PASSAGES": "7"})
+    assert ResearchOptions().resolved(settings).reader_passages == 7
+    assert ResearchOptions(reader_passages=20).resolved(settings).reader_passages == 20

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from leadline.agents.reader import rank_pool
 from leadline.agents.workspace import EVIDENCE_LINE_OVERHEAD, Evidence, PoolHit
 from leadline.errors import LeadlineError
-from leadline.tools.search.base import LinkFollower, Passage, SearchBackend
+from leadline.tools.search.base import LinkFollower, Passage, SearchBackend, check_passages
 from leadline.tools.tokens import truncate_to_tokens
 
 TITLE_MAX_TOKENS = 24
@@ -99,11 +99,12 @@ async def run_search(
     started = time.perf_counter()
     try:
         # Ask for extra candidates so passages already in the workspace don't crowd out new ones.
-        passages = await backend.search(query, max(keep + len(seen_ids) + 2, pool_size))
+        found = await backend.search(query, max(keep + len(seen_ids) + 2, pool_size))
     except (LeadlineError, OSError) as exc:
         return SearchOutcome(
             query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
+    passages = check_passages(backend, found)  # a backend returning anything else is a bug
     evidence = select_evidence(passages, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, query, step, pool_size)
     return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)

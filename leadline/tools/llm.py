@@ -263,7 +263,10 @@ class LLMClient:
         backoff_max_s: float = 20.0,
         json_schema_supported: bool = True,
         extra_body: dict[str, Any] | None = None,
+        client: openai.AsyncOpenAI | None = None,
     ) -> None:
+        """`client`: a caller's `openai.AsyncOpenAI` to send requests through (its connection
+        pool, headers and key); it stays the caller's, so `aclose` leaves it open."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout_s = timeout_s
@@ -271,18 +274,24 @@ class LLMClient:
         self.json_schema_supported = json_schema_supported
         self.extra_body = dict(extra_body or {})
         self._backoff = (backoff_initial_s, backoff_max_s)
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key or "not-needed",
-            timeout=timeout_s,
-            max_retries=0,  # tenacity owns retries, so the policy lives in one place
-        )
+        self._owns_client = client is None
+        if client is not None:
+            # tenacity owns retries, so the policy lives in one place
+            self._client = client.with_options(timeout=timeout_s, max_retries=0)
+        else:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=api_key or "not-needed",
+                timeout=timeout_s,
+                max_retries=0,
+            )
 
     def __repr__(self) -> str:
         return f"LLMClient(base_url={self.base_url!r}, model={self.model!r})"
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owns_client:
+            await self._client.close()
 
     async def chat(
         self,
