@@ -102,16 +102,16 @@ def test_cache_pinning_follows_the_endpoint_dialect(tmp_path: Path) -> None:
 async def test_runs_sharing_services_share_one_compiled_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import leadline.core as core
+    import leadline.graph.runs as runs
 
     compiled: list[object] = []
-    build = core.build_graph
+    build = runs.build_graph
 
     def counting_build(*args: object, **kwargs: object) -> object:
         compiled.append(args)
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(core, "build_graph", counting_build)
+    monkeypatch.setattr(runs, "build_graph", counting_build)
     handler = by_role(
         planner=plan_reply(["topic 5"], hops=1),
         reasoner=reason_reply("Topic 5", 0.9, done=True),

@@ -199,8 +199,16 @@ class ScriptedLLMServer:
         return _Handler
 
 
+REPAIR_MARK = "Your reply was not valid JSON"
+
+
 def agent_role(body: dict[str, Any]) -> str:
-    """Which leadline agent sent this request (planner, reasoner, answer), from its instruction."""
+    """Which call this is: "repair" (the client asking a model to fix its JSON: the repair turn
+    is the last message), else the agent whose instruction the prompt ends with (planner,
+    reasoner, answer), else "other"."""
+    messages = body.get("messages") or []
+    if messages and REPAIR_MARK in str(messages[-1].get("content") or ""):
+        return "repair"
     text = flatten_prompt(body)
     tail = text[text.rfind("Your job:") :]
     if tail.startswith("Your job: plan"):
@@ -209,18 +217,27 @@ def agent_role(body: dict[str, Any]) -> str:
         return "reasoner"
     if tail.startswith("Your job: give the final answer"):
         return "answer"
-    if "Your reply was not valid JSON" in text:
-        return "repair"
     return "other"
 
 
+def repaired_role(body: dict[str, Any]) -> str:
+    """The agent whose reply a repair call asks to fix (its request without the last two turns)."""
+    return agent_role({**body, "messages": (body.get("messages") or [])[:-2]})
+
+
 def by_role(**replies: Any) -> Handler:
-    """A handler answering each agent from its own script: by_role(planner=..., reasoner=[...])."""
+    """A handler answering each agent from its own script: by_role(planner=..., reasoner=[...]).
+
+    `repair=` answers every JSON-repair call; without it, a repair call is answered from the
+    script of the agent whose reply is being repaired.
+    """
     queues = {role: list(r) if isinstance(r, list) else [r] for role, r in replies.items()}
     lock = threading.Lock()
 
     def handler(body: dict[str, Any]) -> str | Reply:
         role = agent_role(body)
+        if role == "repair" and "repair" not in queues:
+            role = repaired_role(body)
         with lock:
             queue = queues.get(role) or queues.get("default") or ["{}"]
             reply = queue.pop(0) if len(queue) > 1 else queue[0]
