@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from leadline.budgets.budget import Budget
-from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role
+from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role, repaired_role
 from tests.fakes.search import MemorySearch, make_passages
 from tests.graph.helpers import answer_reply, plan_reply, reason_reply, run, spent_within
 
@@ -104,8 +104,53 @@ async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> 
         result = await run(server, Budget())
     assert result.answer == "Topic 5"
     assert result.stop_reason in {"done", "budget"}
+    # the planner's and the reasoner's garbage each got one repair call, which failed too
+    assert roles(server)["repair"] == 2
+    assert result.found == []  # the reasoner's first step had no decision
     # the fallback plan searched the question itself
     assert [e.detail for e in result.events if e.kind == "search"][0] == "What is topic 5?"
+
+
+async def test_a_malformed_reply_is_repaired_and_the_repaired_reply_is_used() -> None:
+    chatter = "Sure! I would search for topic 7 first."
+    handler = by_role(
+        planner=chatter,
+        repair=plan_reply(["topic 7"], hops=1, shape="comparison"),  # one round, both queries
+        reasoner=reason_reply("Topic 7", 0.9, done=True),
+        answer=answer_reply("Topic 7"),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert [agent_role(b) for b in server.requests][:2] == ["planner", "repair"]
+    assert repaired_role(server.requests[1]) == "planner"
+    repair = server.requests[1]["messages"]
+    assert repair[-2] == {"role": "assistant", "content": chatter}
+    assert "not valid JSON for the required schema" in repair[-1]["content"]
+    # the repaired plan is what ran: its query was searched, and both calls were paid for
+    assert [e.detail for e in result.events if e.kind == "search"][:2] == [
+        "What is topic 5?",
+        "topic 7",
+    ]
+    planner_calls = [e for e in result.events if e.agent == "planner"]
+    assert len(planner_calls) == 2 and all(e.prompt_tokens > 0 for e in planner_calls)
+    assert result.answer == "Topic 7"
+
+
+async def test_a_repaired_reasoner_reply_is_the_step_s_decision() -> None:
+    handler = by_role(
+        planner=plan_reply([], hops=1),
+        reasoner="{broken",
+        repair=reason_reply("Topic 5", 0.9, done=True, note="It is [1]."),
+        answer=answer_reply("Topic 5"),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert roles(server)["repair"] == 1
+    # the repaired reply is the step's decision: its anytime answer, its "done"
+    assert [(a.answer, a.confidence) for a in result.anytime] == [("Topic 5", 0.9)]
+    assert result.stop_reason == "done" and result.answer == "Topic 5"
+    reasoner_calls = [e for e in result.events if e.agent == "reasoner"]
+    assert len(reasoner_calls) == 2  # the broken reply and its repair, both booked
 
 
 async def test_a_premature_done_searches_the_interim_answer_for_the_next_hop() -> None:
