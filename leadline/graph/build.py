@@ -107,6 +107,31 @@ def _spent(state: ResearchState) -> Spend:
     return total_spend(state.get("events", []))
 
 
+def record_step(
+    decision: reasoner.ReasonerOutput, step: int, entries: Sequence[Entry], spent: Spend
+) -> tuple[Note | None, AnytimeAnswer]:
+    """What one reasoning step leaves behind: its note for the workspace (with what the hop
+    found; none when it says nothing), and its anytime answer with what it had cost so far."""
+    found = reasoner.strip_citations(decision.found)
+    note = None
+    if decision.note.strip() or not reader.is_unknown(found):
+        note = Note(
+            step=step,
+            text=" ".join(decision.note.split()),
+            found="" if reader.is_unknown(found) else found,
+        )
+    valid = [e.n for e in evidence(entries)]
+    answer = AnytimeAnswer(
+        step=step,
+        answer=reasoner.strip_citations(decision.answer) or reader.UNKNOWN,
+        confidence=decision.clamped_confidence,
+        total_tokens=spent.total_tokens,
+        search_steps=spent.search_steps,
+        citations=tuple(reasoner.cited_numbers(decision.note + decision.answer, [], valid)),
+    )
+    return note, answer
+
+
 class ResearchNodes:
     """The graph's nodes, with the LLM client and search backend injected."""
 
@@ -266,20 +291,19 @@ class ResearchNodes:
         if no_round_left(spec, plan, entries, spent):
             # Reasoning now could only choose queries no budget is left to run: read instead.
             return Command(goto="answer", update={**update, "stop_reason": "budget"})
+        decision: reasoner.ReasonerOutput | None = None
         try:
-            decision: reasoner.ReasonerOutput | None = (
-                await self.llm.chat_json(
-                    reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
-                    reasoner.ReasonerOutput,
-                    max_tokens=reasoner.MAX_COMPLETION_TOKENS,
-                    extra_body=llm_extra(spec, config),
-                    guard=guard,
-                )
-            )[0]
+            decision, _ = await self.llm.chat_json(
+                reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
+                reasoner.ReasonerOutput,
+                max_tokens=reasoner.MAX_COMPLETION_TOKENS,
+                extra_body=llm_extra(spec, config),
+                guard=guard,
+            )
         except CallRefused:
             return Command(goto="answer", update={**update, "stop_reason": "budget"})
         except LLMOutputError as exc:
-            decision = None  # "no decision": keep going on the plan's queries if budget allows
+            # "No decision": keep going on the plan's queries if the budget allows.
             update["bad_replies"] = [f"reasoner: {exc}"]
         except LLMError as exc:
             return Command(
@@ -289,31 +313,10 @@ class ResearchNodes:
         new_entries: list[Entry] = []
         anytime = list(state.get("anytime", []))
         if decision is not None:
-            update["usable_replies"] = 1
-            found = reasoner.strip_citations(decision.found)
-            if decision.note.strip() or not reader.is_unknown(found):
-                new_entries.append(
-                    Note(
-                        step=step,
-                        text=" ".join(decision.note.split()),
-                        found="" if reader.is_unknown(found) else found,
-                    )
-                )
-            valid = [e.n for e in evidence(entries)]
-            spent_now = spent + total_spend(guard.events)
-            anytime.append(
-                AnytimeAnswer(
-                    step=step,
-                    answer=reasoner.strip_citations(decision.answer) or reader.UNKNOWN,
-                    confidence=decision.clamped_confidence,
-                    total_tokens=spent_now.total_tokens,
-                    search_steps=spent_now.search_steps,
-                    citations=tuple(
-                        reasoner.cited_numbers(decision.note + decision.answer, [], valid)
-                    ),
-                )
-            )
-            update["anytime"] = anytime[-1:]
+            note, answer = record_step(decision, step, entries, spent + total_spend(guard.events))
+            new_entries = [note] if note is not None else []
+            anytime.append(answer)
+            update.update(usable_replies=1, anytime=[answer])
         update["entries"] = new_entries
         entries_after = append_entries(entries, new_entries)
         action = decide(
