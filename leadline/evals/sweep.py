@@ -198,7 +198,8 @@ async def run_sweep(
     With `deadline` (a `time.monotonic()` value) no question starts after it: cells left short
     show their smaller n, and cells with no question at all are left out of the curves.
     """
-    from leadline.evals.report import plot_sweep, sweep_fits, sweep_report_markdown
+    from leadline.evals.plots import plot_sweep
+    from leadline.evals.report import sweep_fits, sweep_report_markdown
     from leadline.evals.runner import _maybe_services, eval_collection, evaluate, prepare_corpus
 
     out = Path(out_dir)
