@@ -10,7 +10,7 @@ prefix-cache hit rate and any cap the endpoint's billing went past. Both records
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, KeysView, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -90,7 +90,8 @@ class RunUsage(Spend):
       any estimate allows can cause one; None when every cap held.
 
     `to_dict()` is the `usage` object of `leadline ask --json`, the API and batch rows; indexing
-    (`usage["total_tokens"]`) reads the same keys, for code written when usage was a dict.
+    (`usage["total_tokens"]`), `keys()` and `dict(usage)` read the same keys, for code written
+    when usage was a dict.
     """
 
     reasoning_tokens: int = 0
@@ -130,6 +131,9 @@ class RunUsage(Spend):
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
+
+    def keys(self) -> KeysView[str]:
+        return self.to_dict().keys()
 
 
 def summarize(events: Sequence[LedgerEvent], caps: Budget | None = None) -> RunUsage:

@@ -70,6 +70,7 @@ def test_run_usage_is_typed_and_serialises_to_the_usage_json_of_the_cli_and_api(
         "errors",
     ]
     assert usage["total_tokens"] == usage.total_tokens == 960  # dict-style reads still work
+    assert dict(usage) == usage.to_dict() and {**usage}["llm_calls"] == 1
     json.dumps(usage.to_dict())
 
 
