@@ -32,7 +32,7 @@ from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan
 from leadline.graph.runs import GraphCache, compiled_graph, open_checkpointer, saved_spec
 from leadline.graph.state import AnswerSource, Citation, PoolHit, RunSpec
 from leadline.options import OPTION_NAMES, OptionFields, ResearchOptions
-from leadline.services import LLMLike, Services
+from leadline.services import LLMLike, Services, open_services
 from leadline.sync import blocking
 from leadline.text import first_lone_surrogate
 from leadline.tools.llm import LLMClient
@@ -267,8 +267,6 @@ async def _open(
     search: SearchBackend | None,
 ) -> Services:
     """The caller's services, or new ones (closed with `stack`) for `settings`, `llm`, `search`."""
-    from leadline.services import open_services
-
     if services is None:
         return await stack.enter_async_context(open_services(settings, llm=llm, search=search))
     if llm is not None:
@@ -280,8 +278,7 @@ async def _checkpointer(stack: AsyncExitStack, services: Services, checkpoint: b
     """The services' shared checkpointer, else one on `runs.sqlite`; None without `checkpoint`."""
     if not checkpoint:
         return None
-    shared = getattr(services, "checkpointer", None)
-    return shared or await stack.enter_async_context(
+    return services.checkpointer or await stack.enter_async_context(
         open_checkpointer(services.settings.data_dir / "runs.sqlite")
     )
 
