@@ -4,6 +4,7 @@ extends it, so "total tokens" and "prefill" are worked out in one place.
     TokenUsage                         prompt tokens (cached or not) and completion tokens
     ├── tools.llm.Usage                one LLM call as its server billed it (+ reasoning tokens,
     │                                  latency, whether leadline had to estimate it)
+    ├── precompute.store.StageCost     one precompute stage's calls, passages and wall time
     └── budgets.budget.Spend           + search steps: what a run used, or a call's worst case
         ├── budgets.ledger.LedgerEvent     one LLM or search call in the ledger
         ├── budgets.ledger.RunUsage        a run's totals, as `ResearchResult.usage`

@@ -7,6 +7,7 @@ import json
 from leadline.budgets.budget import Budget, Rates, Spend
 from leadline.budgets.ledger import LedgerEvent, RunUsage, summarize, total_spend
 from leadline.evals.metrics import QuestionCost
+from leadline.precompute.store import StageCost
 from leadline.tools.llm import Usage
 from leadline.tools.server_metrics import PrefixCacheCounters
 from leadline.usage import TokenUsage
@@ -35,6 +36,7 @@ def test_every_record_is_a_token_usage_and_counts_tokens_one_way() -> None:
         EVENTS[0],
         summarize(EVENTS),
         QuestionCost(10, 4, 3, 1, llm_calls=1),
+        StageCost(10, 4, 3, stage="links", fingerprint="f", started_at=0, wall_s=0, passages=1),
     ]
     for record in records:
         assert isinstance(record, TokenUsage)
