@@ -183,6 +183,11 @@ def test_options_and_their_keywords_are_one_thing() -> None:
         ResearchOptions(policy="greedy")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ResearchOptions(polcy="fixed")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="follow_links must be true or false"):
+        ResearchOptions(follow_links="no")  # type: ignore[arg-type]
+    settings = load_settings(environ={"LEADLINE_FOLLOW_LINKS": "false"})
+    assert ResearchOptions().resolved(settings).follow_links is False
+    assert ResearchOptions(follow_links=True).resolved(settings).follow_links is True
 
 
 def test_bad_options_fail_before_any_endpoint_is_contacted(tmp_path: Path) -> None:
