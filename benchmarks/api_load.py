@@ -149,7 +149,8 @@ async def through_api(base_url: str, n: int, pid: int) -> tuple[list[dict[str, A
 async def in_process(llm_url: str, n: int, data_dir: Path) -> tuple[list[float], float]:
     """The same jobs through `aresearch` directly: the research core's cost with no API."""
     from leadline.config import Settings
-    from leadline.core import aresearch, open_checkpointer
+    from leadline.core import aresearch
+    from leadline.graph.runs import open_checkpointer
 
     settings = Settings(
         base_url=llm_url, model="scripted", data_dir=data_dir, parallel_slots=min(64, n)

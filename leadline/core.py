@@ -7,26 +7,36 @@ id without redoing finished steps. Progress is reported as plain dict events thr
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
+from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
 from leadline.agents.workspace import Evidence, Note, PlanEntry, evidence
 from leadline.budgets.budget import Budget
-from leadline.budgets.controller import Policy, ShapeMode
-from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend, write_jsonl
-from leadline.config import KVMode, Settings
+from leadline.budgets.ledger import (
+    AnytimeAnswer,
+    LedgerEvent,
+    RunUsage,
+    summarize,
+    total_spend,
+    write_jsonl,
+)
+from leadline.config import Settings
 from leadline.errors import ConfigError
-from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan, build_graph
-from leadline.graph.state import SERIALIZABLE_TYPES, AnswerSource, Citation, PoolHit, RunSpec
+from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan
+from leadline.graph.runs import GraphCache, compiled_graph, open_checkpointer, saved_spec
+from leadline.graph.state import AnswerSource, Citation, PoolHit, RunSpec
+from leadline.options import OPTION_NAMES, OptionFields, ResearchOptions
+from leadline.services import LLMLike, Services, open_services
+from leadline.sync import blocking
 from leadline.text import first_lone_surrogate
 from leadline.tools.llm import LLMClient
-from leadline.tools.search.base import SearchBackend
+from leadline.tools.search.base import SearchBackend, check_backend
 from leadline.tools.server_metrics import PrefixCacheCounters, read_prefix_cache_counters
 
 MAX_QUESTION_CHARS = 4000
@@ -35,12 +45,17 @@ EventCallback = Callable[[dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class ResearchResult:
+    """One run's outcome: the answer with its citations, what it spent (`usage`, a `RunUsage`)
+    against its caps (`caps`, the run's `Budget`), why it stopped, and its full record (the
+    anytime answers, every ledger event, the evidence and the pool). `to_dict()` is the JSON
+    `leadline ask --json` prints and the API returns as a job's result."""
+
     run_id: str
     question: str
     answer: str
     citations: list[Citation]
-    usage: dict[str, Any]
-    caps: dict[str, Any]
+    usage: RunUsage
+    caps: Budget
     stop_reason: str
     anytime: list[AnytimeAnswer] = field(default_factory=list)
     events: list[LedgerEvent] = field(default_factory=list)
@@ -59,8 +74,8 @@ class ResearchResult:
             "question": self.question,
             "answer": self.answer,
             "citations": [asdict(c) for c in self.citations],
-            "usage": self.usage,
-            "caps": self.caps,
+            "usage": self.usage.to_dict(),
+            "caps": self.caps.to_dict(),
             "stop_reason": self.stop_reason,
             "answer_source": self.answer_source,
             "anytime": [asdict(a) for a in self.anytime],
@@ -105,13 +120,22 @@ def validate_question(question: str) -> str:
     return text
 
 
-def reader_setting(name: str, value: int | None, default: int) -> int:
-    """`passages_per_query` / `reader_passages`: 1..20, else the settings' value."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
-        raise ConfigError(f"{name} must be an integer in 1..20, got {value!r}")
-    return value
+def run_spec(
+    question: str, budget: Budget, options: ResearchOptions, llm_extra: dict[str, Any]
+) -> RunSpec:
+    """The spec of one run from resolved options (`ResearchOptions.resolved`)."""
+    return RunSpec(
+        question=question,
+        budget=budget,
+        policy=options.policy,
+        shape=options.shape,
+        kv_mode=options.kv_mode or "shared",
+        collection=options.collection,
+        passages_per_query=options.passages_per_query or DEFAULT_POOL_PER_QUERY,
+        reader_passages=options.reader_passages or DEFAULT_READER_PASSAGES,
+        follow_links=options.follow_links is not False,
+        llm_extra=llm_extra,
+    )
 
 
 def progress_event(
@@ -173,8 +197,8 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         question=spec.question,
         answer=final.answer if final else "",
         citations=list(final.citations) if final else [],
-        usage=summarize(events),
-        caps=spec.budget.to_dict(),
+        usage=summarize(events, spec.budget),
+        caps=spec.budget,
         stop_reason=values.get("stop_reason", "error" if not final else "done"),
         anytime=list(values.get("anytime", [])),
         events=events,
@@ -185,48 +209,6 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         found=[e.found for e in values.get("entries", []) if isinstance(e, Note) and e.found],
         pool=list(values.get("pool", [])),
     )
-
-
-@asynccontextmanager
-async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
-    """A SQLite checkpointer that revives leadline's own record types."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        saver.serde = JsonPlusSerializer(allowed_msgpack_modules=SERIALIZABLE_TYPES)
-        yield saver
-
-
-async def saved_spec(checkpointer: Any, run_id: str) -> RunSpec:
-    """The spec a checkpointed run was started with."""
-    saved = await checkpointer.aget_tuple({"configurable": {"thread_id": run_id}})
-    spec = saved.checkpoint.get("channel_values", {}).get("spec") if saved else None
-    if not isinstance(spec, RunSpec):
-        raise ConfigError(f"no saved run with id {run_id!r} to resume")
-    return spec
-
-
-GraphCache = dict[tuple[int, int, int], tuple[Any, Any, Any, Any]]
-
-
-def compiled_graph(
-    llm: LLMClient, search: SearchBackend, checkpointer: Any, cache: GraphCache | None = None
-) -> Any:
-    """Compiling costs ~30 ms; runs sharing a client, backend and checkpointer share a graph.
-
-    `cache` belongs to whoever owns those objects (`Services.graphs`), so it goes when they do.
-    Entries hold their key objects, so an id cannot be reused by another object while cached.
-    """
-    key = (id(llm), id(search), id(checkpointer))
-    hit = cache.get(key) if cache is not None else None
-    if hit is not None and hit[0] is llm and hit[1] is search and hit[2] is checkpointer:
-        return hit[3]
-    graph = build_graph(llm, search, checkpointer=checkpointer)
-    if cache is not None:
-        cache[key] = (llm, search, checkpointer, graph)
-    return graph
 
 
 async def run_graph(
@@ -273,7 +255,7 @@ async def run_graph(
     return build_result(run_id, values, time.perf_counter() - started)
 
 
-async def _prefix_cache_counters(services: Any) -> PrefixCacheCounters | None:
+async def _prefix_cache_counters(services: Services) -> PrefixCacheCounters | None:
     """The endpoint's vLLM prefix-cache counters; asked once per process if it has none."""
     if services.settings.uses_embedded_model or services.has_cache_metrics is False:
         return None
@@ -282,66 +264,85 @@ async def _prefix_cache_counters(services: Any) -> PrefixCacheCounters | None:
     return counters
 
 
+async def _open(
+    stack: AsyncExitStack,
+    services: Services | None,
+    settings: Settings | None,
+    llm: LLMLike | None,
+    search: SearchBackend | None,
+) -> Services:
+    """The caller's services, or new ones (closed with `stack`) for `settings`, `llm`, `search`."""
+    if services is None:
+        return await stack.enter_async_context(open_services(settings, llm=llm, search=search))
+    if llm is not None:
+        raise ConfigError("pass llm= or services=, not both: services hold their own LLM client")
+    return services
+
+
+async def _checkpointer(stack: AsyncExitStack, services: Services, checkpoint: bool) -> Any:
+    """The services' shared checkpointer, else one on `runs.sqlite`; None without `checkpoint`."""
+    if not checkpoint:
+        return None
+    return services.checkpointer or await stack.enter_async_context(
+        open_checkpointer(services.settings.data_dir / "runs.sqlite")
+    )
+
+
 async def aresearch(
     question: str,
     *,
     budget: Budget | None = None,
-    policy: Policy = "adaptive",
-    shape: ShapeMode = "auto",
-    kv_mode: KVMode | None = None,
-    collection: str | None = None,
-    passages_per_query: int | None = None,
-    reader_passages: int | None = None,
-    follow_links: bool | None = None,
+    options: ResearchOptions | None = None,
+    search: SearchBackend | None = None,
+    llm: LLMLike | None = None,
     settings: Settings | None = None,
-    services: Any = None,
+    services: Services | None = None,
     run_id: str | None = None,
     resume: bool = False,
+    checkpoint: bool = True,
     ledger_path: Path | str | None = None,
     on_event: EventCallback | None = None,
     on_plan: OnPlan | None = None,
-    checkpoint: bool = True,
+    **option_fields: Unpack[OptionFields],
 ) -> ResearchResult:
-    """Answer one question with citations, never spending more than `budget`."""
-    from leadline.services import open_services
+    """Answer one question with citations, never spending more than `budget`.
 
+    - `budget`: the hard caps (default `Budget()`: 16,000 tokens, 6 search steps);
+    - `options`: how to research (`ResearchOptions`); any of its fields may also be given as a
+      keyword (`policy="fixed"`, `collection="hotpot"`), which overrides `options`;
+    - `search`: any object with `async search(query, k) -> list[Passage]`, instead of the local
+      corpus; `llm`: a base URL, an `openai.OpenAI`/`AsyncOpenAI` client or an `LLMClient`,
+      instead of the configured endpoint (or the embedded model);
+    - `settings`: where everything else comes from (default `load_settings()`); `services`:
+      long-lived clients from `leadline.services.open_services`, to share one model server
+      across many questions (then `llm` is theirs; `search` still overrides theirs);
+    - `run_id`, `resume`: continue an interrupted, checkpointed run (`checkpoint=True` saves
+      every step in `runs.sqlite` under the data directory); `ledger_path`: append the run's
+      ledger as JSONL; `on_event`: progress events as dicts; `on_plan`: may resize the budget
+      once the planner has estimated the question's difficulty.
+
+    Raises `ConfigError` (bad input), `BudgetError`, `LLMError` when the endpoint cannot be
+    reached at the start; a model or search failure mid-run ends it with `stop_reason="error"`.
+    """
+    unknown = option_fields.keys() - OPTION_NAMES
+    if unknown:
+        raise TypeError(f"aresearch() got an unexpected keyword argument {sorted(unknown)[0]!r}")
     question = validate_question(question)
-    if policy not in ("fixed", "adaptive"):
-        raise ConfigError(f"unknown policy {policy!r}; use 'fixed' or 'adaptive'")
-    if shape not in ("sequential", "parallel", "auto"):
-        raise ConfigError(f"unknown shape {shape!r}; use 'sequential', 'parallel' or 'auto'")
+    options = (options or ResearchOptions()).updated(**option_fields)
+    if search is not None:
+        check_backend(search)
     async with AsyncExitStack() as stack:
-        if services is None:
-            services = await stack.enter_async_context(open_services(settings))
+        services = await _open(stack, services, settings, llm, search)
         settings = services.settings
-        kv = kv_mode or settings.kv_mode
-        if kv not in ("shared", "isolated"):
-            raise ConfigError(f"unknown kv_mode {kv!r}; use 'shared' or 'isolated'")
         slot = await stack.enter_async_context(services.acquire_slot())
         run_id = run_id or uuid.uuid4().hex
-        spec = RunSpec(
-            question=question,
-            budget=budget or Budget(),
-            policy=policy,
-            shape=shape,
-            kv_mode=kv,
-            collection=collection or settings.collection,
-            passages_per_query=reader_setting(
-                "passages_per_query", passages_per_query, settings.passages_per_query
-            ),
-            reader_passages=reader_setting(
-                "reader_passages", reader_passages, settings.reader_passages
-            ),
-            follow_links=settings.follow_links if follow_links is None else bool(follow_links),
+        spec = run_spec(
+            question,
+            budget or Budget(),
+            options.resolved(settings),
             llm_extra={**services.slot_extra_body(slot), **cache_pinning(settings, run_id)},
         )
-        checkpointer = None
-        if checkpoint:
-            checkpointer = getattr(
-                services, "checkpointer", None
-            ) or await stack.enter_async_context(
-                open_checkpointer(settings.data_dir / "runs.sqlite")
-            )
+        checkpointer = await _checkpointer(stack, services, checkpoint)
         if resume and checkpointer is not None:
             # A resumed run goes on as it was started (question, budget, options, collection);
             # only the request fields are this process's: the KV slot it holds now.
@@ -350,26 +351,41 @@ async def aresearch(
         result = await run_graph(
             spec,
             llm=services.llm,
-            search=services.search_backend(spec.collection),
+            search=search or services.search_backend(spec.collection),
             run_id=run_id,
             checkpointer=checkpointer,
             resume=resume,
             on_event=on_event,
             on_plan=on_plan,
-            graph_cache=getattr(services, "graphs", None),
+            graph_cache=services.graphs,
         )
         if counters_before is not None:
             after = await _prefix_cache_counters(services)
             if after is not None:
-                result.usage["server_prefix_cache"] = (after - counters_before).to_dict()
+                usage = replace(result.usage, server_prefix_cache=after - counters_before)
+                result = replace(result, usage=usage)
     if ledger_path is not None:
         write_jsonl(ledger_path, result.events, result.anytime, result.run_id)
     return result
 
 
-def research(question: str, **kwargs: Any) -> ResearchResult:
-    """Synchronous `aresearch`, for scripts and notebooks without an event loop."""
-    return asyncio.run(aresearch(question, **kwargs))
+research = blocking(
+    aresearch,
+    name="research",
+    doc="""Synchronous `aresearch` (same arguments, same result), for scripts and notebooks.
+
+    It works inside a running event loop too (Jupyter, IPython): the run then goes on a fresh
+    loop in a worker thread while the caller waits. There, `await aresearch(...)` is better, and
+    objects bound to the caller's loop (clients opened in it) cannot be passed in.
+    """,
+)
 
 
-__all__: Sequence[str] = ["Citation", "ResearchResult", "aresearch", "research", "run_graph"]
+__all__: Sequence[str] = [
+    "Citation",
+    "ResearchOptions",
+    "ResearchResult",
+    "aresearch",
+    "research",
+    "run_graph",
+]

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import openai
 
 from leadline.config import Settings, load_settings
 from leadline.errors import ConfigError, LLMUnavailable
 from leadline.tools.llm import LLMClient
 from leadline.tools.local_model import EmbeddedServer
+from leadline.tools.search.base import SearchBackend
 
 if TYPE_CHECKING:
     from leadline.tools.search.catalog import CollectionInfo
@@ -36,18 +38,18 @@ class Services:
     llm: LLMClient
     server: EmbeddedServer | None = None
     # A fixed search backend (tests, custom deployments); else one per collection, on demand.
-    search: Any | None = None
+    search: SearchBackend | None = None
     checkpointer: Any | None = None  # a shared LangGraph checkpointer (API, batch); else per run
     # Whether the endpoint exposes vLLM prefix-cache counters; None until first asked.
     has_cache_metrics: bool | None = None
     # Lists the collections runs may search (`collections`); a `StoreCatalog` on first use.
     catalog: Any | None = None
-    # Compiled research graphs by (client, backend, checkpointer); see `core.compiled_graph`.
+    # Compiled research graphs by (client, backend, checkpointer); see `graph.runs.compiled_graph`.
     graphs: dict[Any, Any] = field(default_factory=dict, repr=False)
     _free_slots: asyncio.LifoQueue[int] | None = field(default=None, repr=False)
-    _backends: dict[str, Any] = field(default_factory=dict, repr=False)
+    _backends: dict[str, SearchBackend] = field(default_factory=dict, repr=False)
 
-    def search_backend(self, collection: str | None = None) -> Any:
+    def search_backend(self, collection: str | None = None) -> SearchBackend:
         """The search backend for `collection`: the fixed one if set, else the local corpus."""
         if self.search is not None:
             return self.search
@@ -128,32 +130,82 @@ async def discover_model(base_url: str, api_key: str | None, timeout_s: float = 
     return str(models[0]["id"])
 
 
+def _configured_client(base_url: str, model: str, settings: Settings) -> LLMClient:
+    return LLMClient(
+        base_url=base_url,
+        model=model,
+        api_key=settings.api_key,
+        timeout_s=settings.request_timeout_s,
+        max_retries=settings.max_retries,
+    )
+
+
+# What `llm=` may be: leadline's client, any `openai` client (sync or async), or a base URL.
+LLMLike = LLMClient | openai.AsyncOpenAI | openai.OpenAI | str
+
+
+async def _client_for(llm: LLMLike, settings: Settings) -> LLMClient:
+    """An `LLMClient` for a caller's `openai` client (sharing its connection pool, headers and
+    key; leadline's own retries replace the client's) or for a base URL."""
+    if isinstance(llm, LLMClient):
+        return llm
+    if isinstance(llm, str):
+        base_url, api_key, client = llm, settings.api_key, None
+    elif isinstance(llm, openai.AsyncOpenAI):
+        base_url, api_key, client = str(llm.base_url), llm.api_key, llm
+    elif isinstance(llm, openai.OpenAI):  # the sync client cannot be awaited: same endpoint
+        base_url, api_key, client = str(llm.base_url), llm.api_key, None
+    else:
+        raise ConfigError(
+            f"llm must be a base URL, an openai.OpenAI/AsyncOpenAI client or an LLMClient, "
+            f"not {type(llm).__name__}"
+        )
+    return LLMClient(
+        base_url=base_url,
+        model=settings.model or await discover_model(base_url, api_key),
+        api_key=api_key,
+        timeout_s=settings.request_timeout_s,
+        max_retries=settings.max_retries,
+        client=client,
+    )
+
+
 @asynccontextmanager
-async def open_services(settings: Settings | None = None) -> AsyncIterator[Services]:
-    """Start (or connect to) the LLM endpoint and yield `Services`; close all of it on exit."""
+async def open_services(
+    settings: Settings | None = None,
+    *,
+    llm: LLMLike | None = None,
+    search: SearchBackend | None = None,
+) -> AsyncIterator[Services]:
+    """Start (or connect to) the LLM endpoint and yield `Services`; close all of it on exit.
+
+    `llm` replaces the configured endpoint (no embedded server starts), `search` the local
+    corpus. Both stay the caller's: they are not closed here (a client made for a URL is).
+    """
     settings = settings or load_settings()
     async with AsyncExitStack() as stack:
         server: EmbeddedServer | None = None
-        if settings.uses_embedded_model:
+        if llm is not None:
+            client = await _client_for(llm, settings)
+            # The settings say which endpoint runs are sent to (cache pinning, metrics).
+            settings = settings.model_copy(update={"base_url": client.base_url})
+            if client is not llm:
+                stack.push_async_callback(client.aclose)
+        elif settings.uses_embedded_model:
             server = await stack.enter_async_context(EmbeddedServer.from_settings(settings))
-            base_url, model = server.base_url, server.model_name
+            client = _configured_client(server.base_url, server.model_name, settings)
+            stack.push_async_callback(client.aclose)
         else:
             base_url = str(settings.base_url)
             model = settings.model or await discover_model(base_url, settings.api_key)
-        llm = LLMClient(
-            base_url=base_url,
-            model=model,
-            api_key=settings.api_key,
-            timeout_s=settings.request_timeout_s,
-            max_retries=settings.max_retries,
-        )
-        stack.push_async_callback(llm.aclose)
-        services = Services(settings=settings, llm=llm, server=server)
+            client = _configured_client(base_url, model, settings)
+            stack.push_async_callback(client.aclose)
+        services = Services(settings=settings, llm=client, server=server, search=search)
 
         async def close_search() -> None:  # whatever backends exist by the time we exit
             for backend in [services.search, services.catalog, *services._backends.values()]:
                 closer = getattr(backend, "aclose", None)
-                if closer is not None:
+                if closer is not None and backend is not search:
                     await closer()
 
         stack.push_async_callback(close_search)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from leadline.batch import (
     read_questions,
     research_batch,
 )
-from leadline.batch import runner as batch_runner
 from leadline.budgets.budget import Budget
 from leadline.cli import main
 from leadline.config import load_settings
@@ -155,23 +154,13 @@ async def test_rate_limits_are_retried_under_load(make_services: MakeServices) -
     assert sum(calls.values()) == 2 * len(calls)  # each call: one 429, then one retry
 
 
-def test_the_sync_wrapper_returns_results_in_input_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened = batch_runner.open_services
-
-    @asynccontextmanager
-    async def services_with_memory_search(settings: Any) -> AsyncIterator[Services]:
-        async with opened(settings) as services:
-            services.search = MemorySearch(make_passages())
-            yield services
-
-    monkeypatch.setattr(batch_runner, "open_services", services_with_memory_search)
+def test_the_sync_wrapper_returns_results_in_input_order(tmp_path: Path) -> None:
     with ScriptedLLMServer(easy_handler()) as server:
         settings = load_settings(data_dir=tmp_path, base_url=server.base_url, model="scripted")
         results = research_batch(
             ["What is topic 1?", {"id": "x", "question": "Topic 2?"}, BatchItem("y", "Topic 3?")],
             settings=settings,
+            search=MemorySearch(make_passages()),
             concurrency=3,
         )
     assert [r.item.id for r in results] == [0, "x", "y"] and all(r.ok for r in results)

@@ -103,16 +103,16 @@ def test_cache_pinning_follows_the_endpoint_dialect(tmp_path: Path) -> None:
 async def test_runs_sharing_services_share_one_compiled_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import leadline.core as core
+    import leadline.graph.runs as runs
 
     compiled: list[object] = []
-    build = core.build_graph
+    build = runs.build_graph
 
     def counting_build(*args: object, **kwargs: object) -> object:
         compiled.append(args)
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(core, "build_graph", counting_build)
+    monkeypatch.setattr(runs, "build_graph", counting_build)
     handler = by_role(
         planner=plan_reply(["topic 5"], hops=1),
         reasoner=reason_reply("Topic 5", 0.9, done=True),
@@ -131,9 +131,12 @@ async def test_runs_sharing_services_share_one_compiled_graph(
 
 @pytest.mark.parametrize("bad", [0, 21, -1, True, 2.5, "5"])
 def test_pool_and_reader_sizes_out_of_range_are_refused(bad: object) -> None:
-    from leadline.core import reader_setting
+    from leadline.options import ResearchOptions
 
     with pytest.raises(ConfigError, match="reader_passages must be an integer in 1..20"):
-        reader_setting("reader_passages", bad, 5)  # type: ignore[arg-type]
-    assert reader_setting("reader_passages", None, 7) == 7
-    assert reader_setting("reader_passages", 20, 7) == 20
+        ResearchOptions(reader_passages=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="passages_per_query must be an integer in 1..20"):
+        ResearchOptions().updated(passages_per_query=bad)
+    settings = load_settings(environ={"LEADLINE_READER_PASSAGES": "7"})
+    assert ResearchOptions().resolved(settings).reader_passages == 7
+    assert ResearchOptions(reader_passages=20).resolved(settings).reader_passages == 20

@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import MAX_PLAN_QUERIES, KVMode, build_messages
+from leadline.agents.reader import UNKNOWN
 from leadline.agents.workspace import Entry, PlanEntry, QuestionShape
 
 MAX_COMPLETION_TOKENS = 220
-MAX_QUERIES = MAX_PLAN_QUERIES
 MAX_HOPS = 4
 
 
 class PlannerOutput(BaseModel):
     sub_questions: list[str] = Field(default_factory=list, max_length=4)
-    queries: list[str] = Field(default_factory=list, max_length=MAX_QUERIES)
+    queries: list[str] = Field(default_factory=list, max_length=MAX_PLAN_QUERIES)
     hops: int = 2
     shape: str = "bridge"
 
@@ -33,11 +33,11 @@ def planner_messages(
 
 
 # Placeholders small models copy from the instructions instead of writing a query.
-NOT_A_QUERY = frozenset({"", "...", "unknown", "none", "n/a", "null", "query", "search query"})
+NOT_A_QUERY = frozenset({"", "...", UNKNOWN, "none", "n/a", "null", "query", "search query"})
 
 
 def clean_queries(
-    queries: Sequence[str], exclude: Sequence[str] = (), limit: int = MAX_QUERIES
+    queries: Sequence[str], exclude: Sequence[str] = (), limit: int = MAX_PLAN_QUERIES
 ) -> list[str]:
     """Strip; drop placeholders and case-insensitive repeats (also of `exclude`); keep `limit`."""
     seen = {q.strip().lower() for q in exclude}
@@ -56,7 +56,7 @@ def to_plan(output: PlannerOutput, question: str) -> PlanEntry:
     )
     # The question itself goes first: it is the strongest single query for the first hop, and
     # the planner's queries then target what it misses.
-    queries = clean_queries([question, *output.queries], limit=MAX_QUERIES + 1)
+    queries = clean_queries([question, *output.queries], limit=MAX_PLAN_QUERIES + 1)
     return PlanEntry(
         sub_questions=tuple(s.strip() for s in output.sub_questions if s.strip())[:4],
         queries=tuple(queries),

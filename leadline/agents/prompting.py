@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from importlib import resources
-from string import Template
 from typing import Any, Literal
 
 from leadline.agents.workspace import (
@@ -28,9 +26,12 @@ from leadline.agents.workspace import (
     render_workspace,
 )
 from leadline.config import KVMode
-from leadline.errors import ConfigError
+from leadline.templates import render_template
+from leadline.templates import template_variables as _template_variables
 
 Role = Literal["planner", "reasoner", "answer"]
+
+PROMPTS_PACKAGE = "leadline.agents"  # templates in leadline/agents/prompts/
 
 MAX_PLAN_QUERIES = 3
 MAX_NEXT_QUERIES = 3
@@ -50,30 +51,13 @@ ISOLATED_VIEWS: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
-@functools.cache
-def load_template(name: str) -> Template:
-    try:
-        text = (
-            resources.files("leadline.agents").joinpath("prompts", f"{name}.txt").read_text("utf-8")
-        )
-    except FileNotFoundError as exc:
-        raise ConfigError(f"prompt template {name!r} does not exist") from exc
-    return Template(text.rstrip("\n"))
-
-
 def template_variables(name: str) -> set[str]:
-    return set(load_template(name).get_identifiers())
+    return _template_variables(PROMPTS_PACKAGE, name)
 
 
 def render(name: str, **variables: Any) -> str:
-    """Fill a template; every placeholder must be given and nothing extra may be passed."""
-    expected = template_variables(name)
-    missing, extra = expected - variables.keys(), variables.keys() - expected
-    if missing or extra:
-        raise ConfigError(
-            f"template {name!r}: missing {sorted(missing)}, unexpected {sorted(extra)}"
-        )
-    return load_template(name).substitute(variables)
+    """Fill one of the agents' templates strictly (see `leadline.templates`)."""
+    return render_template(PROMPTS_PACKAGE, name, **variables)
 
 
 def job_description(role: Role) -> str:

@@ -18,9 +18,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from leadline.agents.reader import rank_pool
-from leadline.agents.workspace import Evidence, PoolHit
+from leadline.agents.workspace import EVIDENCE_LINE_OVERHEAD, Evidence, PoolHit
 from leadline.errors import LeadlineError
-from leadline.tools.search.base import LinkFollower, Passage, SearchBackend
+from leadline.tools.search.base import LinkFollower, Passage, SearchBackend, check_passages
 from leadline.tools.tokens import truncate_to_tokens
 
 TITLE_MAX_TOKENS = 24
@@ -33,6 +33,11 @@ LINK_SOURCES = 3
 LINK_QUERY_PREFIX = "links from "
 
 
+def evidence_line_tokens(max_passage_tokens: int) -> int:
+    """The most tokens one evidence line can take in a prompt: title, text and its markup."""
+    return max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD
+
+
 @dataclass(frozen=True)
 class SearchOutcome:
     query: str
@@ -43,7 +48,7 @@ class SearchOutcome:
 
 
 def select_evidence(
-    passages: list[Passage], query: str, seen_ids: Collection[str], keep: int, max_tokens: int
+    passages: list[Passage], seen_ids: Collection[str], keep: int, max_tokens: int
 ) -> list[Evidence]:
     """The top `keep` passages not already in the workspace, trimmed to `max_tokens` each."""
     chosen: list[Evidence] = []
@@ -57,7 +62,6 @@ def select_evidence(
                 title=truncate_to_tokens(p.title, TITLE_MAX_TOKENS),
                 text=truncate_to_tokens(" ".join(p.text.split()), max_tokens),
                 source=p.source,
-                query=query,
                 score=p.score,
             )
         )
@@ -95,12 +99,13 @@ async def run_search(
     started = time.perf_counter()
     try:
         # Ask for extra candidates so passages already in the workspace don't crowd out new ones.
-        passages = await backend.search(query, max(keep + len(seen_ids) + 2, pool_size))
+        found = await backend.search(query, max(keep + len(seen_ids) + 2, pool_size))
     except (LeadlineError, OSError) as exc:
         return SearchOutcome(
             query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
-    evidence = select_evidence(passages, query, seen_ids, keep, max_tokens)
+    passages = check_passages(backend, found)  # a backend returning anything else is a bug
+    evidence = select_evidence(passages, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, query, step, pool_size)
     return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)
 
@@ -132,6 +137,6 @@ async def run_link_step(
         return SearchOutcome(
             label, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
-    evidence = select_evidence(passages, label, seen_ids, keep, max_tokens)
+    evidence = select_evidence(passages, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, label, step, pool_size)
     return SearchOutcome(label, evidence, time.perf_counter() - started, pool=pool)

@@ -37,7 +37,6 @@ class Evidence:
     title: str
     text: str
     source: str
-    query: str
     score: float = 0.0
 
     def render(self) -> str:

@@ -16,12 +16,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 
-from leadline import __version__
 from leadline.api.chat import build_chat_router
 from leadline.api.config import ApiConfig, load_api_config
 from leadline.api.jobs import JobManager
-from leadline.api.precompute import build_precompute_router
 from leadline.api.options import build_options_router
+from leadline.api.precompute import build_precompute_router
 from leadline.api.routes import build_research_router
 from leadline.api.security import (
     BodyLimitMiddleware,
@@ -33,6 +32,7 @@ from leadline.api.security import (
 from leadline.api.store import open_api_checkpointer, open_store
 from leadline.config import Settings, load_settings
 from leadline.errors import LeadlineError
+from leadline.version import __version__
 from leadline.web import mount_page
 
 ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]

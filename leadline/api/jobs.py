@@ -66,6 +66,11 @@ class LiveJob:
         old, self.changed = self.changed, asyncio.Event()
         old.set()
 
+    @property
+    def progress(self) -> dict[str, Any]:
+        """How far the running job has got: events published and the last spend reported."""
+        return {"events": self.next_seq - 1, "spend": self.last_spend}
+
     def after(self, cursor: int) -> list[StoredEvent]:
         return self.events[max(0, cursor - self.first_seq + 1) :]
 

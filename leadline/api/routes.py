@@ -157,7 +157,7 @@ def build_research_router() -> APIRouter:
     async def get_research(job_id: str, request: Request, key: Key) -> Any:
         """Status; once finished, the answer, citations, usage, stop reason and ledger."""
         record, live = await owned_job(request, key, job_id)
-        return job_view(record, live)
+        return job_view(record, live.progress if live is not None else None)
 
     @router.get(
         "/{job_id}/events",

@@ -3,7 +3,7 @@
 Two tables. `jobs` holds one row per job (request, status, result, error, attempts, times);
 `events` holds every progress event a job emitted, numbered per job, so an event stream can be
 replayed from any point after a restart. The research runs themselves are checkpointed by
-LangGraph's checkpointer (`open_checkpointer`), which lives next to this store.
+LangGraph's checkpointer (`graph.runs.open_checkpointer`), which lives next to this store.
 
 Both backends share the SQL below (`?` placeholders, rewritten for psycopg). Postgres is optional:
 `pip install 'leadline[postgres]'` brings psycopg and LangGraph's Postgres checkpointer.
@@ -258,7 +258,7 @@ async def open_store(db_url: str | None, data_dir: Path) -> AsyncIterator[JobSto
 @asynccontextmanager
 async def open_api_checkpointer(db_url: str | None, data_dir: Path) -> AsyncIterator[Any]:
     """The LangGraph checkpointer beside the store: Postgres with Postgres, else SQLite."""
-    from leadline.core import open_checkpointer
+    from leadline.graph.runs import open_checkpointer
 
     if not is_postgres(db_url):
         path = sqlite_path(db_url, data_dir).with_name("checkpoints.sqlite")

@@ -7,14 +7,11 @@ the three always agree (see `schemas.JobView` for the documented form).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leadline.api.store import JobRecord
-from leadline.budgets.ledger import LedgerEvent, flag_overrun, summarize
+from leadline.budgets.ledger import LedgerEvent, summarize
 from leadline.core import ResearchResult
-
-if TYPE_CHECKING:
-    from leadline.api.jobs import LiveJob
 
 
 def iso(ts: float | None) -> str | None:
@@ -46,7 +43,7 @@ def ledger_summary(events: list[LedgerEvent]) -> dict[str, Any]:
         a["search_steps"] += e.search_steps
         a["latency_s"] = round(a["latency_s"] + e.latency_s, 4)
         a["errors"] += bool(e.error)
-    return {"totals": summarize(events), "by_agent": by_agent}
+    return {"totals": summarize(events).to_dict(), "by_agent": by_agent}
 
 
 def cited_passages(result: ResearchResult) -> list[dict[str, Any]]:
@@ -68,7 +65,6 @@ def cited_passages(result: ResearchResult) -> list[dict[str, Any]]:
 
 
 def result_payload(result: ResearchResult) -> dict[str, Any]:
-    flag_overrun(result.usage, result.caps)  # usage.budget_overrun when the endpoint overbilled
     return {
         **result.to_dict(),
         "passages": cited_passages(result),
@@ -76,13 +72,13 @@ def result_payload(result: ResearchResult) -> dict[str, Any]:
     }
 
 
-def job_view(record: JobRecord, live: LiveJob | None = None) -> dict[str, Any]:
-    """The JSON form of a job (see `schemas.JobView`)."""
+def job_view(record: JobRecord, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON form of a job (see `schemas.JobView`); `progress` is a running job's, from
+    `LiveJob.progress`, and is left out once the job has finished."""
     payload = dict(record.result or {})
     ledger = payload.pop("ledger", None)
-    progress = None
-    if live is not None and not record.terminal:
-        progress = {"events": live.next_seq - 1, "spend": live.last_spend}
+    if record.terminal:
+        progress = None
     return {
         "object": "research.job",
         "id": record.id,

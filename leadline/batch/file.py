@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from leadline.batch.inputs import MAX_REPORTED_PROBLEMS, read_questions
+from leadline.batch.inputs import MAX_REPORTED_PROBLEMS, BatchItem, InputProblem, read_questions
 from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
 from leadline.batch.runner import (
     DEFAULT_CONCURRENCY,
@@ -43,9 +43,9 @@ class _Progress:
 
     def update(self, result: BatchResult) -> None:
         usage = result.usage
-        self.tokens += int(usage.get("total_tokens", 0))
-        self.steps += int(usage.get("search_steps", 0))
-        self.spent += int(usage.get("total_tokens", result.grant or 0))
+        self.tokens += usage.total_tokens if usage else 0
+        self.steps += usage.search_steps if usage else 0
+        self.spent += usage.total_tokens if usage else (result.grant or 0)
         self.errors += 0 if result.ok else 1
         postfix = f"{self.tokens:,} tok, {self.steps} searches, {self.errors} failed"
         if self.pool is not None:
@@ -79,6 +79,45 @@ async def _precompute_first(
     services.refresh_precompute(collection or services.settings.collection)
 
 
+def _read_input(
+    input_path: Path | str, budget: Budget, strict: bool
+) -> tuple[list[BatchItem], list[InputProblem]]:
+    """The questions of the input file; its malformed lines are reported on stderr."""
+    items, problems = read_questions(input_path, budget, strict=strict)
+    for p in problems[:MAX_REPORTED_PROBLEMS]:
+        print(f"leadline: skipping {input_path}:{p}", file=sys.stderr)
+    if len(problems) > MAX_REPORTED_PROBLEMS:
+        print(
+            f"leadline: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more malformed line(s)",
+            file=sys.stderr,
+        )
+    return items, problems
+
+
+async def _run(
+    todo: list[BatchItem],
+    bar: _Progress,
+    services: Services | None,
+    *,
+    width: int,
+    **batch: Any,
+) -> dict[str, int]:
+    """Run what is left, updating the bar and reporting failures; counts by outcome."""
+    if services is not None and services.server is not None and services.slots < width:
+        print(
+            f"leadline: the embedded server has {services.slots} slot(s), so "
+            f"{services.slots} question(s) run at a time (LEADLINE_PARALLEL sets more)",
+            file=sys.stderr,
+        )
+    counts = {"ok": 0, "failed": 0, "not_run": 0}
+    async for result in aresearch_batch(todo, concurrency=width, services=services, **batch):
+        bar.update(result)
+        counts["ok" if result.ok else "not_run" if not result.recorded else "failed"] += 1
+        if not result.ok:
+            bar.bar.write(f"leadline: {result.item.id}: {result.error}", file=sys.stderr)
+    return counts
+
+
 async def run_file(
     input_path: Path | str,
     output_path: Path | str,
@@ -106,14 +145,7 @@ async def run_file(
         raise ConfigError(f"--concurrency must be in 1..{MAX_CONCURRENCY}, got {width}")
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise ConfigError("the output must be another file than the input (-o OUT.jsonl)")
-    items, problems = read_questions(input_path, budget, strict=strict)
-    for p in problems[:MAX_REPORTED_PROBLEMS]:
-        print(f"leadline: skipping {input_path}:{p}", file=sys.stderr)
-    if len(problems) > MAX_REPORTED_PROBLEMS:
-        print(
-            f"leadline: ... and {len(problems) - MAX_REPORTED_PROBLEMS} more malformed line(s)",
-            file=sys.stderr,
-        )
+    items, problems = _read_input(input_path, budget, strict)
     started = time.perf_counter()
     log = ResultLog.open(output_path, retry_errors=retry_errors, row_fields=BATCH_ROW_FIELDS)
     try:
@@ -125,41 +157,28 @@ async def run_file(
             )
         todo = [i for i in items if str(i.id) not in log.finished]
         failed_before = sum(1 for i in items if (log.finished.get(str(i.id)) or {}).get("error"))
-        already = log.spent_tokens
-        bar = _Progress(len(todo), pool, already, progress)
-        counts = {"ok": 0, "failed": 0, "not_run": 0}
-        async with AsyncExitStack() as stack:
-            if services is None and todo:
-                services = await stack.enter_async_context(open_services(settings))
-                if passages is not None:
-                    services.search = PassageFileSearch.from_jsonl(passages)
-            if precompute is not None and todo and services is not None and passages is None:
-                await _precompute_first(services, options.get("collection"), precompute, progress)
-            if services is not None and services.server is not None and services.slots < width:
-                print(
-                    f"leadline: the embedded server has {services.slots} slot(s), so "
-                    f"{services.slots} question(s) run at a time (LEADLINE_PARALLEL sets more)",
-                    file=sys.stderr,
-                )
-            try:
-                async for result in aresearch_batch(
+        bar = _Progress(len(todo), pool, log.spent_tokens, progress)
+        try:
+            async with AsyncExitStack() as stack:
+                if services is None and todo:
+                    services = await stack.enter_async_context(open_services(settings))
+                    if passages is not None:
+                        services.search = PassageFileSearch.from_jsonl(passages)
+                if precompute is not None and todo and services is not None and passages is None:
+                    collection = options.get("collection")
+                    await _precompute_first(services, collection, precompute, progress)
+                counts = await _run(
                     todo,
+                    bar,
+                    services,
                     budget=budget,
                     pool=pool,
-                    concurrency=width,
-                    services=services,
+                    width=width,
                     output=log,
                     **options,
-                ):
-                    bar.update(result)
-                    key = "ok" if result.ok else "not_run" if not result.recorded else "failed"
-                    counts[key] += 1
-                    if not result.ok:
-                        bar.bar.write(
-                            f"leadline: {result.item.id}: {result.error}", file=sys.stderr
-                        )
-            finally:
-                bar.close()
+                )
+        finally:
+            bar.close()
     finally:
         log.close()
     wall = time.perf_counter() - started

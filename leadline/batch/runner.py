@@ -10,19 +10,21 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from leadline.agents.workspace import PlanEntry
 from leadline.batch.inputs import BatchItem, QuestionLike, as_items
 from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
 from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
-from leadline.budgets.controller import Policy, ShapeMode
-from leadline.budgets.ledger import flag_overrun
+from leadline.budgets.ledger import RunUsage
 from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
-from leadline.config import KVMode, Settings
+from leadline.config import Settings
 from leadline.core import ResearchResult, aresearch
 from leadline.errors import BudgetError, ConfigError, LeadlineError
-from leadline.services import Services, open_services
+from leadline.options import OPTION_NAMES, OptionFields, ResearchOptions
+from leadline.services import LLMLike, Services, open_services
+from leadline.sync import blocking
+from leadline.tools.search.base import SearchBackend
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 256
@@ -45,8 +47,8 @@ class BatchResult:
         return self.result is not None and not self.error
 
     @property
-    def usage(self) -> dict[str, Any]:
-        return self.result.usage if self.result is not None else {}
+    def usage(self) -> RunUsage | None:
+        return self.result.usage if self.result is not None else None
 
     def to_row(self) -> dict[str, Any]:
         r = self.result
@@ -55,7 +57,7 @@ class BatchResult:
             "question": self.item.question,
             "answer": r.answer if r else "",
             "citations": [dataclasses.asdict(c) for c in r.citations] if r else [],
-            "usage": self.usage,
+            "usage": self.usage.to_dict() if self.usage is not None else {},
             "stop_reason": self.stop_reason,
             "error": self.error,
             "run_id": r.run_id if r else None,
@@ -70,26 +72,31 @@ async def aresearch_batch(
     budget: Budget | None = None,
     pool: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
-    services: Services | None = None,
+    options: ResearchOptions | None = None,
+    search: SearchBackend | None = None,
+    llm: LLMLike | None = None,
     settings: Settings | None = None,
-    policy: Policy = "adaptive",
-    shape: ShapeMode = "auto",
-    kv_mode: KVMode | None = None,
-    collection: str | None = None,
-    passages_per_query: int | None = None,
-    reader_passages: int | None = None,
-    follow_links: bool | None = None,
+    services: Services | None = None,
     output: ResultLog | Path | str | None = None,
     retry_errors: bool = False,
+    **option_fields: Unpack[OptionFields],
 ) -> AsyncIterator[BatchResult]:
     """Research every question, at most `concurrency` at once; yield results as they finish.
 
+    `budget`, `options` (or their fields as keywords), `search`, `llm`, `settings` and
+    `services` are `aresearch`'s, for every question (a question's own budget overrides).
     `pool`: a token total shared by the batch (what `output` already records counts against
     it). `output`: append each result there and skip ids it already holds; `retry_errors`
     drops its failed rows first so those questions run again.
     """
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ConfigError(f"concurrency must be in 1..{MAX_CONCURRENCY}, got {concurrency}")
+    unknown = option_fields.keys() - OPTION_NAMES
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
+    options = (options or ResearchOptions()).updated(**option_fields)
+    if services is not None and llm is not None:
+        raise ConfigError("pass llm= or services=, not both: services hold their own LLM client")
     budget = budget or Budget()
     items = as_items(questions, budget)
     async with AsyncExitStack() as stack:
@@ -105,7 +112,9 @@ async def aresearch_batch(
         if not items:
             return
         if services is None:
-            services = await stack.enter_async_context(open_services(settings))
+            services = await stack.enter_async_context(
+                open_services(settings, llm=llm, search=search)
+            )
         # The embedded server runs one question per KV slot; more workers would only hold
         # grants while they wait. Remote endpoints are bounded by `concurrency` alone.
         width = concurrency if services.server is None else min(concurrency, services.slots)
@@ -115,15 +124,8 @@ async def aresearch_batch(
             token_pool,
             services,
             log,
-            dict(
-                policy=policy,
-                shape=shape,
-                kv_mode=kv_mode,
-                collection=collection,
-                passages_per_query=passages_per_query,
-                reader_passages=reader_passages,
-                follow_links=follow_links,
-            ),
+            options,
+            search,
         )
         async for result in batch.run(width):
             yield result
@@ -139,7 +141,8 @@ class _Batch:
         pool: BudgetPool | None,
         services: Services,
         log: ResultLog | None,
-        options: dict[str, Any],
+        options: ResearchOptions,
+        search: SearchBackend | None,
     ) -> None:
         self.todo = deque(items)
         self.budget = budget
@@ -147,6 +150,7 @@ class _Batch:
         self.services = services
         self.log = log
         self.options = options
+        self.search = search
         self.granting = asyncio.Condition()
         self.waiting = 0  # workers holding a question but no grant yet
         self.writing = asyncio.Lock()
@@ -248,18 +252,18 @@ class _Batch:
                 budget=budget,
                 services=self.services,
                 checkpoint=False,
-                **self.options,
+                options=self.options,
+                search=self.search,
                 on_plan=size_by_difficulty if grant is not None else None,
             )
             error = result.error
-            flag_overrun(result.usage, result.caps)  # the row's usage says which cap it passed
         except LeadlineError as exc:
             error = str(exc)
         except Exception as exc:  # one question's crash must not sink a long batch; it is recorded
             error = f"{type(exc).__name__}: {exc}"
         finally:
             if grant is not None:  # a run that died has unknown spend: charge its whole grant
-                used = int(result.usage.get("total_tokens", grant.tokens)) if result else None
+                used = result.usage.total_tokens if result else None
                 overspent = await self._settle(grant, grant.tokens if used is None else used)
         return BatchResult(
             item,
@@ -271,10 +275,46 @@ class _Batch:
         )
 
 
-def research_batch(questions: Iterable[QuestionLike], **kwargs: Any) -> list[BatchResult]:
-    """Synchronous `aresearch_batch`; results in input order."""
+async def _collect(
+    questions: Iterable[QuestionLike],
+    *,
+    budget: Budget | None = None,
+    pool: int | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    options: ResearchOptions | None = None,
+    search: SearchBackend | None = None,
+    llm: LLMLike | None = None,
+    settings: Settings | None = None,
+    services: Services | None = None,
+    output: ResultLog | Path | str | None = None,
+    retry_errors: bool = False,
+    **option_fields: Unpack[OptionFields],
+) -> list[BatchResult]:
+    results = [
+        r
+        async for r in aresearch_batch(
+            questions,
+            budget=budget,
+            pool=pool,
+            concurrency=concurrency,
+            options=options,
+            search=search,
+            llm=llm,
+            settings=settings,
+            services=services,
+            output=output,
+            retry_errors=retry_errors,
+            **option_fields,
+        )
+    ]
+    return sorted(results, key=lambda r: r.item.index)
 
-    async def collect() -> list[BatchResult]:
-        return [r async for r in aresearch_batch(questions, **kwargs)]
 
-    return sorted(asyncio.run(collect()), key=lambda r: r.item.index)
+research_batch = blocking(
+    _collect,
+    name="research_batch",
+    doc="""Synchronous `aresearch_batch` (same arguments): every result, in input order.
+
+    Like `research`, it also works inside a running event loop (Jupyter).
+    """,
+)

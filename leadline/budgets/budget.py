@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from leadline.errors import BudgetError
+from leadline.usage import TokenUsage
 
 DEFAULT_MAX_TOKENS = 16_000
 DEFAULT_MAX_SEARCH_STEPS = 6
@@ -79,21 +80,13 @@ class Rates:
 
 
 @dataclass(frozen=True)
-class Spend:
-    """What a run has used, or what a call is estimated to use."""
+class Spend(TokenUsage):
+    """What a run has used, or what a call is estimated to use: tokens and search steps.
 
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
+    Adding two spends (or any of the records that extend `Spend`) gives a plain `Spend`.
+    """
+
     search_steps: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def uncached_prompt_tokens(self) -> int:
-        return self.prompt_tokens - self.cached_tokens
 
     def __add__(self, other: Spend) -> Spend:
         return Spend(
@@ -112,7 +105,13 @@ class Spend:
         )
 
     def to_dict(self) -> dict[str, int]:
-        return {**asdict(self), "total_tokens": self.total_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "completion_tokens": self.completion_tokens,
+            "search_steps": self.search_steps,
+            "total_tokens": self.total_tokens,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,14 +202,6 @@ def overrun(budget: Budget, spent: Spend) -> dict[str, dict[str, float]]:
     if budget.max_compute is not None and compute > budget.max_compute:
         over["max_compute"] = {"cap": budget.max_compute, "spent": round(compute, 1)}
     return over
-
-
-def search_steps_left(budget: Budget, spent: Spend, reserve: Spend = Spend()) -> int:
-    """How many more search steps fit, keeping `reserve` affordable (capped at 1,000)."""
-    n = 0
-    while n < 1000 and fits(budget, spent, reserve + Spend(search_steps=n + 1)):
-        n += 1
-    return n
 
 
 def call_estimate(prompt_tokens: int, max_completion_tokens: int) -> Spend:

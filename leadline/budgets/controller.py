@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from leadline.agents.planner import clean_queries
+from leadline.agents.reader import is_unknown
 from leadline.agents.workspace import PlanEntry
 from leadline.budgets.budget import Budget, Spend, fits
 from leadline.budgets.ledger import AnytimeAnswer
@@ -69,15 +70,15 @@ def normalize_answer_text(answer: str) -> str:
 
 
 def is_settled(anytime: Sequence[AnytimeAnswer]) -> bool:
-    """The last answers agree, are not 'unknown', and were all given with high confidence."""
+    """The last answers agree, are not unknown (`agents.reader.is_unknown`), and were all given
+    with high confidence."""
     recent = anytime[-SETTLED_WINDOW:]
     if len(recent) < SETTLED_WINDOW:
         return False
     answers = {normalize_answer_text(a.answer) for a in recent}
     return (
         len(answers) == 1
-        and "" not in answers
-        and "unknown" not in answers
+        and not any(is_unknown(a) for a in answers)
         and all(a.confidence >= SETTLED_CONFIDENCE for a in recent)
     )
 

@@ -2,44 +2,55 @@
 
 Events live in the graph state (so checkpoints carry them) and are the single source of truth
 for spend: `total_spend(events)` is what the budget checks against. `write_jsonl` makes a ledger
-file; `summarize` gives the totals reports and the API show, including the prefix-cache hit rate.
+file; `summarize` gives a run's totals (`RunUsage`, a result's `usage`), including the
+prefix-cache hit rate and any cap the endpoint's billing went past. Both records extend `Spend`
+(see `leadline.usage`), so their token fields mean what they mean everywhere.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, KeysView, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from leadline.budgets.budget import Budget, Spend, overrun
+from leadline.tools.server_metrics import PrefixCacheCounters
 
 EventKind = Literal["llm", "search"]
 
 
-@dataclass(frozen=True)
-class LedgerEvent:
+@dataclass(frozen=True, kw_only=True)
+class LedgerEvent(Spend):
+    """One LLM call (its billed tokens) or one search (one search step)."""
+
     kind: EventKind
     agent: str  # planner | searcher | reasoner | answer
     step: int  # reasoning step the call belongs to (0 = planning)
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
     reasoning_tokens: int = 0
-    search_steps: int = 0
     latency_s: float = 0.0
     detail: str = ""  # the query for a search, the model for an LLM call
     error: str = ""
 
-    @property
-    def spend(self) -> Spend:
-        return Spend(
-            self.prompt_tokens, self.cached_tokens, self.completion_tokens, self.search_steps
-        )
-
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "event", **asdict(self)}
+        return {"type": "event", **{name: getattr(self, name) for name in _EVENT_FIELDS}}
+
+
+# A ledger line's keys, in the order ledger files have always had them.
+_EVENT_FIELDS = (
+    "kind",
+    "agent",
+    "step",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "search_steps",
+    "latency_s",
+    "detail",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -57,45 +68,91 @@ class AnytimeAnswer:
         return {"type": "anytime", **asdict(self)}
 
 
-def total_spend(events: Iterable[LedgerEvent]) -> Spend:
+def total_spend(events: Iterable[Spend]) -> Spend:
     total = Spend()
     for event in events:
-        total = total + event.spend
+        total = total + event
     return total
 
 
-def summarize(events: Sequence[LedgerEvent]) -> dict[str, Any]:
-    """Totals for reports: tokens by kind, search steps, calls, latency, cache hit rate."""
+@dataclass(frozen=True, kw_only=True)
+class RunUsage(Spend):
+    """What one run spent, as the server billed it: `ResearchResult.usage`.
+
+    Token and search-step totals (from `Spend`), and:
+    - `reasoning_tokens`: completion tokens the server reported as reasoning (counted inside
+      `completion_tokens`);
+    - `llm_calls`, `llm_latency_s`, `search_latency_s`: calls made and time spent waiting on them;
+    - `errors`: calls that failed (a search that failed, a call that timed out);
+    - `server_prefix_cache`: the endpoint's own prefix-cache counters over the run (vLLM only);
+    - `budget_overrun`: each cap the *billed* spend went past, with its cap and what was spent.
+      Calls are issued only when their worst case fits, so only an endpoint that bills more than
+      any estimate allows can cause one; None when every cap held.
+
+    `to_dict()` is the `usage` object of `leadline ask --json`, the API and batch rows; indexing
+    (`usage["total_tokens"]`), `keys()` and `dict(usage)` read the same keys, for code written
+    when usage was a dict.
+    """
+
+    reasoning_tokens: int = 0
+    llm_calls: int = 0
+    llm_latency_s: float = 0.0
+    search_latency_s: float = 0.0
+    errors: int = 0
+    server_prefix_cache: PrefixCacheCounters | None = None
+    budget_overrun: dict[str, dict[str, float]] | None = None
+
+    @property
+    def prefill_tokens(self) -> int:
+        """Prompt tokens the server computed (not served from its cache)."""
+        return self.uncached_prompt_tokens
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Share of prompt tokens served from the server's prefix cache (4 decimals)."""
+        return round(self.cached_tokens / self.prompt_tokens, 4) if self.prompt_tokens else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **super().to_dict(),
+            "reasoning_tokens": self.reasoning_tokens,
+            "prefill_tokens": self.prefill_tokens,
+            "cache_hit_rate": self.cache_hit_rate,
+            "llm_calls": self.llm_calls,
+            "llm_latency_s": self.llm_latency_s,
+            "search_latency_s": self.search_latency_s,
+            "errors": self.errors,
+        }
+        if self.server_prefix_cache is not None:
+            out["server_prefix_cache"] = self.server_prefix_cache.to_dict()
+        if self.budget_overrun is not None:
+            out["budget_overrun"] = self.budget_overrun
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def keys(self) -> KeysView[str]:
+        return self.to_dict().keys()
+
+
+def summarize(events: Sequence[LedgerEvent], caps: Budget | None = None) -> RunUsage:
+    """A run's totals from its events; with `caps`, any cap the billed spend went past."""
     spend = total_spend(events)
     llm = [e for e in events if e.kind == "llm"]
-    return {
-        **spend.to_dict(),
-        "reasoning_tokens": sum(e.reasoning_tokens for e in events),
-        "prefill_tokens": spend.uncached_prompt_tokens,
-        "cache_hit_rate": round(spend.cached_tokens / spend.prompt_tokens, 4)
-        if spend.prompt_tokens
-        else 0.0,
-        "llm_calls": len(llm),
-        "llm_latency_s": round(sum(e.latency_s for e in llm), 3),
-        "search_latency_s": round(sum(e.latency_s for e in events if e.kind == "search"), 3),
-        "errors": sum(1 for e in events if e.error),
-    }
-
-
-def flag_overrun(usage: dict[str, Any], caps: dict[str, Any]) -> dict[str, Any] | None:
-    """Mark a result whose server-reported spend went past its caps: set `usage.budget_overrun`
-    (each cap passed, with cap and spent) and return it; None when every cap held."""
-    spent = Spend(
-        int(usage.get("prompt_tokens", 0)),
-        int(usage.get("cached_tokens", 0)),
-        int(usage.get("completion_tokens", 0)),
-        int(usage.get("search_steps", 0)),
+    over = overrun(caps, spend) if caps is not None else {}
+    return RunUsage(
+        prompt_tokens=spend.prompt_tokens,
+        cached_tokens=spend.cached_tokens,
+        completion_tokens=spend.completion_tokens,
+        search_steps=spend.search_steps,
+        reasoning_tokens=sum(e.reasoning_tokens for e in events),
+        llm_calls=len(llm),
+        llm_latency_s=round(sum(e.latency_s for e in llm), 3),
+        search_latency_s=round(sum(e.latency_s for e in events if e.kind == "search"), 3),
+        errors=sum(1 for e in events if e.error),
+        budget_overrun=over or None,
     )
-    over = overrun(Budget.from_dict(caps), spent)
-    if not over:
-        return None
-    usage["budget_overrun"] = over
-    return over
 
 
 def describe_overrun(over: dict[str, Any]) -> str:
@@ -116,4 +173,5 @@ def write_jsonl(
     with path.open("a", encoding="utf-8") as fh:
         for record in [*(e.to_dict() for e in events), *(a.to_dict() for a in anytime)]:
             fh.write(json.dumps({"run_id": run_id, **record}) + "\n")
-        fh.write(json.dumps({"run_id": run_id, "type": "summary", **summarize(events)}) + "\n")
+        summary = summarize(events).to_dict()
+        fh.write(json.dumps({"run_id": run_id, "type": "summary", **summary}) + "\n")

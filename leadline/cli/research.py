@@ -17,7 +17,7 @@ from leadline.cli.common import (
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from leadline.budgets.ledger import describe_overrun, flag_overrun
+    from leadline.budgets.ledger import describe_overrun
     from leadline.core import research
 
     settings = settings_from(args)
@@ -31,7 +31,7 @@ def _ask(args: argparse.Namespace) -> int:
         on_event=lambda e: print(describe_event(e), file=sys.stderr, flush=True),
         **run_options(args),
     )
-    over = flag_overrun(result.usage, result.caps)
+    over = result.usage.budget_overrun
     if over:
         print(f"leadline: warning: {describe_overrun(over)}", file=sys.stderr)
     if args.json:
@@ -42,9 +42,9 @@ def _ask(args: argparse.Namespace) -> int:
         print(f"  [{c.evidence}] {c.title} ({c.source}): {c.quote[:160]}")
     u = result.usage
     print(
-        f"Spend: {u['total_tokens']} tokens ({u['prompt_tokens']} prompt, "
-        f"{u['cached_tokens']} cached, {u['completion_tokens']} completion), "
-        f"{u['search_steps']} search steps; "
+        f"Spend: {u.total_tokens} tokens ({u.prompt_tokens} prompt, "
+        f"{u.cached_tokens} cached, {u.completion_tokens} completion), "
+        f"{u.search_steps} search steps; "
         f"stopped: {result.stop_reason}; {result.wall_s:.1f}s; run id {result.run_id}"
     )
     if result.error:

@@ -26,11 +26,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import KVMode, render
-from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
-from leadline.agents.reasoner import UNKNOWN
-from leadline.agents.searcher import TITLE_MAX_TOKENS, WORKSPACE_PER_QUERY, run_search
+from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES, UNKNOWN
+from leadline.agents.searcher import WORKSPACE_PER_QUERY, evidence_line_tokens, run_search
 from leadline.agents.workspace import (
-    EVIDENCE_LINE_OVERHEAD,
     Entry,
     Evidence,
     PoolHit,
@@ -41,12 +39,12 @@ from leadline.agents.workspace import (
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.guard import BudgetGuard, CallRefused
-from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, summarize, total_spend
+from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, RunUsage, summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
 from leadline.graph.state import DEFAULT_MAX_PASSAGE_TOKENS, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
-from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
+from leadline.tools.tokens import estimate_prompt_tokens, pending_prompt_tokens
 
 SystemKind = Literal["closed-book", "rag", "ircot", "leadline"]
 RAG_TOP_K = 5  # DESIGN.md: BM25 top-5 for the question was the measured single-shot setting
@@ -126,7 +124,7 @@ class SystemContext:
 @dataclass(frozen=True)
 class SystemOutput:
     answer: str
-    usage: dict[str, Any]
+    usage: RunUsage
     retrieved: list[Evidence]
     stop_reason: str
     anytime: list[AnytimeAnswer] = field(default_factory=list)
@@ -228,13 +226,7 @@ def reader_messages(question: str, entries: Sequence[Entry]) -> list[dict[str, s
 
 
 def _pending_tokens(n_passages: int, max_passage_tokens: int, extra: int = 0) -> int:
-    return (
-        int(
-            (n_passages * (max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD) + extra)
-            * PROMPT_MARGIN
-        )
-        + 1
-    )
+    return pending_prompt_tokens(n_passages * evidence_line_tokens(max_passage_tokens) + extra)
 
 
 def reader_estimate(question: str, entries: Sequence[Entry], pending: int = 0) -> Spend:

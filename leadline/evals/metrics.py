@@ -71,49 +71,35 @@ def support_recall(retrieved_titles: Iterable[str], gold_titles: Sequence[str]) 
 
 
 @dataclass(frozen=True)
-class QuestionCost:
-    """What one question cost: tokens by kind, search steps, calls, wall time, compute."""
+class QuestionCost(Spend):
+    """What one question cost: its spend (tokens by kind, search steps), LLM calls, wall time,
+    and, in `to_dict`, its compute at the given exchange rates."""
 
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    search_steps: int = 0
     llm_calls: int = 0
     wall_s: float = 0.0
 
     @property
     def uncached_tokens(self) -> int:
-        return self.prompt_tokens - self.cached_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def compute(self, rates: Rates) -> float:
-        spend = Spend(
-            self.prompt_tokens, self.cached_tokens, self.completion_tokens, self.search_steps
-        )
-        return spend.compute(rates)
+        return self.uncached_prompt_tokens
 
     @classmethod
-    def from_usage(cls, usage: dict[str, Any], wall_s: float) -> QuestionCost:
+    def of(cls, spend: Spend, *, llm_calls: int, wall_s: float) -> QuestionCost:
         return cls(
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            cached_tokens=int(usage.get("cached_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            search_steps=int(usage.get("search_steps", 0)),
-            llm_calls=int(usage.get("llm_calls", 0)),
+            spend.prompt_tokens,
+            spend.cached_tokens,
+            spend.completion_tokens,
+            spend.search_steps,
+            llm_calls=llm_calls,
             wall_s=round(wall_s, 3),
         )
 
     def to_dict(self, rates: Rates | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {
             **asdict(self),
             "uncached_tokens": self.uncached_tokens,
             "total_tokens": self.total_tokens,
+            "compute": round(self.compute(rates or Rates()), 1),
         }
-        out["compute"] = round(self.compute(rates or Rates()), 1)
-        return out
 
 
 COST_FIELDS = (

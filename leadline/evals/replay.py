@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from leadline.agents.prompting import KVMode
+from leadline.agents.reader import UNKNOWN
 from leadline.agents.workspace import PoolHit
 from leadline.batch.output import ResultLog
 from leadline.budgets.budget import Budget, Spend
@@ -68,7 +69,7 @@ def anytime_at(record: dict[str, Any], up_to_step: int | None) -> str:
     answers = [
         a for a in record.get("anytime", []) if up_to_step is None or a["step"] <= up_to_step
     ]
-    return answers[-1]["answer"] if answers else "unknown"
+    return answers[-1]["answer"] if answers else UNKNOWN
 
 
 async def replay_one(
@@ -101,7 +102,6 @@ async def replay_one(
     spent = spend_at(record, up_to_step) + total_spend(guard.events)
     titles = [h.title for h in pool if up_to_step is None or h.step <= up_to_step]
     golds = record["answers"]
-    usage = {**spent.to_dict(), "llm_calls": 1}
     return {
         "id": record["id"],
         "question": record["question"],
@@ -113,7 +113,7 @@ async def replay_one(
         "support_recall": support_recall(titles, record.get("supporting_titles") or [])
         if record.get("supporting_titles")
         else record.get("support_recall"),
-        "cost": QuestionCost.from_usage(usage, time.perf_counter() - started).to_dict(),
+        "cost": QuestionCost.of(spent, llm_calls=1, wall_s=time.perf_counter() - started).to_dict(),
         "answer_source": final.source if final else "anytime",
         "error": error,
         "replay": {

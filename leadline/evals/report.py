@@ -1,16 +1,13 @@
-"""Human-readable outputs of evals and sweeps: markdown tables, fits, plots.
+"""Human-readable outputs of evals and sweeps: markdown tables and fits (plots: `plots.py`).
 
 `eval_summary_markdown` renders `leadline eval`'s summary; `sweep_fits` computes the log-linear
-fits and the compute-efficient frontier from a sweep's curve points; `plot_sweep` draws accuracy
-against search steps (one line per token cap, replayed anytime curves dashed, fits dotted) and
-against total compute (frontier marked); `sweep_report_markdown` writes report.md. Plots use
-matplotlib's Agg backend, so no display is needed.
+fits and the compute-efficient frontier from a sweep's curve points; `sweep_report_markdown`
+writes report.md around the figures `evals.plots.plot_sweep` draws.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from leadline.budgets.curves import CurvePoint, loglinear_fit, pareto_frontier
@@ -93,9 +90,10 @@ def eval_summary_markdown(result: dict[str, Any]) -> str:
 # --- sweeps --------------------------------------------------------------------------------------
 
 
-def _groups(
+def curve_groups(
     points: Sequence[CurvePoint], mode: str
 ) -> dict[tuple[str, int | None], list[CurvePoint]]:
+    """The `mode` points by (shape, token cap), each group in order of its search-step cap."""
     groups: dict[tuple[str, int | None], list[CurvePoint]] = {}
     for p in points:
         if p.mode == mode:
@@ -107,7 +105,7 @@ def sweep_fits(points: Sequence[CurvePoint]) -> dict[str, Any]:
     """Log-linear fits (F1, EM against mean search steps; F1 against compute) and the frontier."""
     steps = []
     for mode in ("true", "anytime"):
-        for (shape, tokens), group in _groups(points, mode).items():
+        for (shape, tokens), group in curve_groups(points, mode).items():
             for metric in ("f1", "em"):
                 fit = loglinear_fit(
                     [p.mean_search_steps for p in group], [getattr(p, metric) for p in group]
@@ -142,147 +140,6 @@ def sweep_fits(points: Sequence[CurvePoint]) -> dict[str, Any]:
                 }
             )
     return {"steps": steps, "compute": compute, "frontier": frontier}
-
-
-def _log2p1(x: Any) -> Any:
-    import numpy as np
-
-    return np.log2(np.maximum(np.asarray(x, dtype=float), 0.0) + 1.0)
-
-
-def _exp2m1(y: Any) -> Any:
-    import numpy as np
-
-    return np.exp2(np.asarray(y, dtype=float)) - 1.0
-
-
-def plot_sweep(points: Sequence[CurvePoint], out: Path, fits: dict[str, Any]) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-    import numpy as np
-
-    from leadline.budgets.curves import Fit
-
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    true_groups, any_groups = _groups(points, "true"), _groups(points, "anytime")
-    fit_of = {(f["mode"], f["shape"], f["max_tokens"], f["metric"]): f for f in fits["steps"]}
-    multi_shape = len({shape for shape, _ in true_groups}) > 1
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric in zip(axes, ("em", "f1"), strict=True):
-        for i, ((shape, tokens), group) in enumerate(true_groups.items()):
-            color = colors[i % len(colors)]
-            label = f"{tokens} tok" + (f", {shape}" if multi_shape else "")
-            xs = [p.mean_search_steps for p in group]
-            ax.plot(xs, [getattr(p, metric) for p in group], "o-", color=color, label=label)
-            for p in group:
-                ax.annotate(
-                    f"cap {p.max_search_steps}",
-                    (p.mean_search_steps, getattr(p, metric)),
-                    textcoords="offset points",
-                    xytext=(3, -10),
-                    fontsize=7,
-                    color=color,
-                )
-            f = fit_of.get(("true", shape, tokens, metric))
-            if f:
-                grid = np.linspace(min(xs), max(xs), 50)
-                fit = Fit(f["slope"], f["intercept"], f["r2"], f["n"], f["offset"])
-                ax.plot(
-                    grid,
-                    np.clip(fit.predict(grid), 0.0, 1.0),
-                    ":",
-                    color=color,
-                    label=f"fit: {f['slope']:+.3f}/doubling (R² {f['r2']:.2f})",
-                )
-            anytime = any_groups.get((shape, tokens))
-            if anytime:
-                ax.plot(
-                    [p.mean_search_steps for p in anytime],
-                    [getattr(p, metric) for p in anytime],
-                    "x--",
-                    color=color,
-                    alpha=0.6,
-                    label=f"{label}, anytime replay",
-                )
-        # log2(x + 1) axis: the fits are straight lines and a cap of 0 still has a place
-        ax.set_xscale("function", functions=(_log2p1, _exp2m1))
-        top = max((p.mean_search_steps for g in true_groups.values() for p in g), default=1.0)
-        ax.set_xticks([t for t in (0, 1, 2, 4, 8, 16, 32) if t <= max(top, 1.0) * 1.05])
-        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set_xlabel("mean search steps used per question (log2(x+1) axis)")
-        ax.set_ylabel(metric.upper())
-        ax.set_title(f"{metric.upper()} against search steps")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    steps_png = out / "accuracy_vs_search_steps.png"
-    fig.savefig(steps_png, dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, ((shape, tokens), group) in enumerate(true_groups.items()):
-        ax.scatter(
-            [p.mean_compute for p in group],
-            [p.f1 for p in group],
-            color=colors[i % len(colors)],
-            label=f"fixed, {tokens} tok" + (f", {shape}" if multi_shape else ""),
-            zorder=3,
-        )
-        for p in group:
-            ax.annotate(
-                f"s{p.max_search_steps}",
-                (p.mean_compute, p.f1),
-                textcoords="offset points",
-                xytext=(4, 3),
-                fontsize=7,
-            )
-    for shape in sorted({f["shape"] for f in fits["frontier"]}):
-        front = [f for f in fits["frontier"] if f["shape"] == shape]
-        ax.step(
-            [f["mean_compute"] for f in front],
-            [f["f1"] for f in front],
-            "k-",
-            where="post",
-            alpha=0.7,
-            label="compute-efficient frontier" + (f" ({shape})" if multi_shape else ""),
-        )
-    for f in fits["compute"]:
-        xs = [p.mean_compute for p in points if p.mode == "true" and p.shape == f["shape"]]
-        grid = np.geomspace(min(xs), max(xs), 50)
-        fit = Fit(f["slope"], f["intercept"], f["r2"], f["n"], f["offset"])
-        ax.plot(
-            grid,
-            np.clip(fit.predict(grid), 0.0, 1.0),
-            ":",
-            color="grey",
-            label=f"log-linear fit: {f['slope']:+.3f} F1/doubling (R² {f['r2']:.2f})",
-        )
-    others = [p for p in points if p.mode not in ("true", "anytime")]
-    for p in others:
-        ax.scatter(
-            [p.mean_compute],
-            [p.f1],
-            marker="*",
-            s=160,
-            color="crimson",
-            zorder=4,
-            label=f"{p.mode}, {p.max_search_steps} steps / {p.max_tokens} tok",
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("mean compute per question (token-equivalents)")
-    ax.set_ylabel("F1")
-    ax.set_title("F1 against total compute")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    compute_png = out / "accuracy_vs_compute.png"
-    fig.savefig(compute_png, dpi=120)
-    plt.close(fig)
-    return [steps_png, compute_png]
 
 
 def _cells_table(rows: Sequence[tuple[CurvePoint, dict[str, float]]], mode: str) -> str:
@@ -364,26 +221,31 @@ def _matched_section(matched: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fit_lines(fits: dict[str, Any]) -> list[str]:
+    """The fits of accuracy on search steps and on compute, then the frontier, as lines."""
+    lines = [
+        f"- {f['mode']}, {f['shape']}, {f['max_tokens']} tok, {f['metric'].upper()}: "
+        f"{f['slope']:+.3f} per doubling of (search steps + 1), intercept {f['intercept']:.3f}, "
+        f"R² {f['r2']:.2f} (n={f['n']} cells)"
+        for f in fits["steps"]
+    ]
+    lines += [
+        f"- all fixed cells, {f['shape']}: F1 {f['slope']:+.3f} per doubling of compute, "
+        f"R² {f['r2']:.2f} (n={f['n']})"
+        for f in fits["compute"]
+    ]
+    frontier = ", ".join(
+        f"s{f['max_search_steps']}/t{f['max_tokens']} ({f['mean_compute']:,.0f} → F1 {f['f1']:.3f})"
+        for f in fits["frontier"]
+    )
+    return [*lines, "", f"Compute-efficient frontier (fixed cells): {frontier or '–'}"]
+
+
 def sweep_report_markdown(
     summary: dict[str, Any], rows: Sequence[tuple[CurvePoint, dict[str, float]]]
 ) -> str:
     g = summary["grid"]
     points = [p for p, _ in rows]
-    fit_lines = [
-        f"- {f['mode']}, {f['shape']}, {f['max_tokens']} tok, {f['metric'].upper()}: "
-        f"{f['slope']:+.3f} per doubling of (search steps + 1), intercept {f['intercept']:.3f}, "
-        f"R² {f['r2']:.2f} (n={f['n']} cells)"
-        for f in summary["fits"]["steps"]
-    ]
-    fit_lines += [
-        f"- all fixed cells, {f['shape']}: F1 {f['slope']:+.3f} per doubling of compute, "
-        f"R² {f['r2']:.2f} (n={f['n']})"
-        for f in summary["fits"]["compute"]
-    ]
-    frontier = ", ".join(
-        f"s{f['max_search_steps']}/t{f['max_tokens']} ({f['mean_compute']:,.0f} → F1 {f['f1']:.3f})"
-        for f in summary["fits"]["frontier"]
-    )
     broken = summary["budget_violations"]
     others = [p for p in points if p.mode not in ("true", "anytime")]
     return "\n".join(
@@ -406,9 +268,7 @@ def sweep_report_markdown(
             _cells_table(rows, "true"),
             "## Log-linear fits",
             "",
-            *fit_lines,
-            "",
-            f"Compute-efficient frontier (fixed cells): {frontier or '–'}",
+            *_fit_lines(summary["fits"]),
             "",
             "![accuracy against search steps](accuracy_vs_search_steps.png)",
             "",

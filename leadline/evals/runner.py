@@ -91,7 +91,9 @@ def make_record(
         "support_recall": support_recall(retrieved, example.supporting_titles),
         "supporting_titles": list(example.supporting_titles),
         "retrieved": retrieved,
-        "cost": QuestionCost.from_usage(out.usage, wall_s).to_dict(config.budget.rates),
+        "cost": QuestionCost.of(out.usage, llm_calls=out.usage.llm_calls, wall_s=wall_s).to_dict(
+            config.budget.rates
+        ),
         # What the run had spent after each step (reader excluded), and what its reader cost:
         # a replay of the reader at step k costs spend_after_step[k] plus its own call.
         "spend_after_step": {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,47 @@ def matched_comparison(
     )
 
 
+CellRecords = dict[Cell, list[dict[str, Any]]]
+
+
+async def _run_cells(
+    grid: SweepGrid,
+    run_cell: Callable[[Cell, SystemSpec, str], Awaitable[list[dict[str, Any]]]],
+    compare_adaptive: bool,
+) -> tuple[CellRecords, CellRecords]:
+    """Every cell of the grid (max budget first), then an adaptive run at each shape's max
+    cell; cells a deadline left empty are dropped."""
+    results: CellRecords = {}
+    extra: CellRecords = {}
+    cells = grid.cells()
+    for i, cell in enumerate(cells, start=1):
+        system = SystemSpec("leadline", cell.policy, cell.shape)
+        results[cell] = await run_cell(cell, system, f"cell {i}/{len(cells)} {cell.name}")
+    if compare_adaptive and grid.policy != "adaptive":
+        for shape in grid.shapes:
+            cell = grid.max_cell(shape, "adaptive")
+            system = SystemSpec("leadline", "adaptive", shape)
+            extra[cell] = await run_cell(cell, system, f"adaptive {cell.name}")
+    return {c: r for c, r in results.items() if r}, {c: r for c, r in extra.items() if r}
+
+
+def curve_rows(
+    grid: SweepGrid, results: CellRecords, extra: CellRecords
+) -> list[tuple[CurvePoint, dict[str, float]]]:
+    """The curve points: every true cell, the anytime replay of each shape's max-budget run at
+    every cell's caps, and the extra (adaptive) runs."""
+    rows = [point("true", c, r) for c, r in results.items()]
+    for shape in grid.shapes:
+        top = results.get(grid.max_cell(shape), [])
+        if not top:
+            continue
+        rows += [
+            point("anytime", c, anytime_records(top, c)) for c in grid.cells() if c.shape == shape
+        ]
+    rows += [point(c.policy, c, r) for c, r in extra.items()]
+    return rows
+
+
 async def run_sweep(
     dataset: Dataset,
     grid: SweepGrid,
@@ -198,7 +239,8 @@ async def run_sweep(
     With `deadline` (a `time.monotonic()` value) no question starts after it: cells left short
     show their smaller n, and cells with no question at all are left out of the curves.
     """
-    from leadline.evals.report import plot_sweep, sweep_fits, sweep_report_markdown
+    from leadline.evals.plots import plot_sweep
+    from leadline.evals.report import sweep_fits, sweep_report_markdown
     from leadline.evals.runner import _maybe_services, eval_collection, evaluate, prepare_corpus
 
     out = Path(out_dir)
@@ -209,12 +251,10 @@ async def run_sweep(
     if services is None:
         say(await prepare_corpus(dataset, settings, collection, progress))
     started = time.perf_counter()
-    results: dict[Cell, list[dict[str, Any]]] = {}
-    extra: dict[Cell, list[dict[str, Any]]] = {}
     cells = grid.cells()
     async with _maybe_services(services, settings) as svc:
 
-        async def run_cell(cell: Any, system: SystemSpec, desc: str) -> Any:
+        async def run_cell(cell: Cell, system: SystemSpec, desc: str) -> list[dict[str, Any]]:
             return await evaluate(
                 dataset,
                 system,
@@ -228,25 +268,9 @@ async def run_sweep(
                 deadline=deadline,
             )
 
-        for i, cell in enumerate(cells, start=1):
-            system = SystemSpec("leadline", cell.policy, cell.shape)
-            results[cell] = await run_cell(cell, system, f"cell {i}/{len(cells)} {cell.name}")
-        if compare_adaptive and grid.policy != "adaptive":
-            for shape in grid.shapes:
-                cell = grid.max_cell(shape, "adaptive")
-                system = SystemSpec("leadline", "adaptive", shape)
-                extra[cell] = await run_cell(cell, system, f"adaptive {cell.name}")
+        results, extra = await _run_cells(grid, run_cell, compare_adaptive)
     wall_s = time.perf_counter() - started
-    results = {c: r for c, r in results.items() if r}  # cells the deadline left empty
-    extra = {c: r for c, r in extra.items() if r}
-
-    rows = [point("true", c, r) for c, r in results.items()]
-    for shape in grid.shapes:
-        top = results.get(grid.max_cell(shape), [])
-        if not top:
-            continue
-        rows += [point("anytime", c, anytime_records(top, c)) for c in cells if c.shape == shape]
-    rows += [point(c.policy, c, r) for c, r in extra.items()]
+    rows = curve_rows(grid, results, extra)
     write_csv(out / "curves.csv", rows)
     broken = {c.name: v for c, r in [*results.items(), *extra.items()] if (v := violations(c, r))}
     matched = {}

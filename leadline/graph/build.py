@@ -23,14 +23,13 @@ from langgraph.types import Command, Send
 from leadline.agents import planner, reader, reasoner
 from leadline.agents.prompting import reader_messages
 from leadline.agents.searcher import (
-    TITLE_MAX_TOKENS,
     WORKSPACE_PER_QUERY,
+    evidence_line_tokens,
     link_sources,
     run_link_step,
     run_search,
 )
 from leadline.agents.workspace import (
-    EVIDENCE_LINE_OVERHEAD,
     Entry,
     Evidence,
     Note,
@@ -47,7 +46,7 @@ from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.state import Citation, FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import LinkFollower, SearchBackend
-from leadline.tools.tokens import PROMPT_MARGIN, estimate_prompt_tokens
+from leadline.tools.tokens import estimate_prompt_tokens, pending_prompt_tokens
 
 # Config key of an optional `OnPlan` hook: called once the plan (and its hop estimate) is known,
 # it may return a new budget for the rest of the run. Not checkpointed (callables aren't).
@@ -58,16 +57,11 @@ LLM_EXTRA_KEY = "leadline_llm_extra"
 OnPlan = Callable[[PlanEntry, Spend], Awaitable[Budget | None]]
 
 
-def _pending(tokens: int) -> int:
-    """Prompt tokens that text not yet in the workspace may add, with the estimation margin."""
-    return int(tokens * PROMPT_MARGIN) + 1
-
-
 QUOTE_CHARS = 240
 
 
 def _passage_tokens(spec: RunSpec) -> int:
-    return spec.max_passage_tokens + TITLE_MAX_TOKENS + EVIDENCE_LINE_OVERHEAD
+    return evidence_line_tokens(spec.max_passage_tokens)
 
 
 def answer_reserve(spec: RunSpec) -> Spend:
@@ -79,13 +73,14 @@ def answer_reserve(spec: RunSpec) -> Spend:
     """
     prompt = estimate_prompt_tokens(reader_messages(spec.question, "", spec.kv_mode))
     return call_estimate(
-        prompt + _pending(spec.reader_passages * _passage_tokens(spec)), spec.budget.answer_tokens
+        prompt + pending_prompt_tokens(spec.reader_passages * _passage_tokens(spec)),
+        spec.budget.answer_tokens,
     )
 
 
 def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend:
     """Worst case of a search round: the searches, the next reasoning call, and the answer."""
-    added = _pending(n_queries * WORKSPACE_PER_QUERY * _passage_tokens(spec))
+    added = pending_prompt_tokens(n_queries * WORKSPACE_PER_QUERY * _passage_tokens(spec))
     reason_prompt = estimate_prompt_tokens(
         reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
     )
@@ -110,6 +105,31 @@ def llm_extra(spec: RunSpec, config: RunnableConfig) -> dict[str, Any]:
 
 def _spent(state: ResearchState) -> Spend:
     return total_spend(state.get("events", []))
+
+
+def record_step(
+    decision: reasoner.ReasonerOutput, step: int, entries: Sequence[Entry], spent: Spend
+) -> tuple[Note | None, AnytimeAnswer]:
+    """What one reasoning step leaves behind: its note for the workspace (with what the hop
+    found; none when it says nothing), and its anytime answer with what it had cost so far."""
+    found = reasoner.strip_citations(decision.found)
+    note = None
+    if decision.note.strip() or not reader.is_unknown(found):
+        note = Note(
+            step=step,
+            text=" ".join(decision.note.split()),
+            found="" if reader.is_unknown(found) else found,
+        )
+    valid = [e.n for e in evidence(entries)]
+    answer = AnytimeAnswer(
+        step=step,
+        answer=reasoner.strip_citations(decision.answer) or reader.UNKNOWN,
+        confidence=decision.clamped_confidence,
+        total_tokens=spent.total_tokens,
+        search_steps=spent.search_steps,
+        citations=tuple(reasoner.cited_numbers(decision.note + decision.answer, [], valid)),
+    )
+    return note, answer
 
 
 class ResearchNodes:
@@ -271,20 +291,19 @@ class ResearchNodes:
         if no_round_left(spec, plan, entries, spent):
             # Reasoning now could only choose queries no budget is left to run: read instead.
             return Command(goto="answer", update={**update, "stop_reason": "budget"})
+        decision: reasoner.ReasonerOutput | None = None
         try:
-            decision: reasoner.ReasonerOutput | None = (
-                await self.llm.chat_json(
-                    reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
-                    reasoner.ReasonerOutput,
-                    max_tokens=reasoner.MAX_COMPLETION_TOKENS,
-                    extra_body=llm_extra(spec, config),
-                    guard=guard,
-                )
-            )[0]
+            decision, _ = await self.llm.chat_json(
+                reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
+                reasoner.ReasonerOutput,
+                max_tokens=reasoner.MAX_COMPLETION_TOKENS,
+                extra_body=llm_extra(spec, config),
+                guard=guard,
+            )
         except CallRefused:
             return Command(goto="answer", update={**update, "stop_reason": "budget"})
         except LLMOutputError as exc:
-            decision = None  # "no decision": keep going on the plan's queries if budget allows
+            # "No decision": keep going on the plan's queries if the budget allows.
             update["bad_replies"] = [f"reasoner: {exc}"]
         except LLMError as exc:
             return Command(
@@ -294,31 +313,10 @@ class ResearchNodes:
         new_entries: list[Entry] = []
         anytime = list(state.get("anytime", []))
         if decision is not None:
-            update["usable_replies"] = 1
-            found = reasoner.strip_citations(decision.found)
-            if decision.note.strip() or not reasoner.is_unknown(found):
-                new_entries.append(
-                    Note(
-                        step=step,
-                        text=" ".join(decision.note.split()),
-                        found="" if reasoner.is_unknown(found) else found,
-                    )
-                )
-            valid = [e.n for e in evidence(entries)]
-            spent_now = spent + total_spend(guard.events)
-            anytime.append(
-                AnytimeAnswer(
-                    step=step,
-                    answer=reasoner.strip_citations(decision.answer) or reasoner.UNKNOWN,
-                    confidence=decision.clamped_confidence,
-                    total_tokens=spent_now.total_tokens,
-                    search_steps=spent_now.search_steps,
-                    citations=tuple(
-                        reasoner.cited_numbers(decision.note + decision.answer, [], valid)
-                    ),
-                )
-            )
-            update["anytime"] = anytime[-1:]
+            note, answer = record_step(decision, step, entries, spent + total_spend(guard.events))
+            new_entries = [note] if note is not None else []
+            anytime.append(answer)
+            update.update(usable_replies=1, anytime=[answer])
         update["entries"] = new_entries
         entries_after = append_entries(entries, new_entries)
         action = decide(
@@ -330,7 +328,7 @@ class ResearchNodes:
             proposed_queries=reasoner.proposed_queries(spec.question, decision),
             queries_done=state.get("queries", []),
             round_cost=lambda n: round_cost(spec, entries_after, n),
-            done=bool(decision and decision.done and not reasoner.is_unknown(decision.answer)),
+            done=bool(decision and decision.done and not reader.is_unknown(decision.answer)),
             anytime=anytime,
         )
         return self._route(action, update, spec, entries_after, step=step + 1)
@@ -426,7 +424,7 @@ async def read_pool(
 def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:
     """The reasoner's last interim answer, with its citations, when the reader gave none."""
     if not anytime:
-        return FinalAnswer(answer=reasoner.UNKNOWN, citations=(), source="none")
+        return FinalAnswer(answer=reader.UNKNOWN, citations=(), source="none")
     best = anytime[-1]
     by_number: dict[int, Evidence] = {e.n: e for e in evidence(entries)}
     cited = tuple(

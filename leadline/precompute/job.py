@@ -72,7 +72,14 @@ class _CostRow:
 
     def __init__(self, store: PrecomputeStore, stage: Any, fingerprint: str) -> None:
         self.store, self._t0 = store, time.perf_counter()
-        self.cost = StageCost(stage, fingerprint, time.time(), 0.0, 0, stopped="interrupted")
+        self.cost = StageCost(
+            stage=stage,
+            fingerprint=fingerprint,
+            started_at=time.time(),
+            wall_s=0.0,
+            passages=0,
+            stopped="interrupted",
+        )
         self.id = store.record(self.cost)
 
     def update(self, **changes: Any) -> StageCost:

@@ -17,11 +17,12 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from leadline.errors import SearchError
+from leadline.usage import TokenUsage
 
 DB_FILE = "precompute.sqlite"
 SCHEMA = """
@@ -64,9 +65,9 @@ class Distillation:
         return " ".join([*self.questions, *self.facts])
 
 
-@dataclass(frozen=True)
-class StageCost:
-    """One stage of one invocation: what it did and what it cost."""
+@dataclass(frozen=True, kw_only=True)
+class StageCost(TokenUsage):
+    """One stage of one invocation: what it did and what it cost (its tokens: `TokenUsage`)."""
 
     stage: Literal["links", "distil"]
     fingerprint: str
@@ -74,17 +75,28 @@ class StageCost:
     wall_s: float
     passages: int
     calls: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
     stopped: str = "done"  # done | budget | paused | interrupted | error
 
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total_tokens": self.total_tokens}
+        return {
+            **{name: getattr(self, name) for name in COST_COLUMNS},
+            "total_tokens": self.total_tokens,
+        }
+
+
+# A cost row's columns, in the order the runs table and `to_dict` have them.
+COST_COLUMNS = (
+    "stage",
+    "fingerprint",
+    "started_at",
+    "wall_s",
+    "passages",
+    "calls",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "stopped",
+)
 
 
 class PrecomputeStore:
@@ -237,7 +249,7 @@ class PrecomputeStore:
                 "SELECT stage, fingerprint, started_at, wall_s, passages, calls, prompt_tokens, "
                 "cached_tokens, completion_tokens, stopped FROM runs ORDER BY id"
             ).fetchall()
-        return [StageCost(*row) for row in rows]
+        return [StageCost(**dict(zip(COST_COLUMNS, row, strict=True))) for row in rows]
 
     def cost_totals(self) -> dict[str, dict[str, float]]:
         """Per stage, everything ever spent on this collection (all invocations, all versions)."""

@@ -33,7 +33,6 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from leadline.agents.prompting import render
 from leadline.errors import (
     LLMError,
     LLMOutputError,
@@ -42,33 +41,27 @@ from leadline.errors import (
     LLMTimeout,
     LLMUnavailable,
 )
+from leadline.templates import render_template
 from leadline.text import repair
 from leadline.tools.tokens import count_tokens, estimate_prompt_tokens
+from leadline.usage import TokenUsage
 
 Message = dict[str, Any]
 T = TypeVar("T", bound=BaseModel)
 
 MAX_RETRY_AFTER_S = 30.0
+# The JSON-repair turn lives with the client (leadline/tools/prompts/): repairing structured output
+# is the client's job, and the tools layer must not reach up into the agents' prompts.
+PROMPTS_PACKAGE = "leadline.tools"
 
 
 @dataclass(frozen=True)
-class Usage:
+class Usage(TokenUsage):
     """Tokens one call was billed, as the server reported them."""
 
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
     reasoning_tokens: int = 0
     latency_s: float = 0.0
     estimated: bool = False  # the server reported no usage; these are our own counts
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def uncached_prompt_tokens(self) -> int:
-        return self.prompt_tokens - self.cached_tokens
 
 
 @dataclass(frozen=True)
@@ -163,7 +156,10 @@ def repair_messages(messages: Sequence[Message], bad_reply: str, error: str) -> 
     return [
         *messages,
         {"role": "assistant", "content": bad_reply},
-        {"role": "user", "content": render("json_repair", error=error[:300])},
+        {
+            "role": "user",
+            "content": render_template(PROMPTS_PACKAGE, "json_repair", error=error[:300]),
+        },
     ]
 
 
@@ -267,7 +263,10 @@ class LLMClient:
         backoff_max_s: float = 20.0,
         json_schema_supported: bool = True,
         extra_body: dict[str, Any] | None = None,
+        client: openai.AsyncOpenAI | None = None,
     ) -> None:
+        """`client`: a caller's `openai.AsyncOpenAI` to send requests through (its connection
+        pool, headers and key); it stays the caller's, so `aclose` leaves it open."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout_s = timeout_s
@@ -275,18 +274,24 @@ class LLMClient:
         self.json_schema_supported = json_schema_supported
         self.extra_body = dict(extra_body or {})
         self._backoff = (backoff_initial_s, backoff_max_s)
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key or "not-needed",
-            timeout=timeout_s,
-            max_retries=0,  # tenacity owns retries, so the policy lives in one place
-        )
+        self._owns_client = client is None
+        if client is not None:
+            # tenacity owns retries, so the policy lives in one place
+            self._client = client.with_options(timeout=timeout_s, max_retries=0)
+        else:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=api_key or "not-needed",
+                timeout=timeout_s,
+                max_retries=0,
+            )
 
     def __repr__(self) -> str:
         return f"LLMClient(base_url={self.base_url!r}, model={self.model!r})"
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owns_client:
+            await self._client.close()
 
     async def chat(
         self,

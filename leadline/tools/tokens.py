@@ -70,6 +70,12 @@ def estimate_prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     )
 
 
+def pending_prompt_tokens(tokens: int) -> int:
+    """Prompt tokens that text not yet written (passages a search may still add) can add to a
+    prompt, with the estimation margin: the one formula every pre-call worst case uses."""
+    return int(tokens * PROMPT_MARGIN) + 1
+
+
 def truncate_to_tokens(text: str, max_tokens: int) -> str:
     """Cut `text` to at most `max_tokens` cl100k tokens, on a token boundary."""
     enc = _encoding()

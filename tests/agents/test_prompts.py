@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadline import templates
 from leadline.agents import planner, reasoner
 from leadline.agents.prompting import charter, reader_messages, render, template_variables
 from leadline.agents.workspace import Evidence, Note, PlanEntry, append_entries
@@ -29,7 +30,6 @@ PASSED = {
     "baseline_closed_book": {"question"},
     "baseline_reader": {"question", "passages"},
     "baseline_ircot": {"question", "passages", "thoughts"},
-    "json_repair": {"error"},
     "model_check": set(),
     "distil": {"title", "text", "max_facts", "max_questions"},
 }
@@ -44,6 +44,16 @@ def test_every_template_takes_exactly_what_the_code_passes() -> None:
     assert files == set(PASSED)
     for name, variables in PASSED.items():
         assert template_variables(name) == variables, name
+
+
+def test_the_llm_clients_repair_template_takes_the_error() -> None:
+    files = [
+        p.name
+        for p in resources.files("leadline.tools").joinpath("prompts").iterdir()
+        if p.name.endswith(".txt")
+    ]
+    assert files == ["json_repair.txt"]
+    assert templates.template_variables("leadline.tools", "json_repair") == {"error"}
 
 
 def test_render_is_strict() -> None:
@@ -62,7 +72,6 @@ entries_strategy = st.lists(
             title=st.text(max_size=20),
             text=st.text(max_size=80),
             source=st.just("s"),
-            query=st.just("q"),
         ),
         st.builds(Note, step=st.integers(1, 9), text=st.text(max_size=60)),
     ),
@@ -94,7 +103,7 @@ def test_shared_mode_prompts_only_ever_append(question: str, batches: list) -> N
 
 
 def test_isolated_mode_gives_each_role_its_own_system_prompt_and_view() -> None:
-    ev = Evidence(n=0, passage_id="x", title="T", text="body", source="s", query="q")
+    ev = Evidence(n=0, passage_id="x", title="T", text="body", source="s")
     entries = append_entries([], [PlanEntry((), ("q",), 1, "bridge"), ev, Note(1, "a note")])
     systems = {
         f("Q", entries, "isolated")[0]["content"]

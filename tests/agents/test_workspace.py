@@ -4,7 +4,7 @@ from leadline.agents.workspace import Evidence, Note, append_entries, render_wor
 
 
 def _passage(pid: str) -> Evidence:
-    return Evidence(n=0, passage_id=pid, title=pid.upper(), text="body", source="s", query="q")
+    return Evidence(n=0, passage_id=pid, title=pid.upper(), text="body", source="s")
 
 
 def test_evidence_is_numbered_once_in_order_and_repeats_are_dropped() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadline.budgets.budget import Budget, Rates, Spend, fits, search_steps_left
+from leadline.budgets.budget import Budget, Rates, Spend, fits
 from leadline.errors import BudgetError
 
 
@@ -35,14 +35,6 @@ def test_spend_adds_and_prices_cached_tokens_at_a_discount() -> None:
 )
 def test_fits_checks_every_axis(budget: Budget, extra: Spend, ok: bool) -> None:
     assert fits(budget, Spend(), extra) is ok
-
-
-def test_search_steps_left_keeps_the_reserve_affordable() -> None:
-    budget = Budget(
-        max_tokens=1000, max_search_steps=5, max_compute=1600.0, rates=Rates(search_step=200)
-    )
-    assert search_steps_left(budget, Spend(search_steps=1)) == 4
-    assert search_steps_left(budget, Spend(), reserve=Spend(prompt_tokens=900)) == 3
 
 
 @pytest.mark.parametrize(

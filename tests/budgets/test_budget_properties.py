@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadline.budgets.budget import Budget, Rates
-from tests.fakes.llm_server import ScriptedLLMServer, agent_role
+from tests.fakes.llm_server import CL100K, QWEN_LIKE, ScriptedLLMServer, agent_role, repaired_role
 from tests.graph.helpers import run
 
 
@@ -33,6 +33,8 @@ class RandomModel:
             if r.random() < 0.15:
                 return r.choice(["", "{", "garbage", "[]", '{"answer": 3}'])
             role = agent_role(body)
+            if role == "repair":  # fix the JSON of the agent being repaired, in its own form
+                role = repaired_role(body)
             words = " ".join(
                 r.choice(["alpha", "topic", "7", "fact", "beta"]) for _ in range(r.randint(1, 60))
             )
@@ -73,9 +75,11 @@ MODEL = RandomModel()
     policy=st.sampled_from(["fixed", "adaptive"]),
     shape=st.sampled_from(["sequential", "parallel", "auto"]),
     kv_mode=st.sampled_from(["shared", "isolated"]),
+    # cl100k is what leadline estimates with; QWEN_LIKE bills more, as a real local model does
+    tokenizer=st.sampled_from([CL100K, QWEN_LIKE]),
 )
 def test_no_run_ever_exceeds_its_caps(
-    seed, max_tokens, max_steps, max_compute, policy, shape, kv_mode
+    seed, max_tokens, max_steps, max_compute, policy, shape, kv_mode, tokenizer
 ) -> None:
     budget = Budget(
         max_tokens=max_tokens,
@@ -84,7 +88,7 @@ def test_no_run_ever_exceeds_its_caps(
         rates=Rates(search_step=100),
     )
     MODEL.reseed(seed)
-    with ScriptedLLMServer(MODEL) as server:
+    with ScriptedLLMServer(MODEL, tokenizer=tokenizer) as server:
         result = asyncio.run(run(server, budget, policy=policy, shape=shape, kv_mode=kv_mode))
     u = result.usage
     assert u["total_tokens"] <= max_tokens

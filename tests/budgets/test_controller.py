@@ -104,6 +104,8 @@ def test_adaptive_stops_early_when_the_answer_is_settled_but_fixed_does_not() ->
     )
     assert not is_settled(_anytime(("Paris", 0.9), ("Lyon", 0.9)))
     assert not is_settled(_anytime(("unknown", 0.9), ("unknown", 0.9)))
+    # "unknown" is the reader's one definition: "Not found." agreed on twice is not settled either
+    assert not is_settled(_anytime(("Not found.", 0.9), ("not found", 0.9)))
     assert not is_settled(_anytime(("Paris", 0.5), ("Paris", 0.9)))
 
 

@@ -4,15 +4,18 @@
 body and returns either a string (the reply content) or a `Reply` (content plus status, headers,
 delay, explicit usage — e.g. inflated far beyond what the call could cost — or a raw body sent
 verbatim, such as an HTML page with HTTP 200, as a broken proxy would). Usage is reported like
-a real server with prefix caching: prompt tokens are the exact cl100k count of the flattened
-prompt, and cached tokens are the longest token prefix shared with an earlier prompt, so
-shared-KV tests see realistic numbers.
+a real server with prefix caching: prompt tokens are the server tokenizer's count of the
+flattened prompt, and cached tokens the longest token prefix shared with an earlier prompt, so
+shared-KV tests see realistic numbers. The tokenizer is cl100k (leadline's estimator's own) by
+default; `tokenizer=QWEN_LIKE` bills like a real local model instead, more tokens than cl100k
+counts, which is what the estimator's safety margin is for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +35,27 @@ class Reply:
     usage: dict[str, Any] | None = None
     raw_body: str | None = None  # sent verbatim instead of a chat completion
     content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """How the fake server counts tokens, relative to cl100k (what leadline estimates with)."""
+
+    skew: float = 1.0  # server tokens per cl100k token
+    per_message: int = 0  # chat-template tokens around each message
+    per_request: int = 0  # e.g. the header of the assistant turn the template opens
+
+    def scale(self, cl100k_tokens: int) -> int:
+        return math.ceil(cl100k_tokens * self.skew)
+
+    def prompt_tokens(self, cl100k_tokens: int, n_messages: int) -> int:
+        return self.scale(cl100k_tokens) + self.per_message * n_messages + self.per_request
+
+
+CL100K = Tokenizer()
+# Qwen2.5's tokenizer needs up to ~15% more tokens than cl100k on names and numbers, and its
+# chat template wraps each message in `<|im_start|>role ... <|im_end|>` and opens the reply.
+QWEN_LIKE = Tokenizer(skew=1.15, per_message=5, per_request=3)
 
 
 HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -76,10 +100,18 @@ def script(*replies: str | Reply) -> Handler:
 
 
 class ScriptedLLMServer:
-    def __init__(self, handler: Handler, *, model: str = "scripted", cache: bool = True) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        model: str = "scripted",
+        cache: bool = True,
+        tokenizer: Tokenizer = CL100K,
+    ) -> None:
         self.handler = handler
         self.model = model
         self.cache = cache
+        self.tokenizer = tokenizer
         self.requests: list[dict[str, Any]] = []
         self._prompts: list[list[int]] = []
         self._lock = threading.Lock()
@@ -117,13 +149,15 @@ class ScriptedLLMServer:
                         n += 1
                     cached = max(cached, n)
             self._prompts.append(ids)
-        completion = len(enc.encode(content, disallowed_special=()))
+        tok = self.tokenizer
+        prompt = tok.prompt_tokens(len(ids), len(body.get("messages") or []))
+        completion = tok.scale(len(enc.encode(content, disallowed_special=())))
         completion = min(completion, int(body.get("max_tokens") or completion))
         return {
-            "prompt_tokens": len(ids),
+            "prompt_tokens": prompt,
             "completion_tokens": completion,
-            "total_tokens": len(ids) + completion,
-            "prompt_tokens_details": {"cached_tokens": min(cached, max(len(ids) - 1, 0))},
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": min(tok.scale(cached), max(prompt - 1, 0))},
         }
 
     def _make_handler(self) -> type[BaseHTTPRequestHandler]:
@@ -199,8 +233,16 @@ class ScriptedLLMServer:
         return _Handler
 
 
+REPAIR_MARK = "Your reply was not valid JSON"
+
+
 def agent_role(body: dict[str, Any]) -> str:
-    """Which leadline agent sent this request (planner, reasoner, answer), from its instruction."""
+    """Which call this is: "repair" (the client asking a model to fix its JSON: the repair turn
+    is the last message), else the agent whose instruction the prompt ends with (planner,
+    reasoner, answer), else "other"."""
+    messages = body.get("messages") or []
+    if messages and REPAIR_MARK in str(messages[-1].get("content") or ""):
+        return "repair"
     text = flatten_prompt(body)
     tail = text[text.rfind("Your job:") :]
     if tail.startswith("Your job: plan"):
@@ -209,18 +251,27 @@ def agent_role(body: dict[str, Any]) -> str:
         return "reasoner"
     if tail.startswith("Your job: give the final answer"):
         return "answer"
-    if "Your reply was not valid JSON" in text:
-        return "repair"
     return "other"
 
 
+def repaired_role(body: dict[str, Any]) -> str:
+    """The agent whose reply a repair call asks to fix (its request without the last two turns)."""
+    return agent_role({**body, "messages": (body.get("messages") or [])[:-2]})
+
+
 def by_role(**replies: Any) -> Handler:
-    """A handler answering each agent from its own script: by_role(planner=..., reasoner=[...])."""
+    """A handler answering each agent from its own script: by_role(planner=..., reasoner=[...]).
+
+    `repair=` answers every JSON-repair call; without it, a repair call is answered from the
+    script of the agent whose reply is being repaired.
+    """
     queues = {role: list(r) if isinstance(r, list) else [r] for role, r in replies.items()}
     lock = threading.Lock()
 
     def handler(body: dict[str, Any]) -> str | Reply:
         role = agent_role(body)
+        if role == "repair" and "repair" not in queues:
+            role = repaired_role(body)
         with lock:
             queue = queues.get(role) or queues.get("default") or ["{}"]
             reply = queue.pop(0) if len(queue) > 1 else queue[0]

@@ -61,6 +61,6 @@ async def run(
 
 def spent_within(result: ResearchResult, budget: Budget) -> bool:
     u = result.usage
-    ok = budget.max_tokens is None or u["total_tokens"] <= budget.max_tokens
-    ok &= budget.max_search_steps is None or u["search_steps"] <= budget.max_search_steps
+    ok = budget.max_tokens is None or u.total_tokens <= budget.max_tokens
+    ok &= budget.max_search_steps is None or u.search_steps <= budget.max_search_steps
     return ok

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from leadline.budgets.budget import Budget
-from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role
+from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role, repaired_role
 from tests.fakes.search import MemorySearch, make_passages
 from tests.graph.helpers import answer_reply, plan_reply, reason_reply, run, spent_within
 
@@ -25,7 +25,7 @@ async def test_stops_at_the_search_step_cap_and_still_answers() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
     assert result.stop_reason == "budget"
-    assert result.usage["search_steps"] == 3
+    assert result.usage.search_steps == 3
     assert result.answer == "Topic 5"
     assert roles(server)["answer"] == 1
 
@@ -42,8 +42,8 @@ async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> N
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
     assert result.stop_reason == "budget"
-    assert result.usage["search_steps"] < 50
-    assert result.usage["total_tokens"] <= 3000
+    assert result.usage.search_steps < 50
+    assert result.usage.total_tokens <= 3000
     assert roles(server)["answer"] == 1
     assert result.answer == "Topic 5"  # the final answer came from the LLM, paid by the reserve
 
@@ -57,7 +57,7 @@ async def test_reasoner_done_stops_and_cites_evidence() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget())
     assert result.stop_reason == "done"
-    assert result.usage["search_steps"] == 1
+    assert result.usage.search_steps == 1
     assert [c.passage_id for c in result.citations] == ["p5"]
     assert result.answer == "Topic 5"
 
@@ -104,8 +104,53 @@ async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> 
         result = await run(server, Budget())
     assert result.answer == "Topic 5"
     assert result.stop_reason in {"done", "budget"}
+    # the planner's and the reasoner's garbage each got one repair call, which failed too
+    assert roles(server)["repair"] == 2
+    assert result.found == []  # the reasoner's first step had no decision
     # the fallback plan searched the question itself
     assert [e.detail for e in result.events if e.kind == "search"][0] == "What is topic 5?"
+
+
+async def test_a_malformed_reply_is_repaired_and_the_repaired_reply_is_used() -> None:
+    chatter = "Sure! I would search for topic 7 first."
+    handler = by_role(
+        planner=chatter,
+        repair=plan_reply(["topic 7"], hops=1, shape="comparison"),  # one round, both queries
+        reasoner=reason_reply("Topic 7", 0.9, done=True),
+        answer=answer_reply("Topic 7"),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert [agent_role(b) for b in server.requests][:2] == ["planner", "repair"]
+    assert repaired_role(server.requests[1]) == "planner"
+    repair = server.requests[1]["messages"]
+    assert repair[-2] == {"role": "assistant", "content": chatter}
+    assert "not valid JSON for the required schema" in repair[-1]["content"]
+    # the repaired plan is what ran: its query was searched, and both calls were paid for
+    assert [e.detail for e in result.events if e.kind == "search"][:2] == [
+        "What is topic 5?",
+        "topic 7",
+    ]
+    planner_calls = [e for e in result.events if e.agent == "planner"]
+    assert len(planner_calls) == 2 and all(e.prompt_tokens > 0 for e in planner_calls)
+    assert result.answer == "Topic 7"
+
+
+async def test_a_repaired_reasoner_reply_is_the_step_s_decision() -> None:
+    handler = by_role(
+        planner=plan_reply([], hops=1),
+        reasoner="{broken",
+        repair=reason_reply("Topic 5", 0.9, done=True, note="It is [1]."),
+        answer=answer_reply("Topic 5"),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget())
+    assert roles(server)["repair"] == 1
+    # the repaired reply is the step's decision: its anytime answer, its "done"
+    assert [(a.answer, a.confidence) for a in result.anytime] == [("Topic 5", 0.9)]
+    assert result.stop_reason == "done" and result.answer == "Topic 5"
+    reasoner_calls = [e for e in result.events if e.agent == "reasoner"]
+    assert len(reasoner_calls) == 2  # the broken reply and its repair, both booked
 
 
 async def test_a_premature_done_searches_the_interim_answer_for_the_next_hop() -> None:
@@ -139,7 +184,7 @@ async def test_llm_down_stops_with_error_and_a_clear_message() -> None:
         result = await run(server, Budget())
     assert result.stop_reason == "error"
     assert "503" in result.error
-    assert result.usage["total_tokens"] == 0
+    assert result.usage.total_tokens == 0
 
 
 async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
@@ -153,8 +198,8 @@ async def test_ledger_totals_equal_the_sum_of_reported_usage() -> None:
         # the fake server reports exactly what usage_for computed for each request
     llm_events = [e for e in result.events if e.kind == "llm"]
     assert len(llm_events) == len(server.requests) == 3
-    assert result.usage["prompt_tokens"] == sum(e.prompt_tokens for e in llm_events)
-    assert 0 < result.usage["cached_tokens"] < result.usage["prompt_tokens"]
+    assert result.usage.prompt_tokens == sum(e.prompt_tokens for e in llm_events)
+    assert 0 < result.usage.cached_tokens < result.usage.prompt_tokens
     assert spent_within(result, Budget())
 
 
@@ -172,7 +217,7 @@ async def test_the_reader_reads_the_best_pool_passages_not_only_the_workspace() 
     )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(), passages_per_query=4, reader_passages=3)
-    assert result.usage["search_steps"] == 1
+    assert result.usage.search_steps == 1
     assert len(result.evidence) == 2  # the workspace shows two passages per query
     assert len({h.passage_id for h in result.pool}) == 4  # the pool keeps four
     (prompt,) = prompts
@@ -239,7 +284,7 @@ async def test_adaptive_does_not_stop_early_before_every_planned_hop_is_searched
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=8), policy="adaptive")
     assert result.stop_reason == "early_stop"
-    assert result.usage["search_steps"] == 3  # settled after 2, but 3 hops were planned
+    assert result.usage.search_steps == 3  # settled after 2, but 3 hops were planned
 
 
 async def test_a_run_whose_every_reply_is_garbage_ends_as_an_error_not_unknown() -> None:
@@ -267,7 +312,7 @@ async def test_no_reasoning_call_is_spent_once_no_search_round_is_left() -> None
     )
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=2), policy="fixed")
-    assert result.usage["search_steps"] == 2
+    assert result.usage.search_steps == 2
     # a reasoning step after the first search chose the second; after the second, none is left
     assert roles(server) == {"planner": 1, "reasoner": 1, "answer": 1}
     assert result.stop_reason == "budget" and result.answer_source == "reader"

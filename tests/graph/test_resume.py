@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from leadline.budgets.budget import Budget
-from leadline.core import open_checkpointer, run_graph, saved_spec
+from leadline.core import run_graph
+from leadline.graph.runs import open_checkpointer, saved_spec
 from leadline.graph.state import RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import Passage

@@ -70,7 +70,9 @@ async def test_results_are_invalidated_and_rebuilt_when_the_collection_changes(
     await precompute(corpus, max_tokens=0, show_progress=False)
     store = PrecomputeStore(corpus.precompute_dir)
     fact = Distillation(("a fact",), ("a question?",))
-    cost = StageCost("distil", corpus.fingerprint(), 0.0, 0.0, 1)
+    cost = StageCost(
+        stage="distil", fingerprint=corpus.fingerprint(), started_at=0.0, wall_s=0.0, passages=1
+    )
     store.add_distilled("kiss", fact, (1, 0, 1), cost, store.record(cost))
     corpus.add([Passage("ghana2", "Accra", "Accra is the capital of Ghana.", "m")], progress=False)
     # The old graph does not know the new passage: at question time it is not used ...

@@ -236,7 +236,7 @@ async def test_a_server_that_reports_no_usage_is_charged_our_estimate(
     usage = completion.usage
     assert usage.estimated and usage.prompt_tokens > 0
     assert usage.completion_tokens == count_tokens("Paris is the capital")
-    assert guard.events[0].spend.total_tokens == usage.total_tokens
+    assert guard.events[0].total_tokens == usage.total_tokens
     assert "estimated" in guard.events[0].detail
 
 
@@ -258,4 +258,4 @@ async def test_a_timed_out_attempt_is_booked_at_its_worst_case_and_the_retry_rec
     with pytest.raises(CallRefused):
         await client.chat(HELLO, max_tokens=500, guard=tight)
     assert len(server.requests) == 1
-    assert sum(e.spend.total_tokens for e in tight.events) <= 900
+    assert sum(e.total_tokens for e in tight.events) <= 900

@@ -1,18 +1,23 @@
 """The one search contract every backend implements, and the passage record they all return.
 
 The searcher agent, the cache and the evals only ever see `SearchBackend.search(query, k)` and
-`Passage`, so a local corpus, a web engine or a test double are interchangeable (the same small
-protocol built-ins and plug-ins use). Passage ids are derived from content here, in one place, so
-that ingestion, the benchmark and the evals agree on what "the same paragraph" means.
+`Passage`, so a local corpus, a web engine, a test double or a user's own search are
+interchangeable: `research(question, search=backend)` takes any object with
+`async search(query, k) -> list[Passage]` (built-ins use the same path). Passage ids are derived
+from content here, in one place, so that ingestion, the benchmark and the evals agree on what
+"the same paragraph" means.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from leadline.errors import ConfigError
 
 ID_HEX_CHARS = 16
 _WS = re.compile(r"\s+")
@@ -30,16 +35,18 @@ class Passage:
     id: str
     title: str
     text: str
-    source: str
+    source: str = ""
     score: float = 0.0
     backend: str = ""
 
 
 @runtime_checkable
 class SearchBackend(Protocol):
-    """Anything that can answer a query with up to `k` passages, best first."""
+    """Anything that can answer a query with up to `k` passages, best first.
 
-    name: str
+    Raise `leadline.SearchError` (or an `OSError`) for a failure the run should note and go on
+    from; any other exception is a bug and ends the run. Built-in backends also have a `name`.
+    """
 
     async def search(self, query: str, k: int) -> list[Passage]: ...
 
@@ -53,6 +60,29 @@ class LinkFollower(Protocol):
     """
 
     async def follow(self, sources: Sequence[str], question: str, k: int) -> list[Passage]: ...
+
+
+def check_backend(backend: object) -> SearchBackend:
+    """`backend` if it has an `async search(query, k)` method, else a ConfigError saying so."""
+    method = getattr(backend, "search", None)
+    if not inspect.iscoroutinefunction(method):
+        raise ConfigError(
+            f"a search backend needs a method `async def search(self, query: str, k: int) -> "
+            f"list[Passage]`; {type(backend).__name__} has none"
+        )
+    return backend  # type: ignore[return-value]
+
+
+def check_passages(backend: object, passages: object) -> list[Passage]:
+    """What a backend returned, as a list of `Passage`; a TypeError naming the backend if not."""
+    if isinstance(passages, list | tuple) and all(isinstance(p, Passage) for p in passages):
+        return list(passages)
+    got = type(passages).__name__
+    if isinstance(passages, list | tuple):
+        got = f"{got} holding {', '.join(sorted({type(p).__name__ for p in passages}))}"
+    raise TypeError(
+        f"{type(backend).__name__}.search must return a list of leadline.Passage, got {got}"
+    )
 
 
 def normalize_whitespace(text: str) -> str:

@@ -54,7 +54,7 @@ class CachedBackend:
         if policy not in POLICIES:
             raise ConfigError(f"unknown cache policy {policy!r}; choose one of {POLICIES}")
         self.backend = backend
-        self.name = backend.name
+        self.name = getattr(backend, "name", type(backend).__name__)
         self.collection = str(getattr(backend, "collection", ""))
         self.mode = str(getattr(backend, "mode", ""))
         self.db_path = Path(db_path)

@@ -434,12 +434,6 @@ class LocalCorpus:
                 self._state.count = len(self._state.bm25)
         return len(new)
 
-    def rebuild_bm25(self) -> None:
-        """Rebuild the BM25 index from the collection (also done automatically when stale)."""
-        with self._state.lock:
-            self._state.bm25 = self._rebuild_locked()
-            self._state.count = len(self._state.bm25)
-
     def _rebuild_locked(self) -> BM25Index:
         texts: dict[str, str] = {}  # keyed by id, so a page boundary can never double a passage
         offset = 0
