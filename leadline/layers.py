@@ -65,12 +65,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # (module, what it imports from a layer above it): why, and what removes it.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("leadline.precompute.search", "leadline.agents.reader"): (
-        "ranks linked passages with the reader's `bm25_ranks` (pure BM25 over a few texts); "
-        "moves to tools/search once the work on the reader (agents/reader.py) has landed"
-    ),
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> int:

@@ -13,15 +13,15 @@ span, and choosing citations. The graph node and the eval replay do the I/O.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
 from leadline.agents.workspace import PoolHit
+from leadline.tools.search.rank import bm25_ranks
 
 DEFAULT_READER_PASSAGES = 5
 DEFAULT_POOL_PER_QUERY = 5
@@ -47,40 +47,6 @@ class RankedPassage:
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from had has have he her his how in is it its of on"  # noqa: SIM905
-    " or she that the their they this to was were what when where which who whom whose why will"
-    " with".split()
-)
-
-
-def _terms(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
-
-
-def bm25_ranks(query: str, docs: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[int]:
-    """1-based rank of each doc for `query` by BM25 over `docs` alone (ties keep input order)."""
-    if not docs:
-        return []
-    tokenized = [_terms(d) for d in docs]
-    avg_len = sum(len(t) for t in tokenized) / len(tokenized) or 1.0
-    df: Counter[str] = Counter(term for t in tokenized for term in set(t))
-    n_docs = len(docs)
-    q_terms = set(_terms(query))
-    scores = []
-    for tokens in tokenized:
-        tf = Counter(tokens)
-        score = 0.0
-        for term in q_terms & tf.keys():
-            idf = math.log(1 + (n_docs - df[term] + 0.5) / (df[term] + 0.5))
-            f = tf[term]
-            score += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(tokens) / avg_len))
-        scores.append(score)
-    order = sorted(range(n_docs), key=lambda i: -scores[i])
-    ranks = [0] * n_docs
-    for rank, i in enumerate(order, start=1):
-        ranks[i] = rank
-    return ranks
 
 
 def rank_pool(

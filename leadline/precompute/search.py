@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from leadline.agents.reader import bm25_ranks
 from leadline.precompute.store import PrecomputeStore
 from leadline.tools.search.base import Passage, SearchBackend
 from leadline.tools.search.bm25 import BM25Index
 from leadline.tools.search.corpus import LocalCorpus, rrf_fuse
+from leadline.tools.search.rank import bm25_ranks
 
 LINK_RRF_K = 5  # small k: near interleaving of link order and question match (as in hybrid)
 EXPANSION_DEPTH = 40  # candidates from each list before fusing distilled questions in

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from leadline.agents.reader import (
     RankedPassage,
-    bm25_ranks,
     choice_options,
     cite,
     is_yes_no_question,
@@ -19,6 +18,7 @@ from leadline.agents.reader import (
 )
 from leadline.agents.reasoner import ReasonerOutput, proposed_queries, resolve_queries
 from leadline.agents.workspace import PoolHit
+from leadline.tools.search.rank import bm25_ranks
 
 
 def hit(pid: str, query: str, rank: int, step: int = 1, text: str = "") -> PoolHit:
