@@ -1,23 +1,31 @@
-"""Peak memory of ingestion's preparation stage (read, validate, tokenize, chunk, deduplicate)
-for one generated text file of a given size.
+"""Peak memory of ingestion for generated text files of a given total size.
 
-    .venv/bin/python benchmarks/ingest_memory.py 200        # MB; prints one JSON line
+    .venv/bin/python benchmarks/ingest_memory.py 200                  # MB; prints one JSON line
+    .venv/bin/python benchmarks/ingest_memory.py 200 --files 4        # a folder of 4 files
+    .venv/bin/python benchmarks/ingest_memory.py 200 --store chroma   # and write to chroma
 
-Embedding is left out: it runs ADD_BATCH passages at a time (bounded by construction), and
-embedding hundreds of MB on two cores takes hours. The file is one long .txt document of
-varied English-like words — the case that needed 7.1 GB for 50 MB when the whole text was
-tokenized at once. Peak RSS is the process's ru_maxrss (the baseline import cost included).
+The files are long .txt documents of varied English-like words (the case that needed 7.1 GB for
+50 MB when each document was tokenized and chunked whole). `--store none` (the default) runs the
+whole ingest pipeline — check pass, chunking, deduplication, batches — into a sink that only
+counts. `--store chroma` writes into a real embedded chroma collection and rebuilds the BM25
+index from it, with a cheap stand-in for the MiniLM embedding (hash-seeded random unit vectors
+of the same 384 dimensions): MiniLM runs WRITE_BATCH passages at a time, so its memory does not
+grow with the input, and embedding hundreds of MB on two cores takes hours. Peak RSS is the
+process's ru_maxrss, the baseline import cost included (`rss_before_mb`).
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import random
 import resource
-import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 WORDS = [
     "the",
@@ -78,9 +86,9 @@ WORDS = [
 ]
 
 
-def generate(path: Path, megabytes: int) -> None:
-    rng = random.Random(7)
-    target = megabytes * 1_000_000
+def generate(path: Path, megabytes: float, seed: int) -> None:
+    rng = random.Random(seed)
+    target = int(megabytes * 1_000_000)
     with path.open("w", encoding="utf-8") as fh:
         written = 0
         while written < target:
@@ -89,25 +97,92 @@ def generate(path: Path, megabytes: int) -> None:
             written += len(line)
 
 
+class CountingSink:
+    """Counts what ingest would write; holds nothing."""
+
+    collection = "bench"
+
+    def __init__(self) -> None:
+        self.stored = 0
+
+    def store(self, passages: Sequence[Any]) -> int:
+        self.stored += len(passages)
+        return len(passages)
+
+    def sync_index(self, changed: bool) -> None:
+        pass
+
+
+def cheap_embedding() -> Any:
+    import numpy as np
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+    from chromadb.utils.embedding_functions import register_embedding_function
+
+    @register_embedding_function
+    class HashedRandom(EmbeddingFunction[Documents]):
+        def __init__(self) -> None:
+            pass
+
+        def __call__(self, input: Documents) -> Embeddings:
+            out = []
+            for text in input:
+                seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
+                v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+                out.append(v / np.linalg.norm(v))
+            return out
+
+        @staticmethod
+        def name() -> str:
+            return "leadline-bench-hashed-random"
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> HashedRandom:
+            return HashedRandom()
+
+        def get_config(self) -> dict[str, Any]:
+            return {}
+
+    return HashedRandom()
+
+
 def main() -> None:
-    megabytes = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    from leadline.tools.search.ingest import prepare
+    parser = argparse.ArgumentParser()
+    parser.add_argument("megabytes", type=float, nargs="?", default=50)
+    parser.add_argument("--files", type=int, default=1, help="split the total over this many")
+    parser.add_argument("--store", choices=["none", "chroma"], default="none")
+    args = parser.parse_args()
+    from leadline.tools.search.ingest import ingest
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "big.txt"
-        generate(path, megabytes)
+        folder = Path(tmp) / "docs"
+        folder.mkdir()
+        for i in range(args.files):
+            generate(folder / f"doc{i:03d}.txt", args.megabytes / args.files, seed=7 + i)
+        if args.store == "chroma":
+            from leadline.tools.search.corpus import LocalCorpus
+
+            sink: Any = LocalCorpus.embedded(
+                Path(tmp) / "store", "bench", embedding=cheap_embedding()
+            )
+        else:
+            sink = CountingSink()
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
-        prepared = prepare([path])
+        summary = ingest([folder], sink, progress=False)
         elapsed = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if args.store == "chroma":
+            sink.close()
     print(
         json.dumps(
             {
-                "file_mb": megabytes,
-                "passages": len(prepared.passages),
+                "total_mb": args.megabytes,
+                "files": args.files,
+                "store": args.store,
+                "passages": summary.passages,
+                "added": summary.added,
                 "peak_rss_mb": round(peak),
-                "rss_before_prepare_mb": round(baseline),
+                "rss_before_ingest_mb": round(baseline),
                 "seconds": round(elapsed, 1),
             }
         )

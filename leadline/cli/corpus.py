@@ -14,7 +14,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from leadline.tools.search.ingest import prepare
 
     # Input first: a bad file must not leave an empty collection behind for searches to find.
-    prepared = prepare(args.paths, chunk_tokens=args.chunk_tokens)
+    prepared = prepare(args.paths, chunk_tokens=args.chunk_tokens, progress=True)
     corpus = LocalCorpus.from_settings(settings_from(args), args.collection)
     summary = prepared.add_to(corpus)
     print(summary, file=sys.stderr)

@@ -117,7 +117,7 @@ class _Pool:
 
 
 def _records_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for where, obj in jsonl_values(path, path.read_text(encoding="utf-8")):
+    for where, obj in jsonl_values(path, path.read_text(encoding="utf-8").splitlines()):
         if not isinstance(obj, dict):
             raise IngestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         yield where, obj

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -96,5 +96,45 @@ def content_id(title: str, text: str) -> str:
     The same paragraph under many HotpotQA questions, or in both HotpotQA layouts (whose sentence
     joins differ only in spacing), gets one id and is stored once.
     """
-    key = normalize_whitespace(title) + "\x1f" + normalize_whitespace(text)
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:ID_HEX_CHARS]
+    digest = ContentHash(title)
+    digest.update(text)
+    return digest.id()
+
+
+class ContentHash:
+    """`content_id` of a text given in pieces, so a file too big to hold can still be named.
+
+    It hashes what `normalize_whitespace` would return for the whole text: words joined by
+    single spaces, a run of whitespace split between two pieces still counting once.
+    """
+
+    def __init__(self, title: str) -> None:
+        self._sha = hashlib.sha256((normalize_whitespace(title) + "\x1f").encode("utf-8"))
+        self._words = False  # any non-space text hashed yet
+        self._space = False  # whitespace seen since the last word
+
+    def update(self, piece: str) -> None:
+        collapsed = _WS.sub(" ", piece)
+        core = collapsed.strip(" ")
+        if not core:
+            self._space = self._space or bool(collapsed)
+            return
+        if self._words and (self._space or collapsed[0] == " "):
+            self._sha.update(b" ")
+        self._sha.update(core.encode("utf-8"))
+        self._words = True
+        self._space = collapsed[-1] == " "
+
+    def through(self, pieces: Iterable[str]) -> Iterator[str]:
+        """Pass `pieces` on, hashing each: the hash is complete once they are consumed."""
+        for piece in pieces:
+            self.update(piece)
+            yield piece
+
+    @property
+    def empty(self) -> bool:
+        """Nothing but whitespace so far (the text would strip to "")."""
+        return not self._words
+
+    def id(self) -> str:
+        return self._sha.hexdigest()[:ID_HEX_CHARS]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from leadline.errors import ConfigError, SearchError
 from leadline.tools.search.base import Passage
-from leadline.tools.search.bm25 import BM25Index
+from leadline.tools.search.bm25 import BM25Builder, BM25Index
 from leadline.tools.search.stores import STORE_ERRORS, close_client, http_client, persistent_client
 
 if TYPE_CHECKING:
@@ -391,13 +391,33 @@ class LocalCorpus:
     # --- writing --------------------------------------------------------------------------
 
     def add(self, passages: Sequence[Passage], *, progress: bool = True) -> int:
-        """Embed and store the passages not already present; returns how many were added.
+        """Embed and store the passages not already present, then bring the BM25 index up to
+        date; returns how many were added. Ingest uses `store` and `sync_index` instead, to
+        write a batch at a time.
+        """
+        from tqdm import tqdm
+
+        added = 0
+        with tqdm(
+            total=len(passages),
+            desc=f"embedding into {self.collection}",
+            unit="passage",
+            file=sys.stderr,
+            disable=not progress or not passages,
+        ) as bar:
+            for chunk in _batches(list(passages), ADD_BATCH):
+                added += self.store(chunk)
+                bar.update(len(chunk))
+        self.sync_index(changed=added > 0)
+        return added
+
+    def store(self, passages: Sequence[Passage]) -> int:
+        """Embed and store the passages not already present; how many were new. The BM25 index
+        is not touched: call `sync_index` once writing is done.
 
         Callers validate everything before calling (ingest does), so a failure here is an I/O
         problem; re-running is safe because ids already stored are skipped.
         """
-        from tqdm import tqdm
-
         try:  # before anything is written to chroma: a corpus whose index cannot be saved
             self._state.directory.mkdir(parents=True, exist_ok=True)  # is not searchable
         except OSError as exc:
@@ -412,30 +432,28 @@ class LocalCorpus:
                 present.add(p.id)
                 new.append(p)
         batch = max(1, min(ADD_BATCH, int(self._client.get_max_batch_size())))
-        with tqdm(
-            total=len(new),
-            desc=f"embedding into {self.collection}",
-            unit="passage",
-            file=sys.stderr,
-            disable=not progress or not new,
-        ) as bar:
-            for chunk in _batches(new, batch):
-                vectors = self._embedding([embedding_text(p.title, p.text) for p in chunk])
-                self._col.add(
-                    ids=[p.id for p in chunk],
-                    embeddings=vectors,
-                    documents=[p.text for p in chunk],
-                    metadatas=[{"title": p.title, "source": p.source} for p in chunk],
-                )
-                bar.update(len(chunk))
-        with self._state.lock:
-            if new or self._state.bm25 is None or self._state.count != self.count():
-                self._state.bm25 = self._rebuild_locked()
-                self._state.count = len(self._state.bm25)
+        for chunk in _batches(new, batch):
+            vectors = self._embedding([embedding_text(p.title, p.text) for p in chunk])
+            self._col.add(
+                ids=[p.id for p in chunk],
+                embeddings=vectors,
+                documents=[p.text for p in chunk],
+                metadatas=[{"title": p.title, "source": p.source} for p in chunk],
+            )
         return len(new)
 
+    def sync_index(self, changed: bool) -> None:
+        """Rebuild the BM25 index if passages were added (`changed`), or if it is missing or
+        stale (another process wrote to the collection)."""
+        with self._state.lock:
+            if changed or self._state.bm25 is None or self._state.count != self.count():
+                self._state.bm25 = self._rebuild_locked()
+                self._state.count = len(self._state.bm25)
+
     def _rebuild_locked(self) -> BM25Index:
-        texts: dict[str, str] = {}  # keyed by id, so a page boundary can never double a passage
+        """Read the collection a page at a time into a `BM25Builder` (bounded by its term
+        counts, not by the text) and save the result."""
+        builder = BM25Builder()
         offset = 0
         while True:
             page = self._col.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
@@ -443,14 +461,14 @@ class LocalCorpus:
                 break
             metas = page.get("metadatas") or [None] * len(page["ids"])
             for pid, doc, meta in zip(page["ids"], page.get("documents") or [], metas, strict=True):
-                texts[pid] = embedding_text(str((meta or {}).get("title", "")), str(doc or ""))
+                builder.add(pid, embedding_text(str((meta or {}).get("title", "")), str(doc or "")))
             offset += len(page["ids"])
-        index = BM25Index.build(list(texts), list(texts.values()))
+        index = builder.build()
         index.save(self._state.directory)
         return index
 
 
-def _batches(items: list[Passage], size: int) -> Iterator[list[Passage]]:
+def _batches(items: Sequence[Passage], size: int) -> Iterator[Sequence[Passage]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

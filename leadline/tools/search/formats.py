@@ -5,19 +5,27 @@ HotpotQA in the IRCoT JSONL layout (`question_id`, `contexts[{title, paragraph_t
 official HotpotQA JSON list (`context: [[title, [sentences]]]`, sentences joined as the
 official scripts do); and a JSON list of `{id?, title?, text}`. The layout is told apart by
 extension and by the keys present, per line, so a typo'd key is an error rather than a silently
-empty corpus. Readers only parse and validate; nothing is written until every file has been
-read (see ingest.py), which is what keeps a bad line from leaving a half-ingested corpus.
+empty corpus. Readers only parse and validate, and stream (reading.py): a file is never held
+whole. Ingest reads every file through them once to check it before anything is written (see
+ingest.py), which is what keeps a bad line from leaving a half-ingested corpus.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from leadline.errors import IngestError
+from leadline.tools.search.reading import (
+    Meter,
+    read_json_list,
+    read_lines,
+    read_pieces,
+    stripped,
+)
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 JSON_SUFFIXES = frozenset({".jsonl", ".json"})
@@ -26,12 +34,32 @@ SUFFIXES = TEXT_SUFFIXES | JSON_SUFFIXES
 
 @dataclass(frozen=True)
 class Document:
-    """A unit of text before chunking; `id` only when the input named one."""
+    """A unit of text before chunking; `id` only when the input named one.
+
+    A JSON record's text is held (`text`); a text file's is not: `path` names the file and
+    `pieces` streams it, so a file of any size is read a piece at a time.
+    """
 
     title: str
     text: str
     source: str
     id: str | None = None
+    path: Path | None = None
+
+    def pieces(self, meter: Meter | None = None) -> Iterator[str]:
+        """The text in pieces (a text file stripped, as a whole read would be)."""
+        if self.path is not None:
+            return stripped(read_pieces(self.path, meter))
+        return iter((self.text,) if self.text else ())
+
+    @property
+    def max_chars(self) -> int:
+        """An upper bound on the text's length, known without reading it."""
+        return len(self.text) if self.path is None else self.path.stat().st_size
+
+    def read_text(self) -> str:
+        """The whole text (for callers that hold small inputs anyway)."""
+        return "".join(self.pieces())
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -58,35 +86,38 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return files
 
 
-def read_file(path: Path) -> list[Document]:
-    """All documents in one file; IngestError naming the file (and line) on malformed input."""
+def read_documents(path: Path, meter: Meter | None = None) -> Iterator[Document]:
+    """The documents in one file, read as they are needed; IngestError naming the file (and
+    line) on malformed input. A text file's document streams its text when that is read."""
     suffix = path.suffix.lower()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise IngestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if suffix in TEXT_SUFFIXES:
-        return [_text_document(path, raw)]
-    if suffix == ".jsonl":
-        return list(_read_jsonl(path, raw))
-    return list(_read_json(path, raw))
+        yield _text_document(path)
+    elif suffix == ".jsonl":
+        for where, obj in jsonl_values(path, read_lines(path, meter)):
+            yield from _record(obj, where, where)
+    else:
+        for i, obj in enumerate(read_json_list(path, meter)):
+            yield from _record(obj, f"{path}: item {i}", f"{path}#{i}")
 
 
-def _text_document(path: Path, raw: str) -> Document:
+def read_file(path: Path) -> list[Document]:
+    """All documents in one file, at once (for small inputs)."""
+    return list(read_documents(path))
+
+
+def _text_document(path: Path) -> Document:
     title = path.stem
     if path.suffix.lower() != ".txt":
-        for line in raw.splitlines():
+        for line in read_lines(path):
             if line.startswith("# "):
                 title = line[2:].strip() or title
                 break
-    return Document(title=title, text=raw.strip(), source=str(path))
+    return Document(title=title, text="", source=str(path), path=path)
 
 
-def jsonl_values(path: Path, raw: str) -> Iterator[tuple[str, Any]]:
+def jsonl_values(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
     """Each non-blank line's JSON value with its `file:line`; a bad line is an IngestError."""
-    for lineno, line in enumerate(raw.splitlines(), start=1):
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -94,24 +125,6 @@ def jsonl_values(path: Path, raw: str) -> Iterator[tuple[str, Any]]:
             yield where, json.loads(line)
         except json.JSONDecodeError as exc:
             raise IngestError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from exc
-
-
-def _read_jsonl(path: Path, raw: str) -> Iterator[Document]:
-    for where, obj in jsonl_values(path, raw):
-        yield from _record(obj, where, where)
-
-
-def _read_json(path: Path, raw: str) -> Iterator[Document]:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise IngestError(
-            f"{path}:{exc.lineno}: invalid JSON ({exc.msg}, column {exc.colno})"
-        ) from exc
-    if not isinstance(data, list):
-        raise IngestError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    for i, obj in enumerate(data):
-        yield from _record(obj, f"{path}: item {i}", f"{path}#{i}")
 
 
 def _record(obj: Any, where: str, source: str) -> Iterator[Document]:

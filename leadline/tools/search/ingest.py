@@ -1,29 +1,35 @@
 """Ingestion: files in, deduplicated and chunked passages into a `LocalCorpus`, with a summary.
 
-Order matters for safety: every file is read and validated first (formats.py), then chunked and
-deduplicated in memory, and only then written, so malformed input raises an `IngestError`
-naming the file and line with nothing written. Passage ids come from content (title + text,
-whitespace-insensitive) unless the input names one, so the same HotpotQA paragraph under many
-questions is stored once and re-ingesting the same files adds nothing. Long documents are cut
-into overlapping windows of the embedding tokenizer's tokens, because MiniLM reads at most 256
-tokens and silently ignores the rest.
+Two streaming passes over the input, so memory does not grow with file size. The first
+(`prepare`) reads and validates every file and writes nothing, so malformed input raises an
+`IngestError` naming the file and line before a collection is even created. The second
+(`PreparedInput.add_to`) reads the files again, cuts each document into passages
+(chunking.py) and writes them in batches of WRITE_BATCH, reporting progress over bytes and
+passages. Passage ids come from content (title + text, whitespace-insensitive) unless the input
+names one, so the same HotpotQA paragraph under many questions is stored once and re-ingesting
+the same files adds nothing. What is kept across the whole input is small: one id per passage
+(to count repeats) and one digest per caller-given document id (to refuse one id for two texts).
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from leadline.errors import ConfigError, IngestError
-from leadline.tools.search.base import Passage, content_id, normalize_whitespace
-from leadline.tools.search.formats import SUFFIXES, Document, expand_paths, read_file
+from leadline.tools.search.base import Passage, content_id
+from leadline.tools.search.chunking import document_passages
+from leadline.tools.search.formats import SUFFIXES, expand_paths, read_documents
 from leadline.tools.search.minilm import MAX_TOKENS, load_tokenizer
 
 DEFAULT_CHUNK_TOKENS = 200  # leaves room for the title within MiniLM's 256 tokens
 MIN_CHUNK_TOKENS = 16
+WRITE_BATCH = 256  # passages embedded and written at a time: what bounds the writing side
 
 
 class PassageSink(Protocol):
@@ -31,7 +37,13 @@ class PassageSink(Protocol):
 
     collection: str
 
-    def add(self, passages: Sequence[Passage], *, progress: bool = True) -> int: ...
+    def store(self, passages: Sequence[Passage]) -> int:
+        """Write the passages not already stored; how many were new."""
+        ...
+
+    def sync_index(self, changed: bool) -> None:
+        """Bring derived indexes up to date once writing is done."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -59,34 +71,52 @@ class IngestSummary:
 
 
 @dataclass(frozen=True)
-class PreparedPassages:
-    """Input read, validated, chunked and deduplicated; nothing written yet."""
+class IngestProgress:
+    """Where an ingest stands: `checking` reads everything once, `writing` chunks and stores."""
 
-    files: int
-    documents: int
-    passages: list[Passage]
-    duplicates: int
-    empty: int
+    stage: Literal["checking", "writing"]
+    bytes_done: int
+    bytes_total: int
+    passages: int = 0  # distinct passages produced so far (writing)
+    added: int = 0  # of which new to the collection
+
+
+ProgressFn = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """Input found and validated; nothing chunked or written yet."""
+
+    files: list[Path]
+    sizes: list[int]
+    chunk_tokens: int
     started: float  # perf_counter() when reading began, for the summary's elapsed time
 
-    def add_to(self, corpus: PassageSink, *, progress: bool = True) -> IngestSummary:
-        added = corpus.add(self.passages, progress=progress)
-        return IngestSummary(
-            collection=corpus.collection,
-            files=self.files,
-            documents=self.documents,
-            passages=len(self.passages),
-            added=added,
-            skipped=len(self.passages) - added + self.empty,
-            duplicates=self.duplicates,
-            elapsed_s=round(time.perf_counter() - self.started, 3),
-        )
+    def add_to(self, corpus: PassageSink, *, progress: bool | ProgressFn = True) -> IngestSummary:
+        """Chunk every document and write its new passages to `corpus`, a batch at a time."""
+        tokenizer = load_tokenizer(False)
+        with _reporter(progress) as report:
+            tracker = _Tracker("writing", sum(self.sizes), report)
+            writer = _Writer(corpus, tracker)
+            for path, size in zip(self.files, self.sizes, strict=True):
+                for doc in read_documents(path, tracker.read):
+                    writer.document(
+                        document_passages(doc, tokenizer, self.chunk_tokens, tracker.read)
+                    )
+                tracker.file_done(size)
+            writer.flush()
+        corpus.sync_index(changed=writer.added > 0)
+        return writer.summary(corpus.collection, len(self.files), self.started)
 
 
 def prepare(
-    paths: Iterable[Path | str] | Path | str, chunk_tokens: int = DEFAULT_CHUNK_TOKENS
-) -> PreparedPassages:
-    """Everything ingest does before writing; raises on bad input, so a caller can open (and
+    paths: Iterable[Path | str] | Path | str,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    *,
+    progress: bool | ProgressFn = False,
+) -> PreparedInput:
+    """Everything ingest checks before writing; raises on bad input, so a caller can open (and
     create) the collection only once the input is known to be good."""
     started = time.perf_counter()
     if not MIN_CHUNK_TOKENS <= chunk_tokens <= MAX_TOKENS:
@@ -99,11 +129,10 @@ def prepare(
     if not files:
         where = ", ".join(str(p) for p in path_list)
         raise IngestError(f"no {'/'.join(sorted(SUFFIXES))} files found in {where}")
-    documents: list[Document] = []
-    for path in files:
-        documents.extend(read_file(path))
-    passages, duplicates, empty = make_passages(documents, chunk_tokens)
-    return PreparedPassages(len(files), len(documents), passages, duplicates, empty, started)
+    sizes = [path.stat().st_size for path in files]
+    with _reporter(progress) as report:
+        check_files(files, _Tracker("checking", sum(sizes), report).read)
+    return PreparedInput(files, sizes, chunk_tokens, started)
 
 
 def ingest(
@@ -111,110 +140,141 @@ def ingest(
     corpus: PassageSink,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
     *,
-    progress: bool = True,
+    progress: bool | ProgressFn = True,
 ) -> IngestSummary:
-    """Read, validate, chunk and deduplicate `paths`, then add the new passages to `corpus`."""
-    return prepare(paths, chunk_tokens).add_to(corpus, progress=progress)
+    """Check `paths`, then chunk them and add the new passages to `corpus`."""
+    return prepare(paths, chunk_tokens, progress=progress).add_to(corpus, progress=progress)
 
 
-def make_passages(
-    documents: Sequence[Document], chunk_tokens: int = DEFAULT_CHUNK_TOKENS
-) -> tuple[list[Passage], int, int]:
-    """Chunk and deduplicate: (unique passages in input order, duplicates, empty documents).
+def check_files(files: Iterable[Path], meter: Callable[[int], None]) -> None:
+    """Read every document once, so that any malformed input fails before anything is written.
 
     Two documents with the same caller-given id but different text are an error: silently
-    keeping one would make results depend on file order.
+    keeping one would make results depend on file order. Only a digest of each is kept.
     """
-    kept = [d for d in documents if d.text.strip()]
-    empty = len(documents) - len(kept)
-    tokenizer = load_tokenizer(False) if kept else None
-    unique: dict[str, Passage] = {}
-    origin: dict[str, Document] = {}
-    duplicates = 0
-    for doc in kept:
-        base = doc.id or content_id(doc.title, doc.text)
-        spans = chunk_spans(tokenize(tokenizer, doc.text), len(doc.text), chunk_tokens)
-        for i, (start, end) in enumerate(spans):
-            pid = base if len(spans) == 1 else f"{base}#{i}"
-            text = doc.text[start:end].strip()
-            if pid in unique:
-                first = origin[pid]
-                if doc.id and normalize_whitespace(first.text) != normalize_whitespace(doc.text):
+    first_use: dict[str, tuple[str, str]] = {}  # caller id -> (digest of its text, source)
+    for path in files:
+        for doc in read_documents(path, meter):
+            if doc.path is not None:
+                for _ in doc.pieces(meter):  # decodes the file: a bad byte fails now
+                    pass
+            elif doc.id is not None and doc.text.strip():
+                digest = content_id("", doc.text)
+                first_digest, first_source = first_use.setdefault(doc.id, (digest, doc.source))
+                if digest != first_digest:
                     raise IngestError(
                         f"{doc.source}: id {doc.id!r} was already used for different text "
-                        f"at {first.source}"
+                        f"at {first_source}"
                     )
-                duplicates += 1
+
+
+@dataclass
+class _Tracker:
+    """One stage's progress, reported as it changes. A file counts for its size once done, so
+    a file read twice, or not to its end, never counts for more or less than itself."""
+
+    stage: Literal["checking", "writing"]
+    total: int
+    report: ProgressFn
+    done: int = 0  # bytes of the files finished
+    current: int = 0  # bytes read of the file in hand
+    passages: int = 0
+    added: int = 0
+
+    def read(self, n: int) -> None:
+        self.current += n
+        self.emit()
+
+    def file_done(self, size: int) -> None:
+        self.done += size
+        self.current = 0
+        self.emit()
+
+    def emit(self) -> None:
+        done = min(self.done + self.current, self.total)
+        self.report(IngestProgress(self.stage, done, self.total, self.passages, self.added))
+
+
+@dataclass
+class _Writer:
+    """The writing side: drops repeats, batches passages, stores them, and counts."""
+
+    corpus: PassageSink
+    tracker: _Tracker
+    seen: set[str] = field(default_factory=set)
+    batch: list[Passage] = field(default_factory=list)
+    documents: int = 0
+    empty: int = 0
+    duplicates: int = 0
+    added: int = 0
+
+    def document(self, passages: Iterable[Passage]) -> None:
+        self.documents += 1
+        produced = False
+        for passage in passages:
+            produced = True
+            if passage.id in self.seen:
+                self.duplicates += 1
                 continue
-            unique[pid] = Passage(id=pid, title=doc.title.strip(), text=text, source=doc.source)
-            origin[pid] = doc
-    return list(unique.values()), duplicates, empty
+            self.seen.add(passage.id)
+            self.batch.append(passage)
+            if len(self.batch) >= WRITE_BATCH:
+                self.flush()
+        self.empty += not produced
 
+    def flush(self) -> None:
+        if self.batch:
+            self.added += self.corpus.store(self.batch)
+            self.batch = []
+        self.tracker.passages, self.tracker.added = len(self.seen), self.added
+        self.tracker.emit()
 
-# Long texts are tokenized in sections of about this many characters, cut at whitespace: the
-# tokenizer's memory and time grow faster than the text (measured: one 5 MB string took 654 MB
-# and 110 s; the same text in 100,000-character sections, 76 MB and 33 s, on a busy 2-core VM).
-SECTION_CHARS = 50_000
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """Each token's character span in the text and the word it belongs to (None: no word)."""
-
-    offsets: list[tuple[int, int]]
-    word_ids: list[Any]
-
-
-def tokenize(tokenizer: Any, text: str) -> Tokens:
-    """Token offsets and word ids of `text`, tokenized section by section (bounded memory)."""
-    offsets: list[tuple[int, int]] = []
-    word_ids: list[Any] = []
-    start, words_before = 0, 0
-    while start < len(text):
-        end = min(start + SECTION_CHARS, len(text))
-        if end < len(text):
-            cut = text.rfind(" ", start + SECTION_CHARS // 2, end)
-            end = cut + 1 if cut > start else end
-        encoding = tokenizer.encode(text[start:end], add_special_tokens=False)
-        offsets.extend((a + start, b + start) for a, b in encoding.offsets)
-        section_words = [None if w is None else w + words_before for w in encoding.word_ids]
-        word_ids.extend(section_words)
-        words_before = 1 + max(
-            (w for w in section_words if w is not None), default=words_before - 1
+    def summary(self, collection: str, files: int, started: float) -> IngestSummary:
+        passages = len(self.seen)
+        return IngestSummary(
+            collection=collection,
+            files=files,
+            documents=self.documents,
+            passages=passages,
+            added=self.added,
+            skipped=passages - self.added + self.empty,
+            duplicates=self.duplicates,
+            elapsed_s=round(time.perf_counter() - started, 3),
         )
-        start = end
-    return Tokens(offsets, word_ids)
 
 
-def chunk_spans(encoding: Tokens, text_len: int, chunk_tokens: int) -> list[tuple[int, int]]:
-    """Character spans of overlapping windows of at most `chunk_tokens` tokens.
+@contextmanager
+def _reporter(progress: bool | ProgressFn) -> Iterator[ProgressFn]:
+    """`progress` as a callback: the caller's, a tqdm bar on stderr (True), or none (False)."""
+    if callable(progress) or not progress:
+        yield progress if callable(progress) else _ignore
+        return
+    from tqdm import tqdm
 
-    Windows are balanced (a 230-token text becomes two of ~125, not 200 + 30), end and start on
-    word boundaries (never inside a WordPiece word) and overlap by about an eighth, so a fact
-    straddling a cut is whole in at least one chunk.
-    """
-    n = len(encoding.offsets)
-    if n <= chunk_tokens:
-        return [(0, text_len)]
-    offsets = encoding.offsets
-    words = encoding.word_ids
-    overlap = chunk_tokens // 8
-    count = -(-(n - overlap) // (chunk_tokens - overlap))
-    width = min(chunk_tokens, -(-(n + (count - 1) * overlap) // count))
+    bars: list[Any] = []
 
-    def inside_word(i: int) -> bool:
-        return 0 < i < n and words[i] is not None and words[i] == words[i - 1]
+    def show(p: IngestProgress) -> None:
+        if not bars:
+            bars.append(
+                tqdm(
+                    total=p.bytes_total,
+                    desc=p.stage,
+                    unit="B",
+                    unit_scale=True,
+                    file=sys.stderr,
+                    mininterval=0.5,
+                )
+            )
+        bars[0].update(p.bytes_done - bars[0].n)
+        if p.stage == "writing":
+            bars[0].set_postfix(passages=p.passages, added=p.added, refresh=False)
 
-    spans: list[tuple[int, int]] = []
-    start = 0
-    while True:
-        end = min(start + width, n)
-        while end < n and end > start + 1 and inside_word(end):
-            end -= 1
-        spans.append((offsets[start][0], offsets[end - 1][1]))
-        if end >= n:
-            return spans
-        nxt = max(end - overlap, start + 1)
-        while nxt < end and inside_word(nxt):
-            nxt += 1
-        start = nxt
+    try:
+        yield show
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def _ignore(progress: IngestProgress) -> None:
+    pass

@@ -24,16 +24,14 @@ class PassageFileSearch:
     @classmethod
     def from_jsonl(cls, path: Path | str) -> PassageFileSearch:
         """Read with the same reader as `leadline ingest`, so both accept the same rows."""
+        passages = []
         try:
-            documents = read_file(Path(path))
+            for d in read_file(Path(path)):
+                text = d.read_text()
+                passages.append(Passage(d.id or content_id(d.title, text), d.title, text, d.source))
         except IngestError as exc:
             raise ConfigError(f"cannot read passages: {exc}") from exc
-        return cls(
-            [
-                Passage(d.id or content_id(d.title, d.text), d.title, d.text, d.source)
-                for d in documents
-            ]
-        )
+        return cls(passages)
 
     async def search(self, query: str, k: int) -> list[Passage]:
         return [

@@ -10,10 +10,10 @@ import pytest
 
 from leadline.errors import ConfigError, IngestError
 from leadline.tools.search.base import content_id
-from leadline.tools.search.formats import read_file
-from leadline.tools.search.ingest import chunk_spans, ingest, make_passages, tokenize
+from leadline.tools.search.ingest import ingest
 from leadline.tools.search.minilm import load_tokenizer
 from tests.tools.search.conftest import MakeCorpus, write
+from tests.tools.search.test_streaming import ListSink
 
 IRCOT = {
     "question_id": "q1",
@@ -168,13 +168,21 @@ async def test_long_documents_are_chunked(tmp_path: Path, make_corpus: MakeCorpu
     assert again.added == 0
 
 
-def test_chunk_spans_respect_words_and_cover_the_text() -> None:
+def test_chunks_respect_words_and_cover_the_text(tmp_path: Path) -> None:
     text = " ".join(f"w{i} antidisestablishmentarianism" for i in range(100))
-    spans = chunk_spans(tokenize(load_tokenizer(False), text), len(text), 50)
-    assert spans[0][0] == 0 and spans[-1][1] == len(text)
-    for (_, b), (c, _) in zip(spans, spans[1:], strict=False):
-        assert c < b  # windows overlap
-        assert text[c - 1] == " " and (b == len(text) or text[b] == " ")
+    sink = ListSink()
+    ingest([write(tmp_path / "words.txt", text)], sink, chunk_tokens=50, progress=False)
+    chunks = [p.text for p in sink.passages]
+    assert len(chunks) > 2
+    assert text.startswith(chunks[0]) and text.endswith(chunks[-1])
+    start, end = -1, 0
+    for chunk in chunks:
+        previous_end = end
+        start = text.index(chunk, start + 1)
+        end = start + len(chunk)
+        assert start == 0 or text[start - 1] == " "  # never starts inside a word
+        assert end == len(text) or text[end] == " "  # never ends inside one
+        assert start < previous_end or start == 0  # windows overlap
 
 
 def test_shared_hotpotqa_files(hotpotqa_dir: Path, tmp_path: Path, make_corpus: MakeCorpus) -> None:
@@ -182,9 +190,10 @@ def test_shared_hotpotqa_files(hotpotqa_dir: Path, tmp_path: Path, make_corpus: 
     questions it also holds add (almost) nothing, because their paragraphs share ids."""
     dev300_path = hotpotqa_dir / "dev300.jsonl"
     official_path = hotpotqa_dir / "hotpot_dev_distractor_first100.json"
-    passages, duplicates, empty = make_passages(read_file(dev300_path))
-    assert len({p.id for p in passages}) == len(passages) > 2900 and duplicates > 0
-    assert empty == 0
+    sink = ListSink()
+    pooled = ingest([dev300_path], sink, progress=False)
+    assert len({p.id for p in sink.passages}) == pooled.passages > 2900
+    assert pooled.duplicates > 0 and pooled.skipped == 0
 
     corpus = make_corpus("hotpotqa", mode="bm25", fast=True)
     official = json.loads(official_path.read_text(encoding="utf-8"))
@@ -212,23 +221,3 @@ def test_package_exports_the_function_not_the_submodule() -> None:
     from leadline.tools.search import ingest as exported
 
     assert exported is module.ingest
-
-
-ingest_module = importlib.import_module("leadline.tools.search.ingest")  # the package's `ingest`
-# attribute is the function
-
-
-def test_a_long_text_tokenized_in_sections_chunks_exactly_as_whole(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Sections bound the tokenizer's memory; they must not move a single chunk boundary."""
-    text = " ".join(f"Word{i} antidisestablishmentarianism, naïve café {i}." for i in range(400))
-    tokenizer = load_tokenizer(False)
-    whole = tokenizer.encode(text, add_special_tokens=False)
-    monkeypatch.setattr(ingest_module, "SECTION_CHARS", 700)
-    sections = tokenize(tokenizer, text)
-    assert sections.offsets == whole.offsets
-    assert len(set(sections.word_ids)) == len(set(whole.word_ids))
-    assert chunk_spans(sections, len(text), 60) == chunk_spans(
-        ingest_module.Tokens(list(whole.offsets), list(whole.word_ids)), len(text), 60
-    )
