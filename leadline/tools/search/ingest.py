@@ -29,7 +29,7 @@ from leadline.tools.search.minilm import MAX_TOKENS, load_tokenizer
 
 DEFAULT_CHUNK_TOKENS = 200  # leaves room for the title within MiniLM's 256 tokens
 MIN_CHUNK_TOKENS = 16
-WRITE_BATCH = 256  # passages embedded and written at a time: what bounds the writing side
+WRITE_BATCH = 128  # passages embedded and written at a time: what bounds the writing side
 
 
 class PassageSink(Protocol):
@@ -98,6 +98,7 @@ class PreparedInput:
         tokenizer = load_tokenizer(False)
         with _reporter(progress) as report:
             tracker = _Tracker("writing", sum(self.sizes), report)
+            tracker.emit()
             writer = _Writer(corpus, tracker)
             for path, size in zip(self.files, self.sizes, strict=True):
                 for doc in read_documents(path, tracker.read):
@@ -130,8 +131,13 @@ def prepare(
         where = ", ".join(str(p) for p in path_list)
         raise IngestError(f"no {'/'.join(sorted(SUFFIXES))} files found in {where}")
     sizes = [path.stat().st_size for path in files]
+    first_use: dict[str, tuple[str, str]] = {}
     with _reporter(progress) as report:
-        check_files(files, _Tracker("checking", sum(sizes), report).read)
+        tracker = _Tracker("checking", sum(sizes), report, live=True)
+        tracker.emit()
+        for path, size in zip(files, sizes, strict=True):
+            check_file(path, tracker.read, first_use)
+            tracker.file_done(size)
     return PreparedInput(files, sizes, chunk_tokens, started)
 
 
@@ -146,36 +152,41 @@ def ingest(
     return prepare(paths, chunk_tokens, progress=progress).add_to(corpus, progress=progress)
 
 
-def check_files(files: Iterable[Path], meter: Callable[[int], None]) -> None:
-    """Read every document once, so that any malformed input fails before anything is written.
+def check_file(
+    path: Path, meter: Callable[[int], None], first_use: dict[str, tuple[str, str]]
+) -> None:
+    """Read every document of `path` once, so that malformed input fails before anything is
+    written.
 
     Two documents with the same caller-given id but different text are an error: silently
-    keeping one would make results depend on file order. Only a digest of each is kept.
+    keeping one would make results depend on file order. `first_use` keeps, across files, only
+    a digest and the source of each id's first text.
     """
-    first_use: dict[str, tuple[str, str]] = {}  # caller id -> (digest of its text, source)
-    for path in files:
-        for doc in read_documents(path, meter):
-            if doc.path is not None:
-                for _ in doc.pieces(meter):  # decodes the file: a bad byte fails now
-                    pass
-            elif doc.id is not None and doc.text.strip():
-                digest = content_id("", doc.text)
-                first_digest, first_source = first_use.setdefault(doc.id, (digest, doc.source))
-                if digest != first_digest:
-                    raise IngestError(
-                        f"{doc.source}: id {doc.id!r} was already used for different text "
-                        f"at {first_source}"
-                    )
+    for doc in read_documents(path, meter):
+        if doc.path is not None:
+            for _ in doc.pieces(meter):  # decodes the file: a bad byte fails now
+                pass
+        elif doc.id is not None and doc.text.strip():
+            digest = content_id("", doc.text)
+            first_digest, first_source = first_use.setdefault(doc.id, (digest, doc.source))
+            if digest != first_digest:
+                raise IngestError(
+                    f"{doc.source}: id {doc.id!r} was already used for different text "
+                    f"at {first_source}"
+                )
 
 
 @dataclass
 class _Tracker:
-    """One stage's progress, reported as it changes. A file counts for its size once done, so
-    a file read twice, or not to its end, never counts for more or less than itself."""
+    """One stage's progress. A file counts for its size once done, so a file read twice, or not
+    to its end, never counts for more or less than itself. `live`: report every read (checking);
+    otherwise the writer reports after each batch it stores, so the bytes shown are those whose
+    passages are written, not those read ahead of the embedding."""
 
     stage: Literal["checking", "writing"]
     total: int
     report: ProgressFn
+    live: bool = False
     done: int = 0  # bytes of the files finished
     current: int = 0  # bytes read of the file in hand
     passages: int = 0
@@ -183,12 +194,14 @@ class _Tracker:
 
     def read(self, n: int) -> None:
         self.current += n
-        self.emit()
+        if self.live:
+            self.emit()
 
     def file_done(self, size: int) -> None:
         self.done += size
         self.current = 0
-        self.emit()
+        if self.live:
+            self.emit()
 
     def emit(self) -> None:
         done = min(self.done + self.current, self.total)
@@ -265,9 +278,9 @@ def _reporter(progress: bool | ProgressFn) -> Iterator[ProgressFn]:
                     mininterval=0.5,
                 )
             )
-        bars[0].update(p.bytes_done - bars[0].n)
-        if p.stage == "writing":
+        if p.stage == "writing":  # before the update, which redraws the bar
             bars[0].set_postfix(passages=p.passages, added=p.added, refresh=False)
+        bars[0].update(p.bytes_done - bars[0].n)
 
     try:
         yield show

@@ -68,9 +68,20 @@ def stripped(pieces: Iterable[str]) -> Iterator[str]:
 
 
 def read_lines(path: Path, meter: Meter | None = None) -> Iterator[str]:
-    """The file's lines without their ends (split at newlines after translation)."""
+    """The file's lines without their ends (split at newlines after translation). `meter`
+    counts each line's bytes as it is handed out: progress follows the lines used, not the
+    piece read ahead."""
+    newline = 0  # the newline before a line is counted with it: a last line may have none
+    for line in _split_lines(read_pieces(path)):
+        if meter is not None:
+            meter(newline + len(line.encode("utf-8")))
+            newline = 1
+        yield line
+
+
+def _split_lines(pieces: Iterable[str]) -> Iterator[str]:
     head: list[str] = []  # the unfinished line, in parts, so a long line is joined only once
-    for piece in read_pieces(path, meter):
+    for piece in pieces:
         parts = piece.split("\n")
         if len(parts) > 1:
             head.append(parts[0])
@@ -87,20 +98,23 @@ def read_json_list(path: Path, meter: Meter | None = None) -> Iterator[Any]:
     """The items of a file holding one JSON list, parsed one at a time.
 
     IngestError with the file's line and column for invalid JSON, and naming the type when the
-    file holds valid JSON that is not a list.
+    file holds valid JSON that is not a list. `meter` counts each item's bytes as it is handed
+    out.
     """
-    return _JsonList(path, read_pieces(path, meter)).items()
+    return _JsonList(path, read_pieces(path), meter).items()
 
 
 class _JsonList:
     """An incremental parser of one JSON list: a buffer that is refilled from the file and
     trimmed behind each item, with the lines and columns trimmed counted for error messages."""
 
-    def __init__(self, path: Path, pieces: Iterator[str]) -> None:
+    def __init__(self, path: Path, pieces: Iterator[str], meter: Meter | None) -> None:
         self.path = path
         self._pieces = pieces
+        self._meter = meter
         self._buf = ""
         self._pos = 0
+        self._trimmed = 0  # characters trimmed from the buffer's front so far
         self._lines_before = 0  # newlines in the text trimmed from the buffer
         self._column_before = 0  # characters of the buffer's first line that were trimmed
         self._eof = False
@@ -118,7 +132,12 @@ class _JsonList:
             while True:
                 if self._next_char() in ("]", ""):
                     self._fail("Expecting value")
-                yield self._value()
+                start = self._trimmed + self._pos
+                value = self._value()
+                if self._meter is not None:
+                    item = self._buf[start - self._trimmed : self._pos]
+                    self._meter(len(item.encode("utf-8")))
+                yield value
                 char = self._next_char()
                 self._pos += 1
                 if char == "]":
@@ -178,6 +197,7 @@ class _JsonList:
         else:
             self._column_before += len(done)
         self._buf = self._buf[self._pos :]
+        self._trimmed += self._pos
         self._pos = 0
 
     def _fail(self, message: str) -> NoReturn:

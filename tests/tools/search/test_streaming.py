@@ -183,6 +183,23 @@ def test_passages_are_written_in_batches_with_progress_over_bytes_and_passages(
     assert summary.duplicates == 50 and summary.added == len(sink.passages)
 
 
+def test_the_bytes_shown_are_those_whose_passages_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the bytes read ahead: a file read in one piece must not show as done while its
+    passages still wait to be embedded."""
+    monkeypatch.setattr(ingest_module, "WRITE_BATCH", 8)
+    lines = [json.dumps({"title": f"T{i}", "text": f"Fact {i}, naïve."}) for i in range(40)]
+    path = write(tmp_path / "r.jsonl", "\n".join(lines) + "\n")
+    seen: list[IngestProgress] = []
+    ingest([path], ListSink(), progress=seen.append)
+    writing = [p for p in seen if p.stage == "writing"]
+    assert [p.passages for p in writing] == [0, 8, 16, 24, 32, 40, 40]
+    for p in writing[:-1]:
+        assert p.bytes_done == len("\n".join(lines[: p.passages]).encode())
+    assert writing[-1].bytes_done == path.stat().st_size
+
+
 # --- readers ---------------------------------------------------------------------------------
 
 
