@@ -16,7 +16,7 @@ from leadline.tools.search.base import Passage, SearchBackend
 
 # Imported eagerly (it is light: no chromadb): the submodule shares the function's name, and a
 # lazily imported submodule would replace the package attribute `ingest` with the module.
-from leadline.tools.search.ingest import IngestSummary, ingest
+from leadline.tools.search.ingest import IngestProgress, IngestSummary, ingest
 
 if TYPE_CHECKING:
     from leadline.config import Settings
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CachedBackend",
+    "IngestProgress",
     "IngestSummary",
     "LocalCorpus",
     "Passage",
