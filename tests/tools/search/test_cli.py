@@ -34,6 +34,9 @@ def test_ingest_then_search(
     summary = json.loads(out.strip().splitlines()[-1])
     assert (summary["added"], summary["files"], summary["collection"]) == (2, 1, "facts")
     assert "2 added" in err
+    size = f"{source.stat().st_size}/{source.stat().st_size}"  # progress over the file's bytes
+    assert f"checking: 100%|██████████| {size}" in err
+    assert f"writing: 100%|██████████| {size}" in err and "added=2, passages=2" in err
 
     args = [*cli_env, "search", "what causes tides", "--collection", "facts", "-k", "1"]
     assert main([*args, "--json"]) == 0
