@@ -365,7 +365,7 @@ async def aresearch(
                 usage = replace(result.usage, server_prefix_cache=after - counters_before)
                 result = replace(result, usage=usage)
     if ledger_path is not None:
-        write_jsonl(ledger_path, result.events, result.anytime, result.run_id)
+        write_jsonl(ledger_path, result.events, result.anytime, result.run_id, result.caps)
     return result
 
 

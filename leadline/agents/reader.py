@@ -7,8 +7,14 @@ passage any query retrieved goes into the pool (`PoolHit`), and the reader gets 
 ranked for the original question: reciprocal-rank fusion of each query's ranks with a BM25
 relevance rank for the question itself, best passage nearest the question, the question last.
 
+Width (`Budget.width` = N > 1) reads the same prompt N times: the first greedily (temperature
+0, exactly the single read), the others sampled at `SAMPLE_TEMPERATURE`, and `vote` picks the
+majority short answer, ties going to the earliest sample, so the greedy answer wins unless a
+majority of samples disagree with it. The prompt is identical each time, so a prefix-caching
+server computes its prefill once.
+
 Pure functions only: ranking, the prompt's passage list, cleaning a reply into a short answer
-span, and choosing citations. The graph node and the eval replay do the I/O.
+span, voting, and choosing citations. The graph node and the eval replay do the I/O.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ DEFAULT_POOL_PER_QUERY = 5
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 QUESTION_WEIGHT = 1.0  # weight of the question's own BM25 rank among the fused ranks
 UNKNOWN = "unknown"
+# Small enough that samples stay near the greedy reading, large enough that they can differ.
+SAMPLE_TEMPERATURE = 0.5
 
 
 class ReaderOutput(BaseModel):
@@ -151,6 +159,27 @@ def is_unknown(answer: str) -> bool:
         "not given",
         "no answer",
     }
+
+
+def vote(answers: Sequence[str]) -> int | None:
+    """Index of the majority answer among short answers (compared in normal form: case, spacing
+    and punctuation aside), ties to the one given first; unknown answers take no part.
+
+    None when every answer is unknown. With one answer this is that answer (or None), so a
+    width of 1 is the single read, unchanged.
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, answer in enumerate(answers):
+        if is_unknown(answer):
+            continue
+        key = _norm(answer)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, i)
+    if not counts:
+        return None
+    best = max(counts, key=lambda k: (counts[k], -first[k]))
+    return first[best]
 
 
 def cite(answer: str, passages: Sequence[RankedPassage]) -> list[RankedPassage]:

@@ -1,11 +1,20 @@
-"""Budget arithmetic: caps on tokens and search steps, exchange rates, and what fits.
+"""Budget arithmetic: caps on the compute axes, exchange rates, and what fits.
 
-All functions here are pure. A `Spend` counts what a run has used on both axes; a `Budget` holds
-the caps. Before any call the caller asks `fits(budget, spent, estimate)` with a conservative
-estimate of the call; a call that might break a cap is never issued, so caps are hard limits.
-Total tokens = prompt tokens (cached or not) + completion tokens; cached tokens are discounted
-only in the optional single `compute` cost, where `Rates` converts everything into
-token-equivalents.
+All functions here are pure. A `Spend` counts what a run has used; a `Budget` holds the caps.
+Before any call the caller asks `fits(budget, spent, estimate)` with a conservative estimate of
+the call; a call that might break a cap is never issued, so caps are hard limits.
+
+The axes: **search steps** (`max_search_steps`), **reasoning tokens** (`max_reasoning_tokens`:
+completion tokens of the reasoner's calls over the run, `reasoning_step_tokens` per call) and
+**width** (`width`: reader samples combined by vote), all inside one token cap (`max_tokens`)
+and an optional compute cost (`max_compute`).
+
+The token unit: `max_tokens` counts *weighted* tokens, uncached prompt tokens + completion tokens
++ cached prompt tokens × `cached_token_rate` (default 0.1, as OpenAI, Anthropic and others bill a
+cache read), so a shared prompt prefix buys more search within the same cap. `cached_token_rate=1`
+is the unit leadline used before (every prompt token counted in full). The one weighting
+function, `weigh`, also gives the compute cost, where `Rates` converts everything, search steps
+included, into token-equivalents.
 """
 
 from __future__ import annotations
@@ -20,6 +29,15 @@ from leadline.usage import TokenUsage
 DEFAULT_MAX_TOKENS = 16_000
 DEFAULT_MAX_SEARCH_STEPS = 6
 DEFAULT_ANSWER_TOKENS = 160
+# What a cached prompt token costs against an uncached one: OpenAI bills cache reads at 0.1-0.5 of
+# the input price, Anthropic at 0.1, Google at 0.25; 0.1 is the common figure. Both the token cap
+# (`Budget.cached_token_rate`) and the compute cost (`Rates.cached_prompt`) default to it.
+CACHED_PROMPT_RATE = 0.1
+# The token unit leadline had before cached tokens were weighted (every prompt token in full).
+LEGACY_CACHED_TOKEN_RATE = 1.0
+DEFAULT_WIDTH = 1
+MAX_WIDTH = 16
+MIN_REASONING_STEP_TOKENS, MAX_REASONING_STEP_TOKENS = 16, 4096
 # Below this a run cannot even plan and answer; refusing early beats a run that spends nothing.
 MIN_MAX_TOKENS = 400
 # Upper bounds: far beyond any real run, low enough that no arithmetic on them overflows or
@@ -52,17 +70,42 @@ def check_number(name: str, value: Any, low: float, high: float, *, above: bool 
     return float(value)
 
 
+# Each budget field's range: (low, high) for integers, and for numbers whether low is excluded.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "max_tokens": (0, MAX_MAX_TOKENS),
+    "max_search_steps": (0, MAX_MAX_SEARCH_STEPS),
+    "max_reasoning_tokens": (0, MAX_MAX_TOKENS),
+    "reasoning_step_tokens": (MIN_REASONING_STEP_TOKENS, MAX_REASONING_STEP_TOKENS),
+    "answer_tokens": (16, 4096),
+    "width": (1, MAX_WIDTH),
+}
+NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "max_compute": (0.0, MAX_MAX_COMPUTE, True),
+    "cached_token_rate": (0.0, 1.0, False),
+}
+BUDGET_FIELDS = (*INT_RANGES, *NUMBER_RANGES)
+# Fields that may be None ("no cap"); the others always hold a value.
+OPTIONAL_FIELDS = frozenset(
+    {
+        "max_tokens",
+        "max_search_steps",
+        "max_compute",
+        "max_reasoning_tokens",
+        "reasoning_step_tokens",
+    }
+)
+
+
 def check_field(name: str, value: Any, *, label: str | None = None) -> None:
-    """Check one budget field (`max_tokens`, `max_search_steps`, `max_compute`, `answer_tokens`)
-    for type and range; `label` names it in the message (default: `name`)."""
+    """Check one budget field (see `INT_RANGES`, `NUMBER_RANGES`) for type and range; `label`
+    names it in the message (default: `name`)."""
     label = label or name
-    if name == "max_compute":
-        check_number(label, value, 0.0, MAX_MAX_COMPUTE, above=True)
-    elif name == "answer_tokens":
-        check_int(label, value, 16, 4096)
+    if name in NUMBER_RANGES:
+        low, high, above = NUMBER_RANGES[name]
+        check_number(label, value, low, high, above=above)
     else:
-        high = MAX_MAX_TOKENS if name == "max_tokens" else MAX_MAX_SEARCH_STEPS
-        check_int(label, value, 0, high)
+        low_i, high_i = INT_RANGES[name]
+        check_int(label, value, low_i, high_i)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +113,7 @@ class Rates:
     """Exchange rates into one compute unit (token-equivalents)."""
 
     prompt: float = 1.0
-    cached_prompt: float = 0.1
+    cached_prompt: float = CACHED_PROMPT_RATE
     completion: float = 1.0
     search_step: float = 250.0
 
@@ -97,12 +140,18 @@ class Spend(TokenUsage):
         )
 
     def compute(self, rates: Rates) -> float:
-        return (
-            self.uncached_prompt_tokens * rates.prompt
-            + self.cached_tokens * rates.cached_prompt
-            + self.completion_tokens * rates.completion
-            + self.search_steps * rates.search_step
+        """Token-equivalents at `rates`, search steps included (what `max_compute` caps)."""
+        return weigh(
+            self,
+            prompt=rates.prompt,
+            cached_prompt=rates.cached_prompt,
+            completion=rates.completion,
+            search_step=rates.search_step,
         )
+
+    def weighted_tokens(self, cached_token_rate: float) -> float:
+        """Tokens with cached prompt tokens at `cached_token_rate` (what `max_tokens` caps)."""
+        return weigh(self, cached_prompt=cached_token_rate)
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -114,12 +163,43 @@ class Spend(TokenUsage):
         }
 
 
+def weigh(
+    spend: TokenUsage,
+    *,
+    prompt: float = 1.0,
+    cached_prompt: float = 1.0,
+    completion: float = 1.0,
+    search_step: float = 0.0,
+) -> float:
+    """One spend in one unit: each kind of token (and each search step) times its rate.
+
+    The single place a spend is weighted: the token cap uses it with only `cached_prompt` set,
+    the compute cost with every rate (`Rates`).
+    """
+    steps = getattr(spend, "search_steps", 0)
+    return (
+        (spend.prompt_tokens - spend.cached_tokens) * prompt
+        + spend.cached_tokens * cached_prompt
+        + spend.completion_tokens * completion
+        + steps * search_step
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Budget:
-    """Hard caps for one run. `None` means no cap on that axis.
+    """Hard caps for one run, and how it may spread them. `None` means no cap on that axis.
 
-    `answer_tokens` is the completion allowance of the final answer; the controller holds back
-    enough to pay for that call (the reserve), so a run that hits its caps still answers.
+    - `max_tokens`: weighted tokens (cached prompt tokens at `cached_token_rate`, see above);
+    - `max_search_steps`: queries run (a link step counts as one);
+    - `max_compute`: optional token-equivalents at `rates`;
+    - `max_reasoning_tokens`: completion tokens all the reasoner's calls may use together;
+      `reasoning_step_tokens`: the completion allowance of one reasoner call (None: the
+      reasoner's own, 260). With none left, the run goes on searching the plan's queries
+      without reasoning; so the axis is a real knob: how many reasoning calls, how long each;
+    - `width`: how many reader samples answer the question, combined by majority vote (1: one
+      greedy read, as leadline has always answered);
+    - `answer_tokens`: the completion allowance of each reader call; the controller holds back
+      enough to pay for `width` of them (the reserve), so a run that hits its caps still answers.
     """
 
     max_tokens: int | None = DEFAULT_MAX_TOKENS
@@ -127,13 +207,22 @@ class Budget:
     max_compute: float | None = None
     rates: Rates = field(default_factory=Rates)
     answer_tokens: int = DEFAULT_ANSWER_TOKENS
+    max_reasoning_tokens: int | None = None
+    reasoning_step_tokens: int | None = None
+    width: int = DEFAULT_WIDTH
+    cached_token_rate: float = CACHED_PROMPT_RATE
 
     def __post_init__(self) -> None:
         if not isinstance(self.rates, Rates):
             raise BudgetError(f"rates must be a Rates object, got {self.rates!r}")
-        for name in ("max_tokens", "max_search_steps", "max_compute", "answer_tokens"):
-            if getattr(self, name) is not None:
-                check_field(name, getattr(self, name))
+        for name in BUDGET_FIELDS:
+            value = getattr(self, name)
+            if value is None and name not in OPTIONAL_FIELDS:
+                raise BudgetError(f"{name} cannot be None")
+            if value is not None:
+                check_field(name, value)
+        if isinstance(self.cached_token_rate, int):  # 1 and 1.0 are the same budget
+            object.__setattr__(self, "cached_token_rate", float(self.cached_token_rate))
         if self.max_tokens is not None and self.max_tokens < MIN_MAX_TOKENS:
             raise BudgetError(
                 f"max_tokens={self.max_tokens} is too small to plan and answer; "
@@ -152,7 +241,7 @@ class Budget:
     def from_dict(cls, data: dict[str, Any]) -> Budget:
         data = dict(data)
         rates = data.pop("rates", None)
-        unknown = set(data) - {"max_tokens", "max_search_steps", "max_compute", "answer_tokens"}
+        unknown = set(data) - set(BUDGET_FIELDS)
         if unknown:
             raise BudgetError(f"unknown budget fields: {sorted(map(ascii, unknown))}")
         if rates is not None and not isinstance(rates, dict):
@@ -174,28 +263,45 @@ class Budget:
             max_compute=None if self.max_compute is None else self.max_compute * factor,
             rates=self.rates,
             answer_tokens=self.answer_tokens,
+            max_reasoning_tokens=None
+            if self.max_reasoning_tokens is None
+            else int(self.max_reasoning_tokens * factor),
+            reasoning_step_tokens=self.reasoning_step_tokens,
+            width=self.width,
+            cached_token_rate=self.cached_token_rate,
         )
+
+    def weighted(self, spend: Spend) -> float:
+        """`spend` in this budget's token unit (what `max_tokens` is compared with)."""
+        return spend.weighted_tokens(self.cached_token_rate)
 
 
 def fits(budget: Budget, spent: Spend, extra: Spend) -> bool:
     """Would spending `extra` on top of `spent` stay within every cap?"""
     after = spent + extra
-    if budget.max_tokens is not None and after.total_tokens > budget.max_tokens:
+    if budget.max_tokens is not None and budget.weighted(after) > budget.max_tokens:
         return False
     if budget.max_search_steps is not None and after.search_steps > budget.max_search_steps:
         return False
     return not (budget.max_compute is not None and after.compute(budget.rates) > budget.max_compute)
 
 
-def overrun(budget: Budget, spent: Spend) -> dict[str, dict[str, float]]:
+def overrun(budget: Budget, spent: Spend, reasoning_spent: int = 0) -> dict[str, dict[str, float]]:
     """The caps `spent` went past, each with its cap and what was spent; empty when none.
 
+    `reasoning_spent` is the reasoner's completion tokens (what `max_reasoning_tokens` caps).
     Calls are only issued when their worst case fits, so only an endpoint that bills more than
     any estimate allows (a broken or dishonest usage block) can cause this.
     """
     over: dict[str, dict[str, float]] = {}
-    if budget.max_tokens is not None and spent.total_tokens > budget.max_tokens:
-        over["max_tokens"] = {"cap": budget.max_tokens, "spent": spent.total_tokens}
+    weighted = budget.weighted(spent)
+    if budget.max_tokens is not None and weighted > budget.max_tokens:
+        over["max_tokens"] = {"cap": budget.max_tokens, "spent": round(weighted, 1)}
+    if budget.max_reasoning_tokens is not None and reasoning_spent > budget.max_reasoning_tokens:
+        over["max_reasoning_tokens"] = {
+            "cap": budget.max_reasoning_tokens,
+            "spent": reasoning_spent,
+        }
     if budget.max_search_steps is not None and spent.search_steps > budget.max_search_steps:
         over["max_search_steps"] = {"cap": budget.max_search_steps, "spent": spent.search_steps}
     compute = spent.compute(budget.rates)
@@ -207,3 +313,12 @@ def overrun(budget: Budget, spent: Spend) -> dict[str, dict[str, float]]:
 def call_estimate(prompt_tokens: int, max_completion_tokens: int) -> Spend:
     """The worst case of one LLM call: every prompt token uncached, every completion token used."""
     return Spend(prompt_tokens=prompt_tokens, completion_tokens=max_completion_tokens)
+
+
+def reasoning_allowance(budget: Budget, reasoning_spent: int, default_step: int) -> int:
+    """The completion allowance of the next reasoner call: the per-call allowance
+    (`reasoning_step_tokens`, else `default_step`), no more than `max_reasoning_tokens` has left."""
+    step = default_step if budget.reasoning_step_tokens is None else budget.reasoning_step_tokens
+    if budget.max_reasoning_tokens is None:
+        return step
+    return max(0, min(step, budget.max_reasoning_tokens - reasoning_spent))

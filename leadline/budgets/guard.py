@@ -2,7 +2,9 @@
 
 It plugs into `LLMClient.chat`/`chat_json` as their `CallGuard`, so a JSON repair attempt is
 checked and booked like any other call. `reserve` is spend held back for later calls (the final
-answer), which a non-final call must leave affordable.
+answer), which a non-final call must leave affordable. A reasoner's guard also holds the
+reasoning axis: `reasoning_spent` (the reasoner's completion tokens before this step) plus its own
+calls' completion allowances must stay within `max_reasoning_tokens`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
-from leadline.budgets.ledger import LedgerEvent, total_spend
+from leadline.budgets.ledger import REASONER, LedgerEvent, reasoner_tokens, total_spend
 from leadline.errors import BudgetError
 from leadline.tools.llm import Completion, Message
 from leadline.tools.tokens import estimate_prompt_tokens
@@ -23,13 +25,21 @@ class CallRefused(BudgetError):
 
 class BudgetGuard:
     def __init__(
-        self, budget: Budget, spent: Spend, *, reserve: Spend, agent: str, step: int
+        self,
+        budget: Budget,
+        spent: Spend,
+        *,
+        reserve: Spend,
+        agent: str,
+        step: int,
+        reasoning_spent: int = 0,
     ) -> None:
         self.budget = budget
         self.spent = spent
         self.reserve = reserve
         self.agent = agent
         self.step = step
+        self.reasoning_spent = reasoning_spent
         self.events: list[LedgerEvent] = []
 
     def before(self, messages: Sequence[Message], max_tokens: int) -> None:
@@ -38,9 +48,17 @@ class BudgetGuard:
         if not fits(self.budget, spent, estimate + self.reserve):
             raise CallRefused(
                 f"{self.agent} call needs up to {estimate.total_tokens} tokens "
-                f"(+{self.reserve.total_tokens} reserved) with {spent.total_tokens} spent of "
-                f"{self.budget.max_tokens}"
+                f"(+{self.reserve.total_tokens} reserved) with "
+                f"{self.budget.weighted(spent):,.0f} spent of {self.budget.max_tokens}"
             )
+        cap = self.budget.max_reasoning_tokens
+        if self.agent == REASONER and cap is not None:
+            reasoning = self.reasoning_spent + reasoner_tokens(self.events)
+            if reasoning + max_tokens > cap:
+                raise CallRefused(
+                    f"reasoner call may write {max_tokens} tokens with {reasoning} of "
+                    f"max_reasoning_tokens={cap} spent"
+                )
 
     def after(self, completion: Completion) -> None:
         u = completion.usage

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from leadline.budgets.budget import Budget, Spend, overrun
+from leadline.budgets.budget import CACHED_PROMPT_RATE, Budget, Spend, overrun
 from leadline.tools.server_metrics import PrefixCacheCounters
 
 EventKind = Literal["llm", "search"]
+REASONER = "reasoner"  # the agent whose completion tokens `Budget.max_reasoning_tokens` caps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,13 +76,22 @@ def total_spend(events: Iterable[Spend]) -> Spend:
     return total
 
 
+def reasoner_tokens(events: Iterable[LedgerEvent]) -> int:
+    """Completion tokens of the reasoner's calls: the run's spend on the reasoning axis."""
+    return sum(e.completion_tokens for e in events if e.kind == "llm" and e.agent == REASONER)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunUsage(Spend):
     """What one run spent, as the server billed it: `ResearchResult.usage`.
 
     Token and search-step totals (from `Spend`), and:
-    - `reasoning_tokens`: completion tokens the server reported as reasoning (counted inside
-      `completion_tokens`);
+    - `weighted_tokens`: the tokens in the budget's unit (cached prompt tokens at
+      `cached_token_rate`): what `max_tokens` caps; `total_tokens` stays the raw count;
+    - `reasoner_tokens`: completion tokens of the reasoner's calls (what `max_reasoning_tokens`
+      caps);
+    - `reasoning_tokens`: completion tokens the server reported as hidden reasoning (o1-style
+      models; counted inside `completion_tokens`, whichever agent made the call);
     - `llm_calls`, `llm_latency_s`, `search_latency_s`: calls made and time spent waiting on them;
     - `errors`: calls that failed (a search that failed, a call that timed out);
     - `server_prefix_cache`: the endpoint's own prefix-cache counters over the run (vLLM only);
@@ -95,6 +105,9 @@ class RunUsage(Spend):
     """
 
     reasoning_tokens: int = 0
+    weighted_tokens: float = 0.0
+    cached_token_rate: float = CACHED_PROMPT_RATE
+    reasoner_tokens: int = 0
     llm_calls: int = 0
     llm_latency_s: float = 0.0
     search_latency_s: float = 0.0
@@ -115,6 +128,9 @@ class RunUsage(Spend):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             **super().to_dict(),
+            "weighted_tokens": round(self.weighted_tokens, 1),
+            "cached_token_rate": self.cached_token_rate,
+            "reasoner_tokens": self.reasoner_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "prefill_tokens": self.prefill_tokens,
             "cache_hit_rate": self.cache_hit_rate,
@@ -137,16 +153,22 @@ class RunUsage(Spend):
 
 
 def summarize(events: Sequence[LedgerEvent], caps: Budget | None = None) -> RunUsage:
-    """A run's totals from its events; with `caps`, any cap the billed spend went past."""
+    """A run's totals from its events; with `caps`, any cap the billed spend went past and the
+    tokens in its unit (without, cached prompt tokens are weighted at the default rate)."""
     spend = total_spend(events)
     llm = [e for e in events if e.kind == "llm"]
-    over = overrun(caps, spend) if caps is not None else {}
+    reasoning = reasoner_tokens(events)
+    over = overrun(caps, spend, reasoning) if caps is not None else {}
+    rate = caps.cached_token_rate if caps is not None else CACHED_PROMPT_RATE
     return RunUsage(
         prompt_tokens=spend.prompt_tokens,
         cached_tokens=spend.cached_tokens,
         completion_tokens=spend.completion_tokens,
         search_steps=spend.search_steps,
         reasoning_tokens=sum(e.reasoning_tokens for e in events),
+        weighted_tokens=spend.weighted_tokens(rate),
+        cached_token_rate=rate,
+        reasoner_tokens=reasoning,
         llm_calls=len(llm),
         llm_latency_s=round(sum(e.latency_s for e in llm), 3),
         search_latency_s=round(sum(e.latency_s for e in events if e.kind == "search"), 3),
@@ -165,13 +187,18 @@ def describe_overrun(over: dict[str, Any]) -> str:
 
 
 def write_jsonl(
-    path: Path | str, events: Sequence[LedgerEvent], anytime: Sequence[AnytimeAnswer], run_id: str
+    path: Path | str,
+    events: Sequence[LedgerEvent],
+    anytime: Sequence[AnytimeAnswer],
+    run_id: str,
+    caps: Budget | None = None,
 ) -> None:
-    """Append one run's ledger to a JSONL file (events, anytime answers, then a summary line)."""
+    """Append one run's ledger to a JSONL file (events, anytime answers, then a summary line,
+    in the token unit of `caps` when given)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         for record in [*(e.to_dict() for e in events), *(a.to_dict() for a in anytime)]:
             fh.write(json.dumps({"run_id": run_id, **record}) + "\n")
-        summary = summarize(events).to_dict()
+        summary = summarize(events, caps).to_dict()
         fh.write(json.dumps({"run_id": run_id, "type": "summary", **summary}) + "\n")

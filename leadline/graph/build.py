@@ -8,6 +8,10 @@ Nodes are small methods of `ResearchNodes`; each returns a `Command` naming wher
 routing is readable from the signatures. Every LLM call goes through a `BudgetGuard`; every
 routing choice comes from the pure controller (`budgets.controller.decide`). Model and search
 failures become data (a stop reason, an error note), never a crash in the middle of a run.
+
+The three compute axes meet here: search rounds (`decide`), the reasoner's completion allowance
+(`reasoning_allowance`: when the reasoning budget is spent, a step goes on without a reasoner
+call, on the plan's queries) and the reader's width (`read_pool` samples and votes).
 """
 
 from __future__ import annotations
@@ -21,29 +25,38 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 
 from leadline.agents import planner, reader, reasoner
-from leadline.agents.prompting import reader_messages
 from leadline.agents.searcher import (
     WORKSPACE_PER_QUERY,
-    evidence_line_tokens,
     link_sources,
     run_link_step,
     run_search,
 )
 from leadline.agents.workspace import (
     Entry,
-    Evidence,
     Note,
     PlanEntry,
-    PoolHit,
     append_entries,
     evidence,
 )
-from leadline.budgets.budget import Budget, Spend, call_estimate, fits
+from leadline.budgets.budget import (
+    MIN_REASONING_STEP_TOKENS,
+    Budget,
+    Spend,
+    call_estimate,
+    fits,
+    reasoning_allowance,
+)
 from leadline.budgets.controller import Action, allocated_search_steps, decide
 from leadline.budgets.guard import BudgetGuard, CallRefused
-from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
+from leadline.budgets.ledger import (
+    AnytimeAnswer,
+    LedgerEvent,
+    reasoner_tokens,
+    total_spend,
+)
 from leadline.errors import LLMError, LLMOutputError
-from leadline.graph.state import Citation, FinalAnswer, ResearchState, RunSpec, SearchTask
+from leadline.graph.read import answer_reserve, anytime_fallback, passage_tokens, read_pool
+from leadline.graph.state import FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import LinkFollower, SearchBackend
 from leadline.tools.tokens import estimate_prompt_tokens, pending_prompt_tokens
@@ -57,44 +70,43 @@ LLM_EXTRA_KEY = "leadline_llm_extra"
 OnPlan = Callable[[PlanEntry, Spend], Awaitable[Budget | None]]
 
 
-QUOTE_CHARS = 240
-
-
-def _passage_tokens(spec: RunSpec) -> int:
-    return evidence_line_tokens(spec.max_passage_tokens)
-
-
-def answer_reserve(spec: RunSpec) -> Spend:
-    """What is held back for the final reader: K passages of the workspace's passage size.
-
-    It does not grow with the workspace (the reader does not read it). Pool passages can be
-    longer than the workspace's; the reader then reads fewer of them (`read_pool` drops the
-    weakest until the call fits).
-    """
-    prompt = estimate_prompt_tokens(reader_messages(spec.question, "", spec.kv_mode))
-    return call_estimate(
-        prompt + pending_prompt_tokens(spec.reader_passages * _passage_tokens(spec)),
-        spec.budget.answer_tokens,
+def next_reasoning_tokens(spec: RunSpec, events: Sequence[LedgerEvent]) -> int:
+    """The completion allowance of the next reasoner call; 0 when the reasoning budget cannot
+    pay for a useful one (the step then goes on without it)."""
+    allowance = reasoning_allowance(
+        spec.budget, reasoner_tokens(events), reasoner.MAX_COMPLETION_TOKENS
     )
+    return allowance if allowance >= MIN_REASONING_STEP_TOKENS else 0
 
 
-def round_cost(spec: RunSpec, entries: Sequence[Entry], n_queries: int) -> Spend:
-    """Worst case of a search round: the searches, the next reasoning call, and the answer."""
-    added = pending_prompt_tokens(n_queries * WORKSPACE_PER_QUERY * _passage_tokens(spec))
-    reason_prompt = estimate_prompt_tokens(
-        reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
-    )
-    reasoning = call_estimate(reason_prompt + added, reasoner.MAX_COMPLETION_TOKENS)
+def round_cost(
+    spec: RunSpec, entries: Sequence[Entry], n_queries: int, reasoning_tokens: int
+) -> Spend:
+    """Worst case of a search round: the searches, the next reasoning call (none when
+    `reasoning_tokens` is 0), and the answer."""
+    added = pending_prompt_tokens(n_queries * WORKSPACE_PER_QUERY * passage_tokens(spec))
+    reasoning = Spend()
+    if reasoning_tokens > 0:
+        reason_prompt = estimate_prompt_tokens(
+            reasoner.reasoner_messages(spec.question, entries, spec.kv_mode)
+        )
+        reasoning = call_estimate(reason_prompt + added, reasoning_tokens)
     answer = answer_reserve(spec)
     return Spend(search_steps=n_queries) + reasoning + answer
 
 
-def no_round_left(spec: RunSpec, plan: PlanEntry, entries: Sequence[Entry], spent: Spend) -> bool:
+def no_round_left(
+    spec: RunSpec,
+    plan: PlanEntry,
+    entries: Sequence[Entry],
+    spent: Spend,
+    reasoning_tokens: int,
+) -> bool:
     """True when not even one more search round fits: its steps or its worst-case tokens."""
     allowed = allocated_search_steps(spec.policy, spec.budget, plan.hops)
     if allowed is not None and spent.search_steps >= allowed:
         return True
-    return not fits(spec.budget, spent, round_cost(spec, entries, 1))
+    return not fits(spec.budget, spent, round_cost(spec, entries, 1, reasoning_tokens))
 
 
 def llm_extra(spec: RunSpec, config: RunnableConfig) -> dict[str, Any]:
@@ -201,6 +213,7 @@ class ResearchNodes:
                 spec = replace(spec, budget=budget)
                 update["spec"] = spec
         entries_after = append_entries(entries, [plan])
+        reasoning = next_reasoning_tokens(spec, [*state.get("events", []), *guard.events])
         action = decide(
             policy=spec.policy,
             shape=spec.shape,
@@ -209,7 +222,7 @@ class ResearchNodes:
             spent=spent,
             proposed_queries=plan.queries,
             queries_done=[],
-            round_cost=lambda n: round_cost(spec, entries_after, n),
+            round_cost=lambda n: round_cost(spec, entries_after, n, reasoning),
         )
         return self._route(action, update, spec, entries_after, step=1)
 
@@ -243,7 +256,8 @@ class ResearchNodes:
         if not spec.follow_links or not isinstance(follower, LinkFollower):
             return {}
         plan = state.get("plan") or planner.fallback_plan(spec.question)
-        if no_round_left(spec, plan, entries, _spent(state)):
+        reasoning = next_reasoning_tokens(spec, state.get("events", []))
+        if no_round_left(spec, plan, entries, _spent(state), reasoning):
             return {}
         sources = link_sources(spec.question, state.get("pool", []), state.get("linked_from", []))
         if not sources:
@@ -279,36 +293,40 @@ class ResearchNodes:
         spec, entries = state["spec"], state.get("entries", [])
         step = state.get("step", 0) + 1
         spent = _spent(state)
+        events = state.get("events", [])
         guard = BudgetGuard(
             spec.budget,
             spent,
             reserve=answer_reserve(spec),
             agent="reasoner",
             step=step,
+            reasoning_spent=reasoner_tokens(events),
         )
         update: dict[str, Any] = {"step": step, "events": guard.events}
         plan = state.get("plan") or planner.fallback_plan(spec.question)
-        if no_round_left(spec, plan, entries, spent):
+        allowance = next_reasoning_tokens(spec, events)
+        if no_round_left(spec, plan, entries, spent, allowance):
             # Reasoning now could only choose queries no budget is left to run: read instead.
             return Command(goto="answer", update={**update, "stop_reason": "budget"})
         decision: reasoner.ReasonerOutput | None = None
-        try:
-            decision, _ = await self.llm.chat_json(
-                reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
-                reasoner.ReasonerOutput,
-                max_tokens=reasoner.MAX_COMPLETION_TOKENS,
-                extra_body=llm_extra(spec, config),
-                guard=guard,
-            )
-        except CallRefused:
-            return Command(goto="answer", update={**update, "stop_reason": "budget"})
-        except LLMOutputError as exc:
-            # "No decision": keep going on the plan's queries if the budget allows.
-            update["bad_replies"] = [f"reasoner: {exc}"]
-        except LLMError as exc:
-            return Command(
-                goto="answer", update={**update, "stop_reason": "error", "error": str(exc)}
-            )
+        if allowance > 0:  # else the reasoning budget is spent: go on with the plan's queries
+            try:
+                decision, _ = await self.llm.chat_json(
+                    reasoner.reasoner_messages(spec.question, entries, spec.kv_mode),
+                    reasoner.ReasonerOutput,
+                    max_tokens=allowance,
+                    extra_body=llm_extra(spec, config),
+                    guard=guard,
+                )
+            except CallRefused:
+                return Command(goto="answer", update={**update, "stop_reason": "budget"})
+            except LLMOutputError as exc:
+                # "No decision": keep going on the plan's queries if the budget allows.
+                update["bad_replies"] = [f"reasoner: {exc}"]
+            except LLMError as exc:
+                return Command(
+                    goto="answer", update={**update, "stop_reason": "error", "error": str(exc)}
+                )
 
         new_entries: list[Entry] = []
         anytime = list(state.get("anytime", []))
@@ -319,6 +337,7 @@ class ResearchNodes:
             update.update(usable_replies=1, anytime=[answer])
         update["entries"] = new_entries
         entries_after = append_entries(entries, new_entries)
+        reasoning_next = next_reasoning_tokens(spec, [*events, *guard.events])
         action = decide(
             policy=spec.policy,
             shape=spec.shape,
@@ -327,7 +346,7 @@ class ResearchNodes:
             spent=spent + total_spend(guard.events),
             proposed_queries=reasoner.proposed_queries(spec.question, decision),
             queries_done=state.get("queries", []),
-            round_cost=lambda n: round_cost(spec, entries_after, n),
+            round_cost=lambda n: round_cost(spec, entries_after, n, reasoning_next),
             done=bool(decision and decision.done and not reader.is_unknown(decision.answer)),
             anytime=anytime,
         )
@@ -362,77 +381,6 @@ class ResearchNodes:
             )
         update["final"] = final or anytime_fallback(entries, state.get("anytime", []))
         return update
-
-
-def number_passages(
-    ranked: Sequence[PoolHit], entries: Sequence[Entry]
-) -> list[reader.RankedPassage]:
-    """Evidence numbers for pool passages: the workspace's where shown there, else new ones."""
-    shown = {e.passage_id: e.n for e in evidence(entries)}
-    next_n = max(shown.values(), default=0)
-    numbered = []
-    for rank, hit in enumerate(ranked):
-        n = shown.get(hit.passage_id)
-        if n is None:
-            next_n += 1
-            n = next_n
-        numbered.append(
-            reader.RankedPassage(n, hit.passage_id, hit.title, hit.text, hit.source, -rank)
-        )
-    return numbered
-
-
-async def read_pool(
-    llm: LLMClient,
-    spec: RunSpec,
-    entries: Sequence[Entry],
-    pool: Sequence[PoolHit],
-    guard: BudgetGuard,
-    extra_body: dict[str, Any],
-    *,
-    up_to_step: int | None = None,
-) -> FinalAnswer | None:
-    """Answer from the best `spec.reader_passages` of the pool; None when the reply is empty.
-
-    Passages are dropped from the weakest end until the call fits what is left of the budget.
-    """
-    ranked = number_passages(reader.rank_pool(spec.question, pool, up_to_step), entries)
-    shown = ranked[: spec.reader_passages]
-    while True:
-        messages = reader_messages(spec.question, reader.render_passages(shown), spec.kv_mode)
-        estimate = call_estimate(estimate_prompt_tokens(messages), spec.budget.answer_tokens)
-        if not shown or fits(spec.budget, guard.spent + total_spend(guard.events), estimate):
-            break
-        shown = shown[:-1]
-    output, _ = await llm.chat_json(
-        messages,
-        reader.ReaderOutput,
-        max_tokens=spec.budget.answer_tokens,
-        extra_body=extra_body,
-        guard=guard,
-    )
-    text = reader.short_answer(spec.question, output.answer)
-    if reader.is_unknown(text):
-        return None
-    cited = tuple(
-        Citation(p.n, p.passage_id, p.title, p.source, reader.quote(text, p.text, QUOTE_CHARS))
-        for p in reader.cite(text, shown)
-    )
-    return FinalAnswer(answer=text, citations=cited, source="reader")
-
-
-def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:
-    """The reasoner's last interim answer, with its citations, when the reader gave none."""
-    if not anytime:
-        return FinalAnswer(answer=reader.UNKNOWN, citations=(), source="none")
-    best = anytime[-1]
-    by_number: dict[int, Evidence] = {e.n: e for e in evidence(entries)}
-    cited = tuple(
-        Citation(n, e.passage_id, e.title, e.source, reader.quote(best.answer, e.text, QUOTE_CHARS))
-        for n in best.citations
-        if (e := by_number.get(n)) is not None
-    )
-    return FinalAnswer(answer=best.answer, citations=cited, source="anytime")
 
 
 def build_graph(llm: LLMClient, search: SearchBackend, *, checkpointer: Any = None) -> Any:

@@ -60,6 +60,9 @@ class FinalAnswer:
     answer: str
     citations: tuple[Citation, ...]
     source: AnswerSource
+    # Every reader sample's short answer, in order (one per unit of width; the vote's input),
+    # so a smaller width can be scored later by voting over the first few.
+    samples: tuple[str, ...] = ()
 
 
 class ResearchState(TypedDict, total=False):

@@ -363,6 +363,7 @@ class LLMClient:
         schema: type[T],
         *,
         max_tokens: int,
+        temperature: float = 0.0,
         extra_body: dict[str, Any] | None = None,
         guard: CallGuard | None = None,
     ) -> tuple[T, list[Completion]]:
@@ -371,6 +372,7 @@ class LLMClient:
         first = await self.chat(
             messages,
             max_tokens=max_tokens,
+            temperature=temperature,
             response_format=response_format,
             extra_body=extra_body,
             guard=guard,
@@ -382,6 +384,7 @@ class LLMClient:
             second = await self.chat(
                 retry,
                 max_tokens=max_tokens,
+                temperature=temperature,
                 response_format=response_format,
                 extra_body=extra_body,
                 guard=guard,

@@ -130,3 +130,14 @@ def test_without_next_queries_the_found_entity_leads_the_next_search() -> None:
         "Shirley Temple What office did she hold?"
     ]
     assert proposed_queries("Q?", ReasonerOutput(answer="unknown")) == []
+
+
+def test_vote_takes_the_majority_in_normal_form_ties_to_the_first() -> None:
+    from leadline.agents.reader import vote
+
+    assert vote(["Oslo"]) == 0  # one sample: the single read
+    assert vote(["Oslo", "Bergen", "bergen."]) == 1
+    assert vote(["Oslo", "Bergen"]) == 0  # a tie goes to the greedy first sample
+    assert vote(["unknown", "Bergen", "Oslo"]) == 1  # unknowns take no part
+    assert vote(["unknown", "", "none"]) is None
+    assert vote([]) is None

@@ -72,6 +72,10 @@ MODEL = RandomModel()
     max_tokens=st.integers(400, 12_000),
     max_steps=st.integers(0, 8),
     max_compute=st.none() | st.floats(500, 20_000),
+    max_reasoning=st.none() | st.integers(0, 1_200),
+    step_tokens=st.none() | st.integers(16, 400),
+    width=st.integers(1, 4),
+    cached_rate=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
     policy=st.sampled_from(["fixed", "adaptive"]),
     shape=st.sampled_from(["sequential", "parallel", "auto"]),
     kv_mode=st.sampled_from(["shared", "isolated"]),
@@ -79,28 +83,53 @@ MODEL = RandomModel()
     tokenizer=st.sampled_from([CL100K, QWEN_LIKE]),
 )
 def test_no_run_ever_exceeds_its_caps(
-    seed, max_tokens, max_steps, max_compute, policy, shape, kv_mode, tokenizer
+    seed,
+    max_tokens,
+    max_steps,
+    max_compute,
+    max_reasoning,
+    step_tokens,
+    width,
+    cached_rate,
+    policy,
+    shape,
+    kv_mode,
+    tokenizer,
 ) -> None:
     budget = Budget(
         max_tokens=max_tokens,
         max_search_steps=max_steps,
         max_compute=max_compute,
         rates=Rates(search_step=100),
+        max_reasoning_tokens=max_reasoning,
+        reasoning_step_tokens=step_tokens,
+        width=width,
+        cached_token_rate=cached_rate,
     )
     MODEL.reseed(seed)
     with ScriptedLLMServer(MODEL, tokenizer=tokenizer) as server:
         result = asyncio.run(run(server, budget, policy=policy, shape=shape, kv_mode=kv_mode))
     u = result.usage
-    assert u["total_tokens"] <= max_tokens
+    uncached = u["prompt_tokens"] - u["cached_tokens"]
+    weighted = uncached + cached_rate * u["cached_tokens"] + u["completion_tokens"]
+    assert weighted <= max_tokens + 1e-6
+    assert u["weighted_tokens"] == round(weighted, 1)
     assert u["search_steps"] <= max_steps
     if max_compute is not None:
-        compute = (
-            (u["prompt_tokens"] - u["cached_tokens"])
-            + 0.1 * u["cached_tokens"]
-            + u["completion_tokens"]
-            + 100 * u["search_steps"]
-        )
-        assert compute <= max_compute + 1e-6
+        compute = uncached + 0.1 * u["cached_tokens"] + u["completion_tokens"]
+        assert compute + 100 * u["search_steps"] <= max_compute + 1e-6
+    # the reasoning axis: the reasoner's completion tokens, each call and all of them together
+    reasoner_calls = [e for e in result.events if e.kind == "llm" and e.agent == "reasoner"]
+    reasoned = sum(e.completion_tokens for e in reasoner_calls)
+    assert u["reasoner_tokens"] == reasoned
+    if max_reasoning is not None:
+        assert reasoned <= max_reasoning
+    if step_tokens is not None:
+        assert all(e.completion_tokens <= step_tokens for e in reasoner_calls)
+    # the width axis: never more reader samples than the width
+    answers = [e for e in result.events if e.kind == "llm" and e.agent == "answer"]
+    assert len(answers) <= 2 * width  # each sample may need one JSON repair
+    assert u.budget_overrun is None
     if result.stop_reason == "error":  # garbage was all the model ever said (15% per call)
         assert "no usable reply" in result.error
     else:

@@ -63,6 +63,9 @@ def test_run_usage_is_typed_and_serialises_to_the_usage_json_of_the_cli_and_api(
         "completion_tokens",
         "search_steps",
         "total_tokens",
+        "weighted_tokens",
+        "cached_token_rate",
+        "reasoner_tokens",
         "reasoning_tokens",
         "prefill_tokens",
         "cache_hit_rate",
@@ -78,12 +81,15 @@ def test_run_usage_is_typed_and_serialises_to_the_usage_json_of_the_cli_and_api(
 
 def test_run_usage_says_which_cap_the_billed_spend_went_past() -> None:
     usage = summarize(EVENTS, Budget(max_tokens=400, max_search_steps=1))
+    # in the budget's unit: 500 uncached + 400 cached x 0.1 + 60 completion
     assert usage.budget_overrun == {
-        "max_tokens": {"cap": 400, "spent": 960},
+        "max_tokens": {"cap": 400, "spent": 600.0},
         "max_search_steps": {"cap": 1, "spent": 2},
     }
     assert list(usage.to_dict())[-1] == "budget_overrun"
-    assert summarize(EVENTS, Budget(max_tokens=1000)).budget_overrun is None
+    assert summarize(EVENTS, Budget(max_tokens=700)).budget_overrun is None
+    legacy = Budget(max_tokens=700, cached_token_rate=1.0)  # every prompt token in full
+    assert summarize(EVENTS, legacy).budget_overrun == {"max_tokens": {"cap": 700, "spent": 960}}
 
 
 def test_server_prefix_cache_serialises_as_its_counters() -> None:

@@ -43,7 +43,7 @@ async def test_stops_at_the_token_cap_and_the_reserve_pays_for_the_answer() -> N
         result = await run(server, budget, policy="fixed")
     assert result.stop_reason == "budget"
     assert result.usage.search_steps < 50
-    assert result.usage.total_tokens <= 3000
+    assert result.usage.weighted_tokens <= 3000
     assert roles(server)["answer"] == 1
     assert result.answer == "Topic 5"  # the final answer came from the LLM, paid by the reserve
 
