@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -199,10 +200,11 @@ async def test_the_pool_is_never_exceeded_end_to_end(
         )
     ran = [r for r in results if r.result is not None]
     assert ran, "at least one question must have been funded"
-    assert sum(r.usage["total_tokens"] for r in ran) <= total
-    assert all(r.usage["total_tokens"] <= r.grant <= 8_000 for r in ran)  # type: ignore[operator]
+    # the pool counts the budget's unit: weighted tokens (cached prompt tokens at 0.1)
+    assert sum(r.usage["weighted_tokens"] for r in ran) <= total
+    assert all(r.usage["weighted_tokens"] <= r.grant <= 8_000 for r in ran)  # type: ignore[operator]
     recorded = read_rows(out)
-    assert sum(row["usage"]["total_tokens"] for row in recorded) <= total
+    assert sum(row["usage"]["weighted_tokens"] for row in recorded) <= total
     starved = [r for r in results if r.result is None]
     assert all(r.stop_reason == "pool_exhausted" and not r.recorded for r in starved)
     assert len(recorded) == len(ran)
@@ -220,7 +222,7 @@ async def test_unused_budget_flows_back_to_later_questions(make_services: MakeSe
     # a fair sixth of the pool, halved once the planner judged the question one-hop (easy)
     assert grants[0] == 5_000 // 2
     assert grants == sorted(grants) and grants[-1] > 2 * grants[0]  # easy questions gave back
-    assert sum(r.usage["total_tokens"] for r in results) <= 30_000
+    assert sum(r.usage["weighted_tokens"] for r in results) <= 30_000
 
 
 async def test_a_server_billing_past_the_grant_overdraws_the_pool_loudly_not_fatally(
@@ -401,7 +403,8 @@ async def test_retry_errors_runs_failed_questions_again(
     assert [(r["id"], r["error"]) for r in moved] == [(1, "HTTP 500")]
     log = ResultLog.open(out)
     try:
-        assert log.spent_tokens == 1 + rows[1]["usage"]["total_tokens"] + 700
+        weighted = math.ceil(rows[1]["usage"]["weighted_tokens"])
+        assert log.spent_tokens == 1 + weighted + 700  # rows without weights count their total
     finally:
         log.close()
 
@@ -481,7 +484,8 @@ def test_cli_batch_runs_a_file_and_reports(
         summary = json.loads(captured.out.strip().splitlines()[-1])
         assert summary["ok"] == 4 and summary["malformed_lines"] == [5]
         assert "1 malformed input line(s) were skipped" in captured.err
-        assert summary["pool"]["spent"] == summary["total_tokens"] <= 40_000
+        assert summary["pool"]["spent"] <= 40_000 and summary["total_tokens"] > 0
+        assert summary["pool"]["spent"] >= summary["weighted_tokens"]
         assert main([*argv[:-1], "--strict"]) == 2
         assert "nothing was run" in capsys.readouterr().err
         assert main([*argv, "--concurrency", "0"]) == 2
@@ -602,5 +606,5 @@ async def test_the_planners_difficulty_sets_each_questions_share(
     easy = [r.grant for r in results if "easy" in r.item.question]
     hard = [r.grant for r in results if "hard" in r.item.question]
     assert min(hard) > max(easy)  # type: ignore[type-var]
-    assert sum(r.usage["total_tokens"] for r in results) <= 60_000
-    assert all(r.usage["total_tokens"] <= r.grant for r in results)  # type: ignore[operator]
+    assert sum(r.usage["weighted_tokens"] for r in results) <= 60_000
+    assert all(r.usage["weighted_tokens"] <= r.grant for r in results)  # type: ignore[operator]

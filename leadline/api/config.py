@@ -15,12 +15,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadline.budgets.budget import (
+    CACHED_PROMPT_RATE,
     DEFAULT_ANSWER_TOKENS,
     DEFAULT_MAX_SEARCH_STEPS,
     DEFAULT_MAX_TOKENS,
     MAX_MAX_COMPUTE,
     MAX_MAX_SEARCH_STEPS,
     MAX_MAX_TOKENS,
+    MAX_WIDTH,
     MIN_MAX_TOKENS,
     Budget,
     check_field,
@@ -66,6 +68,15 @@ class ApiConfig(BaseModel):
     max_search_steps: int = Field(DEFAULT_MAX_SEARCH_STEPS, ge=0, le=MAX_MAX_SEARCH_STEPS)
     max_compute: float | None = Field(None, gt=0, le=MAX_MAX_COMPUTE)
     max_answer_tokens: int = Field(DEFAULT_MAX_ANSWER_TOKENS, ge=16, le=4096)
+    max_reasoning_tokens: int | None = Field(None, ge=0, le=MAX_MAX_TOKENS)
+    max_width: int = Field(MAX_WIDTH, ge=1, le=MAX_WIDTH)
+    cached_token_rate: float = Field(
+        CACHED_PROMPT_RATE,
+        ge=0.0,
+        le=1.0,
+        description="The server's token unit: what a cached prompt token counts for against "
+        "max_tokens. A request may count cached tokens more (a stricter unit), never less.",
+    )
     default_policy: Policy = "adaptive"
     default_shape: ShapeMode = "auto"
     default_kv_mode: KVMode | None = None
@@ -94,23 +105,34 @@ class ApiConfig(BaseModel):
         which a server with a maximum on that axis refuses. Every value is checked (type,
         finite, in range) before it is compared with a maximum: NaN compares false with
         everything, so an unchecked NaN would pass as "not above the maximum" and lift it.
+        `cached_token_rate` is bounded from below instead: a request counting cached tokens for
+        less than the server does would stretch the server's token maximum.
         """
         defaults = {
             "max_tokens": min(DEFAULT_MAX_TOKENS, self.max_tokens),
             "max_search_steps": min(DEFAULT_MAX_SEARCH_STEPS, self.max_search_steps),
             "answer_tokens": min(DEFAULT_ANSWER_TOKENS, self.max_answer_tokens),
             "max_compute": self.max_compute,
+            "max_reasoning_tokens": self.max_reasoning_tokens,
+            "reasoning_step_tokens": None,
+            "width": 1,
+            "cached_token_rate": self.cached_token_rate,
         }
         maxima: dict[str, float | None] = {
             "max_tokens": self.max_tokens,
             "max_search_steps": self.max_search_steps,
             "answer_tokens": self.max_answer_tokens,
             "max_compute": self.max_compute,
+            "max_reasoning_tokens": self.max_reasoning_tokens,
+            "reasoning_step_tokens": None,
+            "width": self.max_width,
+            "cached_token_rate": None,
         }
+        always_set = ("answer_tokens", "width", "cached_token_rate")  # null: the default
         values: dict[str, Any] = {}
         for name, default in defaults.items():
             value = requested.get(name, default)
-            if name == "answer_tokens" and value is None:
+            if name in always_set and value is None:
                 value = default
             cap = maxima[name]
             if cap is not None and value is None:
@@ -120,6 +142,11 @@ class ApiConfig(BaseModel):
             if cap is not None and value > cap:
                 raise BudgetError(
                     f"budget.{name}={value:g} is above this server's maximum of {cap:g}"
+                )
+            if name == "cached_token_rate" and value < self.cached_token_rate:
+                raise BudgetError(
+                    f"budget.cached_token_rate={value:g} is below this server's rate of "
+                    f"{self.cached_token_rate:g} (cached prompt tokens cannot count for less)"
                 )
             values[name] = value
         return Budget(**values)

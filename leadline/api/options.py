@@ -19,7 +19,11 @@ from fastapi import APIRouter, Depends, Request
 from leadline.api.config import ApiConfig
 from leadline.api.schemas import CollectionList, Limits
 from leadline.api.security import ApiError, require_key
-from leadline.budgets.budget import MIN_MAX_TOKENS
+from leadline.budgets.budget import (
+    MAX_REASONING_STEP_TOKENS,
+    MIN_MAX_TOKENS,
+    MIN_REASONING_STEP_TOKENS,
+)
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.config import KVMode, Settings
 from leadline.core import MAX_QUESTION_CHARS
@@ -85,6 +89,22 @@ def limits(config: ApiConfig, settings: Settings) -> dict[str, Any]:
                 "default": defaults.answer_tokens,
                 "min": 16,
                 "max": config.max_answer_tokens,
+            },
+            "max_reasoning_tokens": {
+                "default": defaults.max_reasoning_tokens,
+                "min": 0,
+                "max": config.max_reasoning_tokens,
+            },
+            "reasoning_step_tokens": {
+                "default": defaults.reasoning_step_tokens,
+                "min": MIN_REASONING_STEP_TOKENS,
+                "max": MAX_REASONING_STEP_TOKENS,
+            },
+            "width": {"default": defaults.width, "min": 1, "max": config.max_width},
+            "cached_token_rate": {
+                "default": defaults.cached_token_rate,
+                "min": config.cached_token_rate,
+                "max": 1.0,
             },
             "rates": asdict(defaults.rates),
         },

@@ -29,10 +29,27 @@ class BudgetRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    max_tokens: int | None = Field(None, description="Prompt + completion tokens.")
+    max_tokens: int | None = Field(
+        None,
+        description="Prompt + completion tokens, cached prompt tokens at cached_token_rate.",
+    )
     max_search_steps: int | None = Field(None, description="Search queries.")
     max_compute: float | None = Field(None, description="Token-equivalents (optional).")
     answer_tokens: int | None = Field(None, description="Completion allowance of the answer.")
+    max_reasoning_tokens: int | None = Field(
+        None, description="Completion tokens all the reasoner's calls may use together."
+    )
+    reasoning_step_tokens: int | None = Field(
+        None, description="Completion allowance of one reasoner call (16..4096)."
+    )
+    width: int | None = Field(
+        None, description="Reader samples combined by majority vote (1: one greedy read)."
+    )
+    cached_token_rate: float | None = Field(
+        None,
+        description="What a cached prompt token counts for in max_tokens (0..1; not below the "
+        "server's rate).",
+    )
 
 
 class ResearchOptions(BaseModel):

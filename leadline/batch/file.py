@@ -16,7 +16,7 @@ from leadline.batch.runner import (
     BatchResult,
     aresearch_batch,
 )
-from leadline.budgets.budget import Budget
+from leadline.budgets.budget import Budget, whole_tokens
 from leadline.config import Settings
 from leadline.errors import ConfigError
 from leadline.services import Services, open_services
@@ -40,12 +40,14 @@ class _Progress:
         self.pool = pool
         self.spent = already_spent
         self.tokens = self.steps = self.errors = 0
+        self.weighted = 0.0
 
     def update(self, result: BatchResult) -> None:
         usage = result.usage
         self.tokens += usage.total_tokens if usage else 0
+        self.weighted += usage.weighted_tokens if usage else 0.0
         self.steps += usage.search_steps if usage else 0
-        self.spent += usage.total_tokens if usage else (result.grant or 0)
+        self.spent += whole_tokens(usage.weighted_tokens) if usage else (result.grant or 0)
         self.errors += 0 if result.ok else 1
         postfix = f"{self.tokens:,} tok, {self.steps} searches, {self.errors} failed"
         if self.pool is not None:
@@ -192,6 +194,7 @@ async def run_file(
         "failed_earlier": failed_before,  # recorded with an error by an earlier run
         **counts,
         "total_tokens": bar.tokens,
+        "weighted_tokens": round(bar.weighted, 1),
         "search_steps": bar.steps,
         "pool": None
         if pool is None

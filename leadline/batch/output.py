@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+from leadline.budgets.budget import whole_tokens
 from leadline.errors import ConfigError
 from leadline.text import dumps
 
@@ -22,10 +24,17 @@ def retried_path(path: Path) -> Path:
 
 
 def row_tokens(row: dict[str, Any]) -> int:
-    """Tokens a recorded row cost (a row without usage is charged its whole grant)."""
+    """Tokens a recorded row cost the pool, in the budget's unit (weighted tokens, rounded up;
+    rows written before the unit had weights count their raw total); a row without usage is
+    charged its whole grant."""
     usage = row.get("usage") or {}
-    spent = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return spent if isinstance(spent, int) else int(row.get("grant") or 0)
+    if not isinstance(usage, dict):
+        return int(row.get("grant") or 0)
+    weighted, raw = usage.get("weighted_tokens"), usage.get("total_tokens")
+    numeric = isinstance(weighted, int | float) and not isinstance(weighted, bool)
+    if numeric and math.isfinite(weighted) and weighted >= 0:
+        return whole_tokens(weighted)
+    return raw if isinstance(raw, int) else int(row.get("grant") or 0)
 
 
 class ResultLog:

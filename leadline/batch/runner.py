@@ -15,7 +15,7 @@ from typing import Any, Unpack
 from leadline.agents.workspace import PlanEntry
 from leadline.batch.inputs import BatchItem, QuestionLike, as_items
 from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
-from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend
+from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend, whole_tokens
 from leadline.budgets.ledger import RunUsage
 from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
 from leadline.config import Settings
@@ -237,9 +237,8 @@ class _Batch:
             assert grant is not None and self.pool is not None
             async with self.granting:
                 target = int(grant.tokens * difficulty_weight(plan.hops))
-                grant = self.pool.resize(
-                    grant, target, floor=spent.total_tokens + MIN_MAX_TOKENS, cap=cap
-                )
+                used = whole_tokens(budget.weighted(spent))
+                grant = self.pool.resize(grant, target, floor=used + MIN_MAX_TOKENS, cap=cap)
                 self.granting.notify_all()  # a shrink frees tokens for questions waiting
             return dataclasses.replace(budget, max_tokens=grant.tokens)
 
@@ -263,7 +262,7 @@ class _Batch:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             if grant is not None:  # a run that died has unknown spend: charge its whole grant
-                used = result.usage.total_tokens if result else None
+                used = whole_tokens(result.usage.weighted_tokens) if result else None
                 overspent = await self._settle(grant, grant.tokens if used is None else used)
         return BatchResult(
             item,

@@ -315,6 +315,12 @@ def call_estimate(prompt_tokens: int, max_completion_tokens: int) -> Spend:
     return Spend(prompt_tokens=prompt_tokens, completion_tokens=max_completion_tokens)
 
 
+def whole_tokens(weighted: float) -> int:
+    """Weighted tokens as the whole tokens a pool is charged: rounded up (a spend within an
+    integer cap stays within it; float noise below a millionth is not a token)."""
+    return math.ceil(round(weighted, 6))
+
+
 def reasoning_allowance(budget: Budget, reasoning_spent: int, default_step: int) -> int:
     """The completion allowance of the next reasoner call: the per-call allowance
     (`reasoning_step_tokens`, else `default_step`), no more than `max_reasoning_tokens` has left."""

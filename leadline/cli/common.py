@@ -24,7 +24,8 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def add_budget_flags(p: argparse.ArgumentParser) -> None:
-    """The budget flags shared by `ask`, `batch`, `eval` and `serve`."""
+    """The budget flags shared by `ask`, `batch`, `eval` and `serve` (for `serve`, the most a
+    request may ask for; `--cached-token-rate` is its unit, the least a request may count)."""
     from leadline.budgets.budget import DEFAULT_MAX_SEARCH_STEPS, DEFAULT_MAX_TOKENS
 
     p.add_argument(
@@ -45,6 +46,32 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="optional cap on compute (token-equivalents: cached prompt tokens x0.1, "
         "a search step = 250 tokens)",
+    )
+    p.add_argument(
+        "--max-reasoning-tokens",
+        type=int,
+        default=None,
+        help="cap on the completion tokens of all the reasoner's calls together (default: "
+        "none); with none left the run searches on without reasoning",
+    )
+    p.add_argument(
+        "--reasoning-step-tokens",
+        type=int,
+        default=None,
+        help="completion allowance of one reasoner call, 16..4096 (default: the reasoner's, 260)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="reader samples combined by majority vote, 1..16 (default 1: one greedy read)",
+    )
+    p.add_argument(
+        "--cached-token-rate",
+        type=float,
+        default=None,
+        help="what a cached prompt token counts for in --max-tokens, 0..1 (default 0.1, as "
+        "providers bill cache reads; 1 counts every prompt token in full, the old unit)",
     )
     p.add_argument("--policy", choices=["fixed", "adaptive"], default="adaptive")
     p.add_argument("--shape", choices=["sequential", "parallel", "auto"], default="auto")
@@ -80,10 +107,18 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
 def budget_from_args(args: argparse.Namespace) -> Any:
     from leadline.budgets.budget import Budget
 
+    optional = {
+        name: getattr(args, name)
+        for name in ("width", "cached_token_rate")
+        if getattr(args, name, None) is not None
+    }
     return Budget(
         max_tokens=args.max_tokens,
         max_search_steps=args.max_search_steps,
         max_compute=args.max_compute,
+        max_reasoning_tokens=args.max_reasoning_tokens,
+        reasoning_step_tokens=args.reasoning_step_tokens,
+        **optional,
     )
 
 

@@ -77,6 +77,42 @@ def test_limits_say_what_a_request_may_ask_for(stack: Stack) -> None:
     assert over.status_code == 422 and "maximum of 20000" in over.json()["error"]["message"]
 
 
+def test_the_three_axes_and_the_token_unit_within_the_servers_bounds(stack: Stack) -> None:
+    config = ApiConfig(max_reasoning_tokens=900, max_width=3, cached_token_rate=0.25)
+    api = stack.api(config=config)
+
+    def post(**budget: object) -> object:
+        return client.post("/v1/research", json={"question": QUESTION, "budget": budget})
+
+    with api.client() as client:
+        limits = client.get("/v1/limits").json()["budget"]
+        ok = post(max_reasoning_tokens=600, reasoning_step_tokens=128, width=3)
+        wide = post(width=4)
+        cheap = post(cached_token_rate=0.1)
+        strict = post(cached_token_rate=1.0)
+        unlimited = post(max_reasoning_tokens=None)
+    assert limits["width"] == {"default": 1, "min": 1, "max": 3}
+    assert limits["max_reasoning_tokens"] == {"default": 900, "min": 0, "max": 900}
+    assert limits["cached_token_rate"] == {"default": 0.25, "min": 0.25, "max": 1.0}
+    assert ok.status_code == 202, ok.text
+    job = client_budget(api, ok.json()["id"])
+    assert (job["max_reasoning_tokens"], job["reasoning_step_tokens"], job["width"]) == (
+        600,
+        128,
+        3,
+    )
+    assert job["cached_token_rate"] == 0.25  # the server's unit when the request names none
+    assert wide.status_code == 422 and "maximum of 3" in wide.text
+    assert cheap.status_code == 422 and "below this server's rate" in cheap.text
+    assert strict.status_code == 202
+    assert unlimited.status_code == 422 and "cannot be unlimited" in unlimited.text
+
+
+def client_budget(api: object, job_id: str) -> dict[str, object]:
+    with api.client() as client:  # type: ignore[attr-defined]
+        return client.get(f"/v1/research/{job_id}").json()["request"]["budget"]
+
+
 def test_options_need_the_key_when_the_server_has_keys(stack: Stack) -> None:
     api = stack.api(config=ApiConfig(api_keys=("right",)))
     with api.client("wrong") as wrong, api.client("right") as right:

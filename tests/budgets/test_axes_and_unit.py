@@ -79,3 +79,28 @@ def test_new_fields_round_trip_and_scale() -> None:
     assert (half.max_reasoning_tokens, half.reasoning_step_tokens, half.width) == (300, 120, 3)
     with pytest.raises(BudgetError, match="unknown budget fields"):
         Budget.from_dict({"widht": 3})
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ask", "q"], ["batch", "in.jsonl", "-o", "out.jsonl"], ["eval", "--out", "o"]],
+)
+def test_every_budget_command_takes_the_axes_as_flags(command: list[str]) -> None:
+    from leadline.cli import build_parser
+    from leadline.cli.common import budget_from_args
+
+    flags = ["--max-reasoning-tokens", "520", "--reasoning-step-tokens", "130", "--width", "3"]
+    args = build_parser().parse_args([*command, *flags, "--cached-token-rate", "1"])
+    budget = budget_from_args(args)
+    assert (budget.max_reasoning_tokens, budget.reasoning_step_tokens, budget.width) == (
+        520,
+        130,
+        3,
+    )
+    assert budget.cached_token_rate == 1.0
+    default = budget_from_args(build_parser().parse_args(command))
+    assert (default.width, default.max_reasoning_tokens, default.cached_token_rate) == (
+        1,
+        None,
+        CACHED_PROMPT_RATE,
+    )

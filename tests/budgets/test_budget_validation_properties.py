@@ -20,19 +20,42 @@ from leadline.budgets.budget import (
     MAX_MAX_COMPUTE,
     MAX_MAX_SEARCH_STEPS,
     MAX_MAX_TOKENS,
+    MAX_REASONING_STEP_TOKENS,
+    MAX_WIDTH,
     MIN_MAX_TOKENS,
+    MIN_REASONING_STEP_TOKENS,
     Budget,
 )
 from leadline.cli import build_parser
 from leadline.cli.common import budget_from_args
 from leadline.errors import BudgetError, ConfigError
 
-FIELDS = ("max_tokens", "max_search_steps", "max_compute", "answer_tokens")
-SERVER = ApiConfig(max_tokens=8000, max_search_steps=4, max_compute=2000, max_answer_tokens=512)
+FIELDS = (
+    "max_tokens",
+    "max_search_steps",
+    "max_compute",
+    "answer_tokens",
+    "max_reasoning_tokens",
+    "reasoning_step_tokens",
+    "width",
+    "cached_token_rate",
+)
+# The fields with a CLI flag of the same name (answer_tokens has none).
+CLI_FIELDS = tuple(f for f in FIELDS if f != "answer_tokens")
+SERVER = ApiConfig(
+    max_tokens=8000,
+    max_search_steps=4,
+    max_compute=2000,
+    max_answer_tokens=512,
+    max_reasoning_tokens=1000,
+    max_width=4,
+    cached_token_rate=0.25,
+)
 
 values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([math.nan, math.inf, -math.inf, -1, 0, 10**30, -(10**30), 1e308]),
+    st.sampled_from([0.05, 0.1, 0.5, 1, 1.0, 1.5, 2, 3, 16, 17, 4096, 4097]),
     st.integers(min_value=-(10**20), max_value=10**20),
     st.text(max_size=8),
     st.sampled_from(["nan", "inf", "-inf", "1e999", "NaN", "2000", " 5 "]),
@@ -42,7 +65,14 @@ values = st.one_of(
 
 def in_range(budget: Budget) -> None:
     """What every accepted budget must be: finite numbers of the right type, in range."""
-    for name in ("max_tokens", "max_search_steps", "answer_tokens"):
+    for name in (
+        "max_tokens",
+        "max_search_steps",
+        "answer_tokens",
+        "max_reasoning_tokens",
+        "reasoning_step_tokens",
+        "width",
+    ):
         value = getattr(budget, name)
         if value is not None:
             assert type(value) is int, (name, value)
@@ -53,6 +83,14 @@ def in_range(budget: Budget) -> None:
     if budget.max_compute is not None:
         assert math.isfinite(budget.max_compute) and 0 < budget.max_compute <= MAX_MAX_COMPUTE
     assert 16 <= budget.answer_tokens <= 4096
+    if budget.max_reasoning_tokens is not None:
+        assert 0 <= budget.max_reasoning_tokens <= MAX_MAX_TOKENS
+    if budget.reasoning_step_tokens is not None:
+        step = budget.reasoning_step_tokens
+        assert MIN_REASONING_STEP_TOKENS <= step <= MAX_REASONING_STEP_TOKENS
+    assert 1 <= budget.width <= MAX_WIDTH
+    rate = budget.cached_token_rate
+    assert type(rate) is float and math.isfinite(rate) and 0.0 <= rate <= 1.0
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,10 +119,15 @@ def test_api_bodies_within_the_server_maxima(name: str, value: Any) -> None:
     assert budget.max_search_steps <= SERVER.max_search_steps
     assert budget.max_compute is not None and budget.max_compute <= 2000
     assert budget.answer_tokens <= SERVER.max_answer_tokens
+    assert budget.max_reasoning_tokens is not None
+    assert budget.max_reasoning_tokens <= SERVER.max_reasoning_tokens  # type: ignore[operator]
+    assert budget.width <= SERVER.max_width
+    # a request may count cached tokens more than the server does, never less
+    assert budget.cached_token_rate >= SERVER.cached_token_rate
 
 
 @settings(max_examples=150, deadline=None)
-@given(name=st.sampled_from(FIELDS[:3]), value=values)
+@given(name=st.sampled_from(CLI_FIELDS), value=values)
 def test_cli_flags(name: str, value: Any) -> None:
     flag = "--" + name.replace("_", "-")
     try:

@@ -18,6 +18,12 @@ const STATUS_TEXT = {
   cancelled: "Cancelled",
 };
 
+/** Tokens in the budget's unit: cached prompt tokens at its rate (what max_tokens caps). */
+function weightedOf(spend, rate) {
+  const uncached = spend.prompt_tokens - spend.cached_tokens;
+  return uncached + spend.cached_tokens * (rate ?? 1) + spend.completion_tokens;
+}
+
 /** Compute (token-equivalents) of a spend at the budget's exchange rates. */
 function computeOf(spend, rates) {
   const uncached = spend.prompt_tokens - spend.cached_tokens;
@@ -87,8 +93,11 @@ export class Watch {
     }
     const share = spend.prompt_tokens ? Math.round((100 * spend.cached_tokens) / spend.prompt_tokens) : 0;
     const cap = (value) => (value === null ? "no cap" : num(value));
-    this.tokens.set(spend.total_tokens, b.max_tokens,
-      `${num(spend.total_tokens)} / ${cap(b.max_tokens)} · ${share}% cached`, spend.cached_tokens);
+    const rate = b.cached_token_rate ?? 1;
+    const weighted = weightedOf(spend, rate);
+    this.tokens.set(weighted, b.max_tokens,
+      `${num(weighted)} / ${cap(b.max_tokens)} · ${share}% cached (×${rate})`,
+      spend.cached_tokens * rate);
     this.steps.set(spend.search_steps, b.max_search_steps,
       `${num(spend.search_steps)} / ${cap(b.max_search_steps)}`);
     const compute = computeOf(spend, b.rates);
