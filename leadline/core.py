@@ -67,6 +67,8 @@ class ResearchResult:
     answer_source: AnswerSource = "none"
     pool: list[PoolHit] = field(default_factory=list)
     found: list[str] = field(default_factory=list)  # what each hop established, in order
+    # Each reader sample's short answer (one per unit of `caps.width`; the vote's input).
+    reader_samples: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class ResearchResult:
             "caps": self.caps.to_dict(),
             "stop_reason": self.stop_reason,
             "answer_source": self.answer_source,
+            "reader_samples": self.reader_samples,
             "anytime": [asdict(a) for a in self.anytime],
             "error": self.error,
             "wall_s": round(self.wall_s, 3),
@@ -208,6 +211,7 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         answer_source=final.source if final else "none",
         found=[e.found for e in values.get("entries", []) if isinstance(e, Note) and e.found],
         pool=list(values.get("pool", [])),
+        reader_samples=list(final.samples) if final else [],
     )
 
 

@@ -133,6 +133,37 @@ def bootstrap_ci(
     return float(v.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
+def paired_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Mean of a − b over the same questions, with a percentile bootstrap interval (questions
+    resampled, pairs kept together) and the share of resamples where a is ahead."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError("a paired difference needs the same questions on both sides")
+    diff = x - y
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return {
+        "n": len(diff),
+        "a": round(float(x.mean()), 4),
+        "b": round(float(y.mean()), 4),
+        "difference": round(float(diff.mean()), 4),
+        "ci": [
+            round(float(np.quantile(means, alpha)), 4),
+            round(float(np.quantile(means, 1 - alpha)), 4),
+        ],
+        "p_a_better": round(float(np.mean(means > 0)), 4),
+        "level": level,
+    }
+
+
 def frontier_value_at(costs: Sequence[float], values: Sequence[float], at: float) -> float:
     """Accuracy of the cost/accuracy frontier at cost `at`, interpolated in log cost (clamped)."""
     pts = pareto_frontier(list(zip(costs, values, strict=True)), lambda p: p[0], lambda p: p[1])

@@ -49,6 +49,25 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def type_labels(args: argparse.Namespace) -> dict[str, str] | None:
+    """`--types FILE`: question types by id from an official-layout HotpotQA file."""
+    if not getattr(args, "types", None):
+        return None
+    from leadline.evals.types import load_type_labels
+
+    return load_type_labels(args.types)
+
+
+def add_types_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--types",
+        metavar="FILE",
+        help="official-layout HotpotQA JSON whose `type` labels the questions by id (bridge, "
+        "comparison), for reports by type; without it the dataset's own types are used, "
+        "else guessed from the wording",
+    )
+
+
 def _eval(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -82,6 +101,7 @@ def _eval(args: argparse.Namespace) -> int:
             collection=args.collection,
             kv_mode=args.kv_mode,
             progress=not args.no_progress,
+            types=type_labels(args),
         )
     )
     print(eval_summary_table(result["systems"]))
@@ -129,6 +149,7 @@ def register_eval(sub: Any) -> None:
         "-auto]; repeat or comma-separate (default: leadline)",
     )
     add_budget_flags(p)
+    add_types_flag(p)
     p.add_argument(
         "--out", required=True, help="output directory (resumable: finished ids are skipped)"
     )

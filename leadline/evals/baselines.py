@@ -134,6 +134,7 @@ class SystemOutput:
     pool: list[PoolHit] = field(default_factory=list)
     found: list[str] = field(default_factory=list)
     answer_source: str = ""
+    reader_samples: list[str] = field(default_factory=list)  # leadline's reader, one per width
 
 
 class ReaderOutput(BaseModel):
@@ -351,6 +352,7 @@ async def _leadline(
         pool=result.pool,
         found=result.found,
         answer_source=result.answer_source,
+        reader_samples=result.reader_samples,
     )
 
 

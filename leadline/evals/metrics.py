@@ -4,7 +4,9 @@
 is SQuAD v1.1's plus one rule: when either side is "yes", "no" or "noanswer" and they differ, F1
 is 0). Scores against several gold aliases take the maximum. `support_recall` is the share of gold
 supporting titles among the passages a system retrieved; `QuestionCost` is what one question cost
-on both axes plus wall time, and its `compute` uses the same exchange rates as the budget.
+on both axes plus wall time, and its `compute` uses the same exchange rates as the budget. Costs
+carry tokens both raw (`total_tokens`, what the server billed) and in the budget's unit
+(`weighted_tokens`, cached prompt tokens at the budget's rate: what `max_tokens` caps).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from leadline.budgets.budget import Rates, Spend
+from leadline.budgets.budget import CACHED_PROMPT_RATE, Rates, Spend
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = frozenset(string.punctuation)
@@ -93,11 +95,14 @@ class QuestionCost(Spend):
             wall_s=round(wall_s, 3),
         )
 
-    def to_dict(self, rates: Rates | None = None) -> dict[str, Any]:
+    def to_dict(
+        self, rates: Rates | None = None, cached_token_rate: float = CACHED_PROMPT_RATE
+    ) -> dict[str, Any]:
         return {
             **asdict(self),
             "uncached_tokens": self.uncached_tokens,
             "total_tokens": self.total_tokens,
+            "weighted_tokens": round(self.weighted_tokens(cached_token_rate), 1),
             "compute": round(self.compute(rates or Rates()), 1),
         }
 
@@ -108,6 +113,8 @@ COST_FIELDS = (
     "cached_tokens",
     "completion_tokens",
     "total_tokens",
+    "weighted_tokens",
+    "reasoner_tokens",
     "search_steps",
     "llm_calls",
     "compute",
@@ -132,8 +139,17 @@ def summarize_records(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "precompute_used": sum(1 for r in records if r.get("precompute")),
     }
     for key in COST_FIELDS:
-        out[f"mean_{key}"] = round(mean(float(r["cost"].get(key, 0)) for r in records), 2)
+        out[f"mean_{key}"] = round(mean(cost_of(r, key) for r in records), 2)
     return out
+
+
+def cost_of(record: dict[str, Any], key: str) -> float:
+    """One cost figure of a record; records written before tokens were weighted count their
+    raw total as weighted (the unit they were capped in)."""
+    cost = record["cost"]
+    if key == "weighted_tokens" and key not in cost:
+        return float(cost.get("total_tokens", 0))
+    return float(cost.get(key, 0))
 
 
 def break_even(

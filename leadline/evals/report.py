@@ -17,6 +17,7 @@ COST_COLUMNS = [
     ("mean_cached_tokens", "cached"),
     ("mean_completion_tokens", "completion"),
     ("mean_total_tokens", "total tok"),
+    ("mean_weighted_tokens", "weighted tok"),
     ("mean_search_steps", "search steps"),
     ("mean_compute", "compute"),
     ("mean_wall_s", "s/question"),
@@ -73,18 +74,80 @@ def precompute_section(result: dict[str, Any]) -> str:
     )
 
 
+def unit_note(budget: dict[str, Any]) -> str:
+    """What the token columns and compute mean, at this budget's rates."""
+    rate = budget.get("cached_token_rate", 1.0)
+    rates = budget.get("rates") or {}
+    return (
+        "Costs are means per question. total tok = prompt + completion tokens as billed (raw); "
+        f"weighted tok = uncached prompt + {rate:g} × cached prompt + completion tokens, the "
+        "unit max_tokens caps; compute = uncached prompt + "
+        f"{rates.get('cached_prompt', 0.1):g} × cached prompt + completion tokens + "
+        f"{rates.get('search_step', 250):g} per search step.\n"
+    )
+
+
 def eval_summary_markdown(result: dict[str, Any]) -> str:
     b = result["budget"]
+    axes = ", ".join(
+        f"{name}={b[name]}"
+        for name in ("max_reasoning_tokens", "reasoning_step_tokens", "width")
+        if b.get(name) not in (None, 1)
+    )
     return (
         f"# Evaluation on {result['dataset']}\n\n"
         f"Budget per question: max_tokens={b['max_tokens']}, "
         f"max_search_steps={b['max_search_steps']}, "
-        f"max_compute={b['max_compute']}; collection `{result['collection']}`; "
+        f"max_compute={b['max_compute']}{', ' + axes if axes else ''}; "
+        f"collection `{result['collection']}`; "
         f"wall time {result['wall_s']:.0f} s.\n\n"
         + eval_summary_table(result["systems"])
-        + "\nCosts are means per question. compute = uncached prompt + 0.1 × cached prompt + "
-        "completion tokens + 250 per search step.\n" + precompute_section(result)
+        + "\n"
+        + unit_note(b)
+        + precompute_section(result)
+        + types_section(result.get("by_type") or {})
     )
+
+
+def _ci(value: float, ci: Sequence[float]) -> str:
+    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def types_section(by_type: dict[str, Any]) -> str:
+    """Scores by question type, and sequential against parallel per type (paired bootstrap)."""
+    systems = by_type.get("systems") or {}
+    if not systems:
+        return ""
+    lines = [
+        "\n## By question type\n",
+        "| system | type | n | EM (95% CI) | F1 (95% CI) | type guessed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, kinds in systems.items():
+        for kind, row in kinds.items():
+            lines.append(
+                f"| {name} | {kind} | {row['n']} | {_ci(row['em'], row['em_ci'])} | "
+                f"{_ci(row['f1'], row['f1_ci'])} | {row['guessed']} |"
+            )
+    pairs = by_type.get("sequential_vs_parallel") or []
+    if pairs:
+        lines += [
+            "\n## Sequential against parallel, by question type\n",
+            "Paired over the questions both answered; the interval is a percentile bootstrap "
+            "over questions.\n",
+            "| sequential | parallel | type | metric | n | sequential | parallel | difference "
+            "(95% CI) | P(sequential better) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for pair in pairs:
+            for metric in ("em", "f1"):
+                for kind, d in pair[metric].items():
+                    lines.append(
+                        f"| {pair['sequential']} | {pair['parallel']} | {kind} | "
+                        f"{metric.upper()} | {d['n']} | {d['a']:.3f} | {d['b']:.3f} | "
+                        f"{d['difference']:+.3f} {d['ci']} | {d['p_a_better']:.2f} |"
+                    )
+    return "\n".join(lines) + "\n"
 
 
 # --- sweeps --------------------------------------------------------------------------------------

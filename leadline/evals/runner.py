@@ -27,13 +27,14 @@ from tqdm import tqdm
 
 from leadline.agents.prompting import KVMode
 from leadline.batch.output import ResultLog
-from leadline.budgets.budget import Budget, Spend
-from leadline.budgets.ledger import total_spend
+from leadline.budgets.budget import LEGACY_CACHED_TOKEN_RATE, Budget, Spend
+from leadline.budgets.ledger import reasoner_tokens, total_spend
 from leadline.config import Settings
 from leadline.errors import ConfigError
 from leadline.evals.baselines import SystemContext, SystemOutput, SystemSpec, run_system
 from leadline.evals.datasets import Dataset, Example
 from leadline.evals.metrics import QuestionCost, exact_match, f1, summarize_records, support_recall
+from leadline.evals.types import TypeLabels, question_type, types_summary
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class EvalConfig:
         config: dict[str, Any] = {
             "dataset": self.dataset,
             "system": self.system.name,
-            "budget": self.budget.to_dict(),
+            "budget": budget_key(self.budget),
             "kv_mode": self.kv_mode,
             "collection": self.collection,
         }
@@ -70,20 +71,49 @@ class EvalConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+# Budget fields added with the compute axes, at the values that mean "as before": left out of
+# a configuration key, so records written before them resume under the same key.
+LEGACY_FIELDS = {
+    "max_reasoning_tokens": None,
+    "reasoning_step_tokens": None,
+    "width": 1,
+    "cached_token_rate": LEGACY_CACHED_TOKEN_RATE,
+}
+
+
+def budget_key(budget: Budget) -> dict[str, Any]:
+    """The budget as a configuration records: every field, except new ones at their old value.
+
+    So a change of unit (the default `cached_token_rate` of 0.1) makes a new configuration,
+    while `--cached-token-rate 1` resumes the records written in the old unit.
+    """
+    data = budget.to_dict()
+    return {k: v for k, v in data.items() if k not in LEGACY_FIELDS or LEGACY_FIELDS[k] != v}
+
+
 def spend_until(out: SystemOutput, step: int) -> Spend:
     """What a run had spent when its reasoning step `step` ended (what its anytime answer cost)."""
     return total_spend(e for e in out.events if e.step <= step and e.agent != "answer")
 
 
 def make_record(
-    example: Example, config: EvalConfig, out: SystemOutput, wall_s: float
+    example: Example,
+    config: EvalConfig,
+    out: SystemOutput,
+    wall_s: float,
+    types: TypeLabels | None = None,
 ) -> dict[str, Any]:
     golds = example.answers
     retrieved = [e.title for e in out.retrieved]
+    budget = config.budget
+    kind, kind_source = question_type(example, types)
+    steps = sorted({e.step for e in out.events if e.agent != "answer"})
     return {
         "id": example.id,
         "question": example.question,
         "answers": list(golds),
+        "type": kind,  # bridge / comparison (HotpotQA), for reports split by question type
+        "type_source": kind_source,
         "system": config.system.name,
         "prediction": out.answer,
         "em": exact_match(out.answer, golds),
@@ -91,16 +121,23 @@ def make_record(
         "support_recall": support_recall(retrieved, example.supporting_titles),
         "supporting_titles": list(example.supporting_titles),
         "retrieved": retrieved,
-        "cost": QuestionCost.of(out.usage, llm_calls=out.usage.llm_calls, wall_s=wall_s).to_dict(
-            config.budget.rates
-        ),
+        "cost": {
+            **QuestionCost.of(out.usage, llm_calls=out.usage.llm_calls, wall_s=wall_s).to_dict(
+                budget.rates, budget.cached_token_rate
+            ),
+            "reasoner_tokens": reasoner_tokens(out.events),
+        },
         # What the run had spent after each step (reader excluded), and what its reader cost:
         # a replay of the reader at step k costs spend_after_step[k] plus its own call.
-        "spend_after_step": {
-            str(step): spend_until(out, step).to_dict()
-            for step in sorted({e.step for e in out.events if e.agent != "answer"})
+        "spend_after_step": {str(step): spend_until(out, step).to_dict() for step in steps},
+        # The reasoner's completion tokens by the end of each step: a replay on the reasoning
+        # axis reads the pool a smaller reasoning budget would have reached.
+        "reasoner_after_step": {
+            str(step): reasoner_tokens(e for e in out.events if e.step <= step) for step in steps
         },
         "reader_cost": total_spend(e for e in out.events if e.agent == "answer").to_dict(),
+        # Each reader sample's short answer (width), so smaller widths can be voted again.
+        "reader_samples": list(out.reader_samples),
         "stop_reason": out.stop_reason,
         "error": out.error,
         "answer_source": out.answer_source,
@@ -125,7 +162,8 @@ def make_record(
                 "confidence": a.confidence,
                 "total_tokens": a.total_tokens,
                 "search_steps": a.search_steps,
-                "compute": round(spend_until(out, a.step).compute(config.budget.rates), 1),
+                "weighted_tokens": round(budget.weighted(spend_until(out, a.step)), 1),
+                "compute": round(spend_until(out, a.step).compute(budget.rates), 1),
                 "em": exact_match(a.answer, golds),
                 "f1": round(f1(a.answer, golds), 4),
             }
@@ -217,11 +255,13 @@ async def evaluate(
     progress: bool = True,
     desc: str | None = None,
     deadline: float | None = None,
+    types: TypeLabels | None = None,
 ) -> list[dict[str, Any]]:
     """Answer every question not yet in `path`; return all records in dataset order.
 
     With `deadline` (a `time.monotonic()` value) no question is started after it, so a
-    time-boxed benchmark ends with fewer questions instead of being killed mid-way.
+    time-boxed benchmark ends with fewer questions instead of being killed mid-way. `types`
+    labels questions by id (see `evals.types`) where the dataset has no types of its own.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,7 +310,8 @@ async def evaluate(
                     )
                     started = time.perf_counter()
                     out = await run_system(system, example.question, budget, ctx)
-                    record = make_record(example, config, out, time.perf_counter() - started)
+                    wall = time.perf_counter() - started
+                    record = make_record(example, config, out, wall, types)
                 async with lock:
                     await asyncio.to_thread(log.append, record)
                     done[example.id] = record
@@ -340,8 +381,10 @@ async def run_eval(
     kv_mode: KVMode | None = None,
     progress: bool = True,
     log: Any = None,
+    types: TypeLabels | None = None,
 ) -> dict[str, Any]:
-    """Evaluate each system into OUT/<system>.jsonl, then write OUT/summary.{md,json}."""
+    """Evaluate each system into OUT/<system>.jsonl, then write OUT/summary.{md,json}, with
+    each system's scores by question type and paired shape comparisons per type."""
     from leadline.evals.report import eval_summary_markdown
 
     out = Path(out_dir)
@@ -352,6 +395,7 @@ async def run_eval(
         say(await prepare_corpus(dataset, settings, collection, progress))
     started = time.perf_counter()
     summaries: dict[str, dict[str, Any]] = {}
+    by_system: dict[str, list[dict[str, Any]]] = {}
     async with _maybe_services(services, settings) as svc:
         for system in systems:
             records = await evaluate(
@@ -363,14 +407,17 @@ async def run_eval(
                 collection=collection,
                 kv_mode=kv_mode,
                 progress=progress,
+                types=types,
             )
             summaries[system.name] = summarize_records(records)
+            by_system[system.name] = records
         precompute = precompute_costs(svc, collection) if any_search(systems) else None
     result = {
         "dataset": dataset.name,
         "collection": collection,
         "budget": budget.to_dict(),
         "systems": summaries,
+        "by_type": types_summary(by_system),
         "wall_s": round(time.perf_counter() - started, 1),
     }
     if precompute:
