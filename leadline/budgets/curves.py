@@ -28,7 +28,7 @@ DEFAULT_BOOTSTRAP = 2000
 class CurvePoint:
     """One cell of a sweep: caps, how many questions, mean accuracy and mean spend."""
 
-    mode: str  # "true" (a run with these caps), "anytime" (replayed), or a policy name
+    mode: str  # "true" (a run with these caps), "anytime"/"replay" (replayed), or a policy
     shape: str
     policy: str
     max_search_steps: int | None
@@ -40,6 +40,14 @@ class CurvePoint:
     mean_total_tokens: float
     mean_compute: float
     support_recall: float | None = None
+    max_reasoning_tokens: int | None = None  # None: no reasoning cap
+    width: int = 1
+    mean_weighted_tokens: float | None = None  # tokens in the budget's unit
+    mean_reasoner_tokens: float | None = None
+    em_ci_low: float | None = None  # percentile bootstrap intervals over questions
+    em_ci_high: float | None = None
+    f1_ci_low: float | None = None
+    f1_ci_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -167,14 +167,23 @@ def _sweep(args: argparse.Namespace) -> int:
     import shlex
 
     from leadline.evals.datasets import load_dataset
-    from leadline.evals.sweep import SweepGrid, parse_ints, run_sweep
+    from leadline.evals.sweep import SweepGrid, parse_caps, parse_ints, run_sweep
 
+    command = "leadline " + shlex.join(sys.argv[1:])
+    if args.replay:
+        return _replay_sweep(args, command)
+    if not args.dataset:
+        from leadline.errors import ConfigError
+
+        raise ConfigError("sweep needs --dataset KIND:PATH (or --replay PATH)")
     shapes = tuple(s for s in args.shapes.split(",") if s)
     grid = SweepGrid(
         parse_ints(args.search_steps, "--search-steps"),
         parse_ints(args.token_caps, "--token-caps"),
         shapes,
         args.policy,
+        parse_caps(args.reasoning_tokens, "--reasoning-tokens"),
+        parse_ints(args.width, "--width"),
     )
     summary = asyncio.run(
         run_sweep(
@@ -182,30 +191,133 @@ def _sweep(args: argparse.Namespace) -> int:
             grid,
             args.out,
             settings=settings_from(args),
+            base_budget=sweep_base_budget(args),
             collection=args.collection,
             kv_mode=args.kv_mode,
             compare_adaptive=not args.no_adaptive,
             progress=not args.no_progress,
-            command="leadline " + shlex.join(sys.argv[1:]),
+            command=command,
             log=lambda m: print(m, file=sys.stderr, flush=True),
+            types=type_labels(args),
         )
     )
     plots = ", ".join(summary["plots"])
-    print(f"{args.out}/report.md, curves.csv, {plots} ({summary['wall_s']:.0f}s)")
+    print(f"{args.out}/report.md, curves.csv, law.json, {plots} ({summary['wall_s']:.0f}s)")
     if args.json:
         print_json(summary)
     return 0 if not summary["budget_violations"] else 1
 
 
+def sweep_base_budget(args: argparse.Namespace) -> Any:
+    """What every cell shares besides its caps: the token unit (and the default rates)."""
+    from leadline.budgets.budget import Budget
+
+    rate = {} if args.cached_token_rate is None else {"cached_token_rate": args.cached_token_rate}
+    return Budget(**rate)
+
+
+def _replay_sweep(args: argparse.Namespace, command: str) -> int:
+    """`sweep --replay PATH`: the sweep's cells from stored max-budget runs and reader calls."""
+    import asyncio
+    from pathlib import Path
+
+    from leadline.errors import ConfigError
+    from leadline.evals.datasets import load_dataset
+    from leadline.evals.replay import records_to_replay
+    from leadline.evals.replay_sweep import (
+        CheckSpec,
+        ReplayGrid,
+        replay_source,
+        run_replay_sweep,
+    )
+    from leadline.evals.runner import open_eval_services
+    from leadline.evals.sweep import parse_caps, parse_ints
+
+    records = [r for r in records_to_replay(Path(args.replay)) if "pool" in r]
+    if args.n is not None:
+        records = records[args.skip : args.skip + args.n]
+    grid = ReplayGrid(
+        parse_ints(args.search_steps, "--search-steps"),
+        parse_caps(args.reasoning_tokens, "--reasoning-tokens"),
+        parse_ints(args.width, "--width"),
+    )
+    check = None
+    if args.check:
+        if not args.dataset:
+            raise ConfigError("--check runs the true cells: it needs --dataset KIND:PATH")
+        check = CheckSpec(load_dataset(args.dataset), args.check, args.collection)
+    # The stored runs' pool and reader settings, so the checked true cells run as they did.
+    source = replay_source(records)
+    settings = settings_from(
+        args,
+        passages_per_query=source.reader.get("passages_per_query"),
+        reader_passages=args.reader_passages or source.reader.get("reader_passages"),
+    )
+
+    async def run() -> dict[str, Any]:
+        if check is not None:
+            from leadline.evals.runner import eval_collection, prepare_corpus
+
+            collection = eval_collection(check.dataset, args.collection, settings)
+            print(await prepare_corpus(check.dataset, settings, collection, False), file=sys.stderr)
+        async with open_eval_services(settings) as services:
+            return await run_replay_sweep(
+                records,
+                grid,
+                args.out,
+                services=services,
+                reader_passages=args.reader_passages,
+                check=check,
+                progress=not args.no_progress,
+                command=command,
+                replayed_from=args.replay,
+            )
+
+    summary = asyncio.run(run())
+    print(
+        f"{args.out}/report.md, curves.csv, law.json ({summary['reader_calls']} reader calls, "
+        f"{summary['wall_s']:.0f}s)"
+    )
+    if args.json:
+        print_json(summary)
+    return 0
+
+
 def register_sweep(sub: Any) -> None:
-    p = sub.add_parser("sweep", help="accuracy over a grid of search-step caps x token caps")
-    p.add_argument("--dataset", required=True, help="KIND:PATH, as for eval")
+    p = sub.add_parser(
+        "sweep",
+        help="accuracy over a grid of search steps x token caps x reasoning tokens x width, "
+        "with the fitted law",
+    )
+    p.add_argument("--dataset", help="KIND:PATH, as for eval (with --replay: for --check)")
     p.add_argument("-n", type=int, default=None, help="first N questions (default: all)")
     p.add_argument(
         "--skip", type=int, default=0, help="skip the first M questions (e.g. a held-out slice)"
     )
-    p.add_argument("--search-steps", default="0,1,2,4", help="search-step caps (default 0,1,2,4)")
+    p.add_argument(
+        "--search-steps",
+        "--steps",
+        dest="search_steps",
+        default="0,1,2,4",
+        help="search-step caps (default 0,1,2,4)",
+    )
     p.add_argument("--token-caps", default="4000,8000", help="token caps (default 4000,8000)")
+    p.add_argument(
+        "--reasoning-tokens",
+        default="none",
+        help="caps on the reasoner's completion tokens, 'none' for no cap (e.g. 0,260,520,none;"
+        " default none)",
+    )
+    p.add_argument(
+        "--width", default="1", help="reader samples combined by vote (e.g. 1,3,5; default 1)"
+    )
+    p.add_argument(
+        "--cached-token-rate",
+        type=float,
+        default=None,
+        help="what a cached prompt token counts for in the token caps (default 0.1; 1: the "
+        "old unit)",
+    )
     p.add_argument("--shapes", default="auto", help="comma-separated shapes (default auto)")
     p.add_argument(
         "--policy",
@@ -218,6 +330,29 @@ def register_sweep(sub: Any) -> None:
         action="store_true",
         help="skip the adaptive run at the max budget (and the compute-matched comparison)",
     )
+    p.add_argument(
+        "--replay",
+        metavar="PATH",
+        help="no new runs: cut each question's stored max-budget run (a leadline eval file, "
+        "or a directory of them) at every cell's search steps and reasoning tokens and re-run "
+        "only the reader, once per distinct pool, with the widest width; token caps come from "
+        "the stored runs",
+    )
+    p.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --replay: also run the true cells on N questions of --dataset and report "
+        "replayed - true per cell",
+    )
+    p.add_argument(
+        "--reader-passages",
+        type=int,
+        default=None,
+        help="with --replay: K, the passages the reader reads (default: the stored runs')",
+    )
+    add_types_flag(p)
     p.add_argument("--kv-mode", choices=["shared", "isolated"], default=None)
     p.add_argument("--collection", default=None, help="collection (default: named after the file)")
     p.add_argument("--out", required=True, help="output directory (resumable per cell)")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,100 @@ def spend_at(record: dict[str, Any], up_to_step: int | None) -> Spend:
         return Spend()
     d = steps[max(chosen)]
     return Spend(d["prompt_tokens"], d["cached_tokens"], d["completion_tokens"], d["search_steps"])
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The state a smaller budget would have reached in a stored max-budget run: the pool hits
+    it would hold, what it had spent to get them, and the last round it searched."""
+
+    round: int
+    hits: tuple[PoolHit, ...]
+    spent: Spend
+    reasoner_tokens: int
+
+    @property
+    def signature(self) -> str:
+        """Which hits the reader sees (same signature, same read: one reader call serves all)."""
+        keys = sorted(f"{h.step}|{h.query}|{h.rank}|{h.passage_id}" for h in self.hits)
+        return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def reasoned_rounds(record: dict[str, Any], max_reasoning_tokens: int | None) -> int | None:
+    """The last search round whose queries reasoning within the cap chose (None: no limit).
+
+    Round k + 1's queries come from reasoning step k (round 1's from the planner); a run whose
+    reasoning fits up to step k searched rounds 1..k + 1 as the max run did. After that a true
+    run would go on with the plan's queries, which a replay cannot know, so it stops there.
+    """
+    if max_reasoning_tokens is None:
+        return None
+    after = record.get("reasoner_after_step")
+    if not after:
+        raise ConfigError(
+            f"record {record.get('id')!r} was written before reasoning tokens were recorded per "
+            "step; replay it without --reasoning-tokens, or run the eval again"
+        )
+    fitting = [int(k) for k, v in after.items() if int(v) <= max_reasoning_tokens]
+    return (max(fitting) if fitting else 0) + 1
+
+
+def steps_by_round(record: dict[str, Any]) -> dict[int, int]:
+    """Search steps each round used (failed searches and searches that found nothing count,
+    as they did against the cap), from the spend recorded after each step."""
+    after = {
+        int(k): int(v["search_steps"]) for k, v in (record.get("spend_after_step") or {}).items()
+    }
+    out, before = {}, 0
+    for step in sorted(after):
+        out[step] = after[step] - before
+        before = after[step]
+    return out
+
+
+def cut_at(
+    record: dict[str, Any],
+    max_search_steps: int | None,
+    max_reasoning_tokens: int | None = None,
+    per_query: int | None = None,
+) -> Cut:
+    """The pool and spend of `record`'s run as if capped at `max_search_steps` search steps and
+    `max_reasoning_tokens` reasoner tokens.
+
+    Whole rounds are taken while their search steps fit the cap; a round that would pass it
+    keeps only its first queries (in the order the run issued them), as a capped run issues its
+    first candidates. The spend is the run's by the end of the round before the last one
+    searched, plus the steps taken in it: a capped run reads right after its last search, with
+    no reasoning call in between.
+    """
+    last_round = reasoned_rounds(record, max_reasoning_tokens)
+    hits = [h for h in pool_of(record, per_query) if last_round is None or h.step <= last_round]
+    steps = steps_by_round(record)
+    rounds = sorted({h.step for h in hits} | {k for k, v in steps.items() if k > 0 and v > 0})
+    used, round_, in_round = 0, 0, 0
+    kept: list[PoolHit] = []
+    for k in rounds:
+        if last_round is not None and k > last_round:
+            break
+        mine = [h for h in hits if h.step == k]
+        need = max(steps.get(k, 0), len({h.query for h in mine}))
+        left = need if max_search_steps is None else min(need, max_search_steps - used)
+        if left <= 0:
+            break
+        queries = list(dict.fromkeys(h.query for h in mine))[:left]
+        kept += [h for h in mine if h.query in queries]
+        used, round_, in_round = used + left, k, left
+        if left < need:
+            break
+    before = spend_at(record, round_ - 1) if round_ > 0 else spend_at(record, 0)
+    spent = Spend(
+        before.prompt_tokens,
+        before.cached_tokens,
+        before.completion_tokens,
+        (before.search_steps if round_ > 0 else 0) + in_round,
+    )
+    reasoning = int((record.get("reasoner_after_step") or {}).get(str(max(round_ - 1, 0)), 0))
+    return Cut(round_, tuple(kept), spent, reasoning)
 
 
 def anytime_at(record: dict[str, Any], up_to_step: int | None) -> str:

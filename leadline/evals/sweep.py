@@ -1,20 +1,24 @@
-"""Budget sweeps: accuracy over a grid of search-step caps × token caps (× shape).
+"""Budget sweeps: accuracy over a grid of the compute axes — search-step caps × token caps ×
+reasoning-token caps × widths (× shape).
 
 Every cell is an ordinary `evaluate` run of leadline (default policy `fixed`, which spends up to
 the caps) into `OUT/cells/<cell>.jsonl`, so a sweep is resumable cell by cell and question by
 question. From the cells come `curves.csv` (one row per cell, plus "anytime" rows replayed from
-the max-budget cell's anytime answers, plus the adaptive policy at the max budget), the plots
-and `report.md`. The adaptive run is compared with the fixed cells at equal mean compute.
-Each cell's records are checked against its caps; a violation is reported, never hidden.
+the max-budget cell's anytime answers, plus the adaptive policy at the max budget), the fitted
+law (`law.json`: logit EM against the log of each axis, see `budgets.law`), the plots and
+`report.md`. The adaptive run is compared with the fixed cells at equal mean compute. Each
+cell's records are checked against its caps; a violation is reported, never hidden.
+`evals.replay_sweep` produces the same outputs from one max-budget run plus reader calls.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +30,34 @@ from leadline.config import Settings
 from leadline.errors import ConfigError
 from leadline.evals.baselines import SystemSpec
 from leadline.evals.datasets import Dataset
-from leadline.evals.metrics import mean, summarize_records
+from leadline.evals.metrics import cost_of, mean, summarize_records
+from leadline.evals.types import TypeLabels
 
-CSV_FIELDS = [*CurvePoint.__dataclass_fields__, "f1_ci_low", "f1_ci_high"]
+CSV_FIELDS = [f.name for f in fields(CurvePoint)]
+NO_CAP = math.inf  # how an uncapped reasoning axis sorts: above every cap
 
 
 @dataclass(frozen=True)
 class Cell:
+    """One point of the grid: the caps a run gets (reasoning None: no reasoning cap)."""
+
     shape: ShapeMode
     policy: Policy
     max_search_steps: int
     max_tokens: int
+    max_reasoning_tokens: int | None = None
+    width: int = 1
 
     @property
     def name(self) -> str:
-        return f"{self.policy}-{self.shape}-s{self.max_search_steps}-t{self.max_tokens}"
+        """The cell's file name; the new axes appear only when set, so sweeps written before
+        them resume into the same files."""
+        reasoning = "" if self.max_reasoning_tokens is None else f"-r{self.max_reasoning_tokens}"
+        width = "" if self.width == 1 else f"-w{self.width}"
+        return (
+            f"{self.policy}-{self.shape}-s{self.max_search_steps}-t{self.max_tokens}"
+            f"{reasoning}{width}"
+        )
 
     def budget(self, base: Budget) -> Budget:
         return Budget(
@@ -49,7 +66,16 @@ class Cell:
             max_compute=None,
             rates=base.rates,
             answer_tokens=base.answer_tokens,
+            max_reasoning_tokens=self.max_reasoning_tokens,
+            reasoning_step_tokens=base.reasoning_step_tokens,
+            width=self.width,
+            cached_token_rate=base.cached_token_rate,
         )
+
+    def axes(self) -> tuple[float, float, float, float]:
+        """Where the cell sits, for sorting: bigger on every axis sorts later."""
+        reasoning = NO_CAP if self.max_reasoning_tokens is None else self.max_reasoning_tokens
+        return (self.max_tokens, self.max_search_steps, reasoning, self.width)
 
 
 @dataclass(frozen=True)
@@ -58,32 +84,62 @@ class SweepGrid:
     token_caps: tuple[int, ...]
     shapes: tuple[ShapeMode, ...] = ("auto",)
     policy: Policy = "fixed"
+    reasoning_tokens: tuple[int | None, ...] = (None,)
+    widths: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
-        if not self.search_steps or not self.token_caps or not self.shapes:
+        if not all((self.search_steps, self.token_caps, self.shapes, self.reasoning_tokens)):
             raise ConfigError("a sweep needs at least one search-step cap, token cap and shape")
+        if not self.widths:
+            raise ConfigError("a sweep needs at least one width")
         if min(self.search_steps) < 0:
             raise ConfigError("search-step caps must be >= 0")
+        if any(r is not None and r < 0 for r in self.reasoning_tokens):
+            raise ConfigError("reasoning-token caps must be >= 0")
+        if min(self.widths) < 1:
+            raise ConfigError("widths must be >= 1")
         unknown = set(self.shapes) - {"sequential", "parallel", "auto"}
         if unknown:
             raise ConfigError(
                 f"unknown shape(s) {sorted(unknown)}; use sequential, parallel or auto"
             )
 
+    @property
+    def varied(self) -> tuple[str, ...]:
+        """The law's axes this grid varies (a reasoning axis only where it sets caps)."""
+        axes = []
+        if len(self.search_steps) > 1:
+            axes.append("search_steps")
+        if len(self.reasoning_tokens) > 1:
+            axes.append("reasoning_tokens")
+        if len(self.widths) > 1:
+            axes.append("width")
+        return tuple(axes)
+
     def cells(self) -> list[Cell]:
         """All cells; per shape the max-budget cell first (it also feeds the anytime curves)."""
         out = []
         for shape in self.shapes:
             grid = [
-                Cell(shape, self.policy, s, t)
-                for t in sorted(self.token_caps, reverse=True)
-                for s in sorted(self.search_steps, reverse=True)
+                Cell(shape, self.policy, s, t, r, w)
+                for t in self.token_caps
+                for s in self.search_steps
+                for r in self.reasoning_tokens
+                for w in self.widths
             ]
-            out.extend(grid)
+            out.extend(sorted(grid, key=Cell.axes, reverse=True))
         return out
 
     def max_cell(self, shape: ShapeMode, policy: Policy | None = None) -> Cell:
-        return Cell(shape, policy or self.policy, max(self.search_steps), max(self.token_caps))
+        reasoning = None if None in self.reasoning_tokens else max(self.reasoning_tokens)  # type: ignore[type-var]
+        return Cell(
+            shape,
+            policy or self.policy,
+            max(self.search_steps),
+            max(self.token_caps),
+            reasoning,
+            max(self.widths),
+        )
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -96,12 +152,22 @@ def parse_ints(text: str, what: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
-def point(
-    mode: str, cell: Cell, records: Sequence[dict[str, Any]]
-) -> tuple[CurvePoint, dict[str, float]]:
+def parse_caps(text: str, what: str) -> tuple[int | None, ...]:
+    """Comma-separated caps where `none` means no cap (e.g. `0,260,520,none`)."""
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    uncapped = any(w in ("none", "inf") for w in words)
+    numbers = ",".join(w for w in words if w not in ("none", "inf"))
+    capped: tuple[int | None, ...] = parse_ints(numbers, what) if numbers else ()
+    if not capped and not uncapped:
+        raise ConfigError(f"{what} is empty")
+    return (*capped, None) if uncapped else capped
+
+
+def point(mode: str, cell: Cell, records: Sequence[dict[str, Any]]) -> CurvePoint:
     s = summarize_records(records)
-    _, lo, hi = bootstrap_ci([r["f1"] for r in records], n_boot=1000)
-    p = CurvePoint(
+    _, em_lo, em_hi = bootstrap_ci([r["em"] for r in records], n_boot=1000)
+    _, f1_lo, f1_hi = bootstrap_ci([r["f1"] for r in records], n_boot=1000)
+    return CurvePoint(
         mode,
         cell.shape,
         cell.policy,
@@ -114,15 +180,27 @@ def point(
         s["mean_total_tokens"],
         s["mean_compute"],
         s["support_recall"],
+        max_reasoning_tokens=cell.max_reasoning_tokens,
+        width=cell.width,
+        mean_weighted_tokens=s["mean_weighted_tokens"],
+        mean_reasoner_tokens=s["mean_reasoner_tokens"],
+        em_ci_low=round(em_lo, 4),
+        em_ci_high=round(em_hi, 4),
+        f1_ci_low=round(f1_lo, 4),
+        f1_ci_high=round(f1_hi, 4),
     )
-    return p, {"f1_ci_low": round(lo, 4), "f1_ci_high": round(hi, 4)}
 
 
 def anytime_records(records: Sequence[dict[str, Any]], cell: Cell) -> list[dict[str, Any]]:
-    """Per question: what the max-budget run had answered by the time it reached `cell`'s caps."""
+    """Per question: what the max-budget run had answered by the time it reached `cell`'s caps
+    (its token cap in the budget's unit, where the record says it)."""
     out = []
     for r in records:
-        a = answer_at(r.get("anytime", []), cell.max_search_steps, cell.max_tokens)
+        anytime = [
+            {**a, "total_tokens": a.get("weighted_tokens", a["total_tokens"])}
+            for a in r.get("anytime", [])
+        ]
+        a = answer_at(anytime, cell.max_search_steps, cell.max_tokens)
         cost = {
             "search_steps": a["search_steps"] if a else 0,
             "total_tokens": a["total_tokens"] if a else 0,
@@ -131,6 +209,7 @@ def anytime_records(records: Sequence[dict[str, Any]], cell: Cell) -> list[dict[
         out.append(
             {
                 "id": r["id"],
+                "type": r.get("type"),
                 "em": a["em"] if a else 0.0,
                 "f1": a["f1"] if a else 0.0,
                 "support_recall": None,
@@ -141,23 +220,24 @@ def anytime_records(records: Sequence[dict[str, Any]], cell: Cell) -> list[dict[
 
 
 def violations(cell: Cell, records: Sequence[dict[str, Any]]) -> list[str]:
-    """Questions whose spend broke the cell's caps (must be empty)."""
+    """Questions whose spend broke the cell's caps (must be empty): tokens in the budget's unit,
+    search steps, and the reasoner's tokens."""
+    reasoning = cell.max_reasoning_tokens
     return [
         r["id"]
         for r in records
-        if r["cost"]["total_tokens"] > cell.max_tokens
+        if cost_of(r, "weighted_tokens") > cell.max_tokens
         or r["cost"]["search_steps"] > cell.max_search_steps
+        or (reasoning is not None and cost_of(r, "reasoner_tokens") > reasoning)
     ]
 
 
-def write_csv(path: Path, rows: Sequence[tuple[CurvePoint, dict[str, float]]]) -> None:
+def write_csv(path: Path, points: Sequence[CurvePoint]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
         writer.writeheader()
-        for p, extra in rows:
-            writer.writerow(
-                {**p.to_dict(), **{k: "" for k in ("f1_ci_low", "f1_ci_high")}, **extra}
-            )
+        for p in points:
+            writer.writerow(p.to_dict())
 
 
 def matched_comparison(
@@ -201,21 +281,65 @@ async def _run_cells(
     return {c: r for c, r in results.items() if r}, {c: r for c, r in extra.items() if r}
 
 
-def curve_rows(
-    grid: SweepGrid, results: CellRecords, extra: CellRecords
-) -> list[tuple[CurvePoint, dict[str, float]]]:
+def curve_rows(grid: SweepGrid, results: CellRecords, extra: CellRecords) -> list[CurvePoint]:
     """The curve points: every true cell, the anytime replay of each shape's max-budget run at
-    every cell's caps, and the extra (adaptive) runs."""
+    every cell's caps (at the max run's reasoning cap and width), and the extra (adaptive) runs."""
     rows = [point("true", c, r) for c, r in results.items()]
     for shape in grid.shapes:
-        top = results.get(grid.max_cell(shape), [])
+        top_cell = grid.max_cell(shape)
+        top = results.get(top_cell, [])
         if not top:
             continue
         rows += [
-            point("anytime", c, anytime_records(top, c)) for c in grid.cells() if c.shape == shape
+            point("anytime", c, anytime_records(top, c))
+            for c in grid.cells()
+            if c.shape == shape
+            and c.max_reasoning_tokens == top_cell.max_reasoning_tokens
+            and c.width == top_cell.width
         ]
     rows += [point(c.policy, c, r) for c, r in extra.items()]
     return rows
+
+
+def grid_dict(grid: SweepGrid) -> dict[str, Any]:
+    return {
+        "search_steps": list(grid.search_steps),
+        "token_caps": list(grid.token_caps),
+        "reasoning_tokens": list(grid.reasoning_tokens),
+        "widths": list(grid.widths),
+        "shapes": list(grid.shapes),
+        "policy": grid.policy,
+    }
+
+
+def write_outputs(
+    out: Path,
+    summary: dict[str, Any],
+    points: Sequence[CurvePoint],
+    cells: CellRecords,
+    axes: Sequence[str],
+    mode: str,
+) -> dict[str, Any]:
+    """curves.csv, law.json, the plots, sweep.json and report.md from a sweep's cells (true or
+    replayed): the same outputs, whichever way the cells were produced."""
+    from leadline.evals.fitting import law_document
+    from leadline.evals.plots import plot_law, plot_sweep
+    from leadline.evals.sweep_report import sweep_fits, sweep_report_markdown, sweep_types
+
+    write_csv(out / "curves.csv", points)
+    summary["fits"] = sweep_fits(points)
+    law = law_document(cells, axes, summary)
+    (out / "law.json").write_text(json.dumps(law, indent=2) + "\n", encoding="utf-8")
+    summary["law"] = {k: law[k] for k in ("per_axis", "joint", "by_type", "cost")}
+    summary["by_type"] = sweep_types(cells)
+    plots = plot_sweep(points, out, summary["fits"]) if mode == "true" else []
+    plots += plot_law(cells, law, out, mode)
+    summary["plots"] = [p.name for p in plots]
+    (out / "sweep.json").write_text(
+        json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    (out / "report.md").write_text(sweep_report_markdown(summary, points), encoding="utf-8")
+    return summary
 
 
 async def run_sweep(
@@ -233,14 +357,13 @@ async def run_sweep(
     command: str = "",
     log: Any = None,
     deadline: float | None = None,
+    types: TypeLabels | None = None,
 ) -> dict[str, Any]:
-    """Run every cell (resumably), then write curves.csv, plots and report.md under `out_dir`.
+    """Run every cell (resumably), then write curves.csv, law.json, plots and report.md.
 
     With `deadline` (a `time.monotonic()` value) no question starts after it: cells left short
     show their smaller n, and cells with no question at all are left out of the curves.
     """
-    from leadline.evals.plots import plot_sweep
-    from leadline.evals.report import sweep_fits, sweep_report_markdown
     from leadline.evals.runner import _maybe_services, eval_collection, evaluate, prepare_corpus
 
     out = Path(out_dir)
@@ -266,27 +389,23 @@ async def run_sweep(
                 progress=progress,
                 desc=desc,
                 deadline=deadline,
+                types=types,
             )
 
         results, extra = await _run_cells(grid, run_cell, compare_adaptive)
     wall_s = time.perf_counter() - started
-    rows = curve_rows(grid, results, extra)
-    write_csv(out / "curves.csv", rows)
     broken = {c.name: v for c, r in [*results.items(), *extra.items()] if (v := violations(c, r))}
     matched = {}
     for c, records in extra.items():
         fixed = {k: v for k, v in results.items() if k.shape == c.shape}
         matched[c.shape] = {m: matched_comparison(records, fixed, m) for m in ("f1", "em")}
     summary = {
+        "mode": "true",
         "dataset": dataset.name,
         "n": len(dataset.examples),
         "collection": collection,
-        "grid": {
-            "search_steps": list(grid.search_steps),
-            "token_caps": list(grid.token_caps),
-            "shapes": list(grid.shapes),
-            "policy": grid.policy,
-        },
+        "grid": grid_dict(grid),
+        "cached_token_rate": base.cached_token_rate,
         "cells": len(results),
         "cells_planned": len(cells),
         "budget_violations": broken,
@@ -297,11 +416,5 @@ async def run_sweep(
         ),
         "command": command,
     }
-    points = [p for p, _ in rows]
-    summary["fits"] = sweep_fits(points)
-    summary["plots"] = [p.name for p in plot_sweep(points, out, summary["fits"])]
-    (out / "sweep.json").write_text(
-        json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8"
-    )
-    (out / "report.md").write_text(sweep_report_markdown(summary, rows), encoding="utf-8")
-    return summary
+    points = curve_rows(grid, results, extra)
+    return write_outputs(out, summary, points, results, grid.varied, "true")

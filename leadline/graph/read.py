@@ -11,6 +11,7 @@ read through `read_pool`, so a replayed cell reads exactly as a run does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from leadline.agents import reader
@@ -19,7 +20,7 @@ from leadline.agents.searcher import evidence_line_tokens
 from leadline.agents.workspace import Entry, Evidence, PoolHit, evidence
 from leadline.budgets.budget import Spend, call_estimate, fits
 from leadline.budgets.guard import BudgetGuard, CallRefused
-from leadline.budgets.ledger import AnytimeAnswer, total_spend
+from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
 from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.state import Citation, FinalAnswer, RunSpec
 from leadline.tools.llm import LLMClient
@@ -66,6 +67,38 @@ def number_passages(
     return numbered
 
 
+def reader_prompt(
+    spec: RunSpec,
+    entries: Sequence[Entry],
+    pool: Sequence[PoolHit],
+    guard: BudgetGuard,
+    up_to_step: int | None = None,
+) -> tuple[list[dict[str, str]], list[reader.RankedPassage]]:
+    """The reader's messages over the best `spec.reader_passages` of the pool, and the passages
+    shown; passages are dropped from the weakest end until one call fits the budget left."""
+    ranked = number_passages(reader.rank_pool(spec.question, pool, up_to_step), entries)
+    shown = ranked[: spec.reader_passages]
+    while True:
+        messages = reader_messages(spec.question, reader.render_passages(shown), spec.kv_mode)
+        estimate = call_estimate(estimate_prompt_tokens(messages), spec.budget.answer_tokens)
+        if not shown or fits(spec.budget, guard.spent + total_spend(guard.events), estimate):
+            return messages, shown
+        shown = shown[:-1]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Short answers of the reader's samples, in order, and after each sample how many ledger
+    events its guard held (so sample i cost `guard.events[ends[i-1]:ends[i]]`)."""
+
+    answers: list[str]
+    ends: list[int]
+
+    def spends(self, events: Sequence[LedgerEvent]) -> list[Spend]:
+        starts = [0, *self.ends[:-1]]
+        return [total_spend(events[a:b]) for a, b in zip(starts, self.ends, strict=True)]
+
+
 async def read_pool(
     llm: LLMClient,
     spec: RunSpec,
@@ -83,15 +116,8 @@ async def read_pool(
     (`reader.vote`); samples after the first stop when the budget refuses one or the endpoint
     fails, and the vote takes what there is.
     """
-    ranked = number_passages(reader.rank_pool(spec.question, pool, up_to_step), entries)
-    shown = ranked[: spec.reader_passages]
-    while True:
-        messages = reader_messages(spec.question, reader.render_passages(shown), spec.kv_mode)
-        estimate = call_estimate(estimate_prompt_tokens(messages), spec.budget.answer_tokens)
-        if not shown or fits(spec.budget, guard.spent + total_spend(guard.events), estimate):
-            break
-        shown = shown[:-1]
-    samples = await sample_answers(llm, spec, messages, guard, extra_body)
+    messages, shown = reader_prompt(spec, entries, pool, guard, up_to_step)
+    samples = (await sample_answers(llm, spec, messages, guard, extra_body)).answers
     winner = reader.vote(samples)
     if winner is None:
         return None
@@ -109,11 +135,11 @@ async def sample_answers(
     messages: Sequence[dict[str, str]],
     guard: BudgetGuard,
     extra_body: dict[str, Any],
-) -> list[str]:
+) -> Samples:
     """`spec.budget.width` short answers to one reader prompt: the first greedy (exactly the
     single read; its errors are the caller's), the rest sampled with seeds 1, 2, … so a replay
     draws the same samples from a server that honours seeds."""
-    samples: list[str] = []
+    samples = Samples([], [])
     for i in range(spec.budget.width):
         try:
             output, _ = await llm.chat_json(
@@ -127,13 +153,15 @@ async def sample_answers(
         except LLMOutputError:
             if i == 0:
                 raise
-            samples.append("")  # an unreadable sample: it keeps its place, and no vote
+            samples.answers.append("")  # an unreadable sample: it keeps its place, no vote
+            samples.ends.append(len(guard.events))
             continue
         except (CallRefused, LLMError):
             if i == 0:
                 raise
             break
-        samples.append(reader.short_answer(spec.question, output.answer))
+        samples.answers.append(reader.short_answer(spec.question, output.answer))
+        samples.ends.append(len(guard.events))
     return samples
 
 

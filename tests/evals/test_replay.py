@@ -10,6 +10,7 @@ import pytest
 
 from leadline.budgets.budget import Budget
 from leadline.cli import main
+from leadline.errors import ConfigError
 from leadline.evals.baselines import parse_system
 from leadline.evals.replay import replay_reader
 from leadline.evals.runner import evaluate
@@ -118,3 +119,71 @@ def test_a_replay_can_keep_only_each_querys_top_hits() -> None:
     }
     assert [h.passage_id for h in pool_of(record)] == ["a", "b", "c"]
     assert [h.passage_id for h in pool_of(record, per_query=2)] == ["a", "b"]
+
+
+def _record() -> dict:
+    """A run of three rounds: the question (round 1), two parallel queries (round 2), one link
+    step (round 3); its spend after each step and the reasoner's tokens."""
+
+    def hit(pid: str, query: str, rank: int, step: int) -> dict:
+        return {
+            "id": pid,
+            "title": pid.upper(),
+            "text": pid,
+            "query": query,
+            "rank": rank,
+            "step": step,
+        }
+
+    def spend(p: int, c: int, s: int) -> dict:
+        return {"prompt_tokens": p, "cached_tokens": 0, "completion_tokens": c, "search_steps": s}
+
+    return {
+        "id": "q",
+        "pool": [
+            hit("a", "question", 1, 1),
+            hit("b", "question", 2, 1),
+            hit("c", "first", 1, 2),
+            hit("d", "second", 1, 2),
+            hit("e", "links: a", 1, 3),
+        ],
+        "spend_after_step": {
+            "0": spend(100, 50, 0),
+            "1": spend(400, 150, 1),
+            "2": spend(800, 250, 3),
+            "3": spend(1200, 350, 4),
+        },
+        "reasoner_after_step": {"0": 0, "1": 100, "2": 200, "3": 300},
+    }
+
+
+def test_a_cut_is_the_pool_and_spend_a_smaller_budget_would_have_reached() -> None:
+    from leadline.evals.replay import cut_at
+
+    record = _record()
+    zero = cut_at(record, 0)
+    assert zero.hits == () and zero.round == 0 and zero.spent.search_steps == 0
+    assert zero.spent.prompt_tokens == 100  # the plan only
+    one = cut_at(record, 1)
+    assert [h.passage_id for h in one.hits] == ["a", "b"] and one.round == 1
+    # read right after round 1's search: the planning spend plus one step, no reasoning
+    assert (one.spent.prompt_tokens, one.spent.search_steps) == (100, 1)
+    two = cut_at(record, 2)  # round 2 had two queries: a capped run issues the first
+    assert [h.passage_id for h in two.hits] == ["a", "b", "c"]
+    assert (two.round, two.spent.search_steps, two.spent.prompt_tokens) == (2, 2, 400)
+    full = cut_at(record, 4)
+    assert len(full.hits) == 5 and full.spent.search_steps == 4 and full.reasoner_tokens == 200
+    assert cut_at(record, None) == full and cut_at(record, 99).signature == full.signature
+    assert one.signature != two.signature
+
+
+def test_a_reasoning_cap_stops_at_the_rounds_its_reasoning_chose() -> None:
+    from leadline.evals.replay import cut_at
+
+    record = _record()
+    assert cut_at(record, 4, max_reasoning_tokens=0).round == 1  # only the planner's round
+    assert cut_at(record, 4, max_reasoning_tokens=150).round == 2  # reasoning step 1 fits
+    assert cut_at(record, 4, max_reasoning_tokens=1000).round == 3
+    old = {k: v for k, v in record.items() if k != "reasoner_after_step"}
+    with pytest.raises(ConfigError, match="reasoning tokens"):
+        cut_at(old, 4, max_reasoning_tokens=100)

@@ -61,6 +61,45 @@ async def test_sweep_writes_curves_plots_and_report_within_budgets(tmp_path: Pat
     assert "per doubling" in report and "Anytime replay" in report and "equal compute" in report
     assert summary["fits"]["steps"] and summary["fits"]["frontier"]
     assert summary["compute_matched"]["auto"]["f1"]["difference_ci"]
+    # the fitted law: logit EM against log search steps, written for --policy allocate
+    law = json.loads((out / "law.json").read_text())
+    assert law["per_axis"]["search_steps"]["coef"]["search_steps"] > 0
+    assert law["joint"]["axes"] == ["search_steps"] and law["cost"]["coef"]["search_steps"] > 0
+    assert (out / "law_axes.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Fitted law" in report
+    true_rows = [r for r in rows if r["mode"] == "true"]
+    assert all(float(r["em_ci_low"]) <= float(r["em"]) <= float(r["em_ci_high"]) for r in true_rows)
+
+
+async def test_a_sweep_over_all_three_axes_holds_every_cap(tmp_path: Path) -> None:
+    dataset = load_mini(tmp_path)
+    out = tmp_path / "sweep3"
+    grid = SweepGrid((1, 2), (9000,), ("sequential",), "fixed", (0, None), (1, 2))
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
+        try:
+            summary = await run_sweep(
+                dataset,
+                grid,
+                out,
+                settings=services.settings,
+                services=services,
+                compare_adaptive=False,
+                progress=False,
+            )
+        finally:
+            await services.llm.aclose()
+    assert summary["budget_violations"] == {} and summary["cells"] == 8
+    names = sorted(p.name for p in (out / "cells").iterdir())
+    assert "fixed-sequential-s2-t9000-r0-w2.jsonl" in names
+    assert "fixed-sequential-s1-t9000.jsonl" in names  # no reasoning cap, width 1: old names
+    for line in (out / "cells" / "fixed-sequential-s2-t9000-r0-w2.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert record["cost"]["reasoner_tokens"] == 0 and len(record["reader_samples"]) == 2
+    assert grid.varied == ("search_steps", "reasoning_tokens", "width")
+    law = json.loads((out / "law.json").read_text())
+    assert set(law["joint"]["axes"]) == {"search_steps", "reasoning_tokens", "width"}
+    assert (out / "iso_accuracy.png").exists()
 
 
 def test_grid_validation() -> None:
