@@ -45,6 +45,7 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_PASSAGES_PER_QUERY": "passages_per_query",
     "LEADLINE_READER_PASSAGES": "reader_passages",
     "LEADLINE_FOLLOW_LINKS": "follow_links",
+    "LEADLINE_ALLOCATION_MODEL": "allocation_model",
 }
 FALLBACK_ENV_VARS: dict[str, str] = {
     "OPENAI_BASE_URL": "base_url",
@@ -85,6 +86,11 @@ class Settings(BaseModel):
     )
     follow_links: bool = Field(
         True, description="Follow the link graph after each search round, where there is one."
+    )
+    allocation_model: Path | None = Field(
+        None,
+        description="The fitted law (law.json from `leadline sweep`) the allocate policy reads; "
+        "None = the one shipped with leadline.",
     )
 
     @property

@@ -17,6 +17,7 @@ from typing import Any, Unpack
 
 from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
 from leadline.agents.workspace import Evidence, Note, PlanEntry, evidence
+from leadline.budgets.allocate import load_model
 from leadline.budgets.budget import Budget
 from leadline.budgets.ledger import (
     AnytimeAnswer,
@@ -69,6 +70,9 @@ class ResearchResult:
     found: list[str] = field(default_factory=list)  # what each hop established, in order
     # Each reader sample's short answer (one per unit of `caps.width`; the vote's input).
     reader_samples: list[str] = field(default_factory=list)
+    # What the allocate policy chose for this question (search steps, reasoning tokens, width)
+    # and the EM and cost its law predicted; None under the other policies.
+    allocation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +85,7 @@ class ResearchResult:
             "stop_reason": self.stop_reason,
             "answer_source": self.answer_source,
             "reader_samples": self.reader_samples,
+            "allocation": self.allocation,
             "anytime": [asdict(a) for a in self.anytime],
             "error": self.error,
             "wall_s": round(self.wall_s, 3),
@@ -124,9 +129,14 @@ def validate_question(question: str) -> str:
 
 
 def run_spec(
-    question: str, budget: Budget, options: ResearchOptions, llm_extra: dict[str, Any]
+    question: str,
+    budget: Budget,
+    options: ResearchOptions,
+    llm_extra: dict[str, Any],
+    allocation_model: Path | None = None,
 ) -> RunSpec:
-    """The spec of one run from resolved options (`ResearchOptions.resolved`)."""
+    """The spec of one run from resolved options (`ResearchOptions.resolved`); the allocate
+    policy's law is read from `allocation_model` (None: the one shipped)."""
     return RunSpec(
         question=question,
         budget=budget,
@@ -138,6 +148,7 @@ def run_spec(
         reader_passages=options.reader_passages or DEFAULT_READER_PASSAGES,
         follow_links=options.follow_links is not False,
         llm_extra=llm_extra,
+        allocation=load_model(allocation_model) if options.policy == "allocate" else None,
     )
 
 
@@ -212,6 +223,7 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         found=[e.found for e in values.get("entries", []) if isinstance(e, Note) and e.found],
         pool=list(values.get("pool", [])),
         reader_samples=list(final.samples) if final else [],
+        allocation=values.get("allocation"),
     )
 
 
@@ -345,6 +357,7 @@ async def aresearch(
             budget or Budget(),
             options.resolved(settings),
             llm_extra={**services.slot_extra_body(slot), **cache_pinning(settings, run_id)},
+            allocation_model=settings.allocation_model,
         )
         checkpointer = await _checkpointer(stack, services, checkpoint)
         if resume and checkpointer is not None:

@@ -18,7 +18,7 @@ from leadline.budgets.controller import Policy, ShapeMode
 from leadline.config import KVMode, Settings
 from leadline.errors import ConfigError
 
-POLICIES = ("fixed", "adaptive")
+POLICIES = ("fixed", "adaptive", "allocate")
 SHAPES = ("sequential", "parallel", "auto")
 KV_MODES = ("shared", "isolated")
 MIN_PASSAGES, MAX_PASSAGES = 1, 20
@@ -29,7 +29,9 @@ class ResearchOptions:
     """How one run researches.
 
     - `policy`: `"adaptive"` (search steps set by the planner's difficulty estimate, early stop
-      once the answer is settled) or `"fixed"` (search up to the caps unless done);
+      once the answer is settled), `"fixed"` (search up to the caps unless done) or
+      `"allocate"` (the mix of search steps, reasoning tokens and width the fitted law predicts
+      best for the question, `Settings.allocation_model`);
     - `shape`: `"sequential"` (one query per step: depth), `"parallel"` (up to three: breadth)
       or `"auto"` (from the planner's estimate);
     - `kv_mode`: `"shared"` (one prompt prefix for every agent) or `"isolated"`;
@@ -50,7 +52,9 @@ class ResearchOptions:
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
-            raise ConfigError(f"unknown policy {self.policy!r}; use 'fixed' or 'adaptive'")
+            raise ConfigError(
+                f"unknown policy {self.policy!r}; use 'fixed', 'adaptive' or 'allocate'"
+            )
         if self.shape not in SHAPES:
             raise ConfigError(
                 f"unknown shape {self.shape!r}; use 'sequential', 'parallel' or 'auto'"

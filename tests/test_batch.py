@@ -608,3 +608,43 @@ async def test_the_planners_difficulty_sets_each_questions_share(
     assert min(hard) > max(easy)  # type: ignore[type-var]
     assert sum(r.usage["weighted_tokens"] for r in results) <= 60_000
     assert all(r.usage["weighted_tokens"] <= r.grant for r in results)  # type: ignore[operator]
+
+
+async def test_under_allocate_the_pool_grants_what_the_laws_choice_costs(
+    tmp_path: Path, make_services: MakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a law where search buys nothing: each question gets its hop floor, priced by the law
+    law = {
+        "kind": "leadline.scaling_law",
+        "label": "flat test law",
+        "joint": {"axes": ["search_steps"], "intercept": 0.0, "coef": {"search_steps": 0.0}},
+        "cost": {"intercept": 600.0, "coef": {"search_steps": 800.0}},
+        "range": {"search_steps": [0, 4]},
+    }
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps(law))
+    monkeypatch.setenv("LEADLINE_ALLOCATION_MODEL", str(path))
+
+    def planner(body: dict[str, Any]) -> str:
+        return plan_reply(["topic 5"], hops=3 if "hard" in flatten_prompt(body) else 1)
+
+    handler = by_role(
+        planner=planner,
+        reasoner=reason_reply("Topic 5", 0.9, done=True),
+        answer=answer_reply("Topic 5", [1]),
+    )
+    with ScriptedLLMServer(handler) as server:
+        results = await collect(
+            ["What is the easy topic 1?", "What is the hard topic 2?"],
+            services=make_services(server),
+            pool=20_000,
+            concurrency=1,
+            policy="allocate",
+            budget=Budget(max_tokens=8_000, max_search_steps=4),
+        )
+    easy, hard = results
+    assert easy.grant == math.ceil((600 + 800 * 1) * 1.25)  # one hop: one step's cost
+    assert hard.grant == math.ceil((600 + 800 * 3) * 1.25)  # three hops: three steps'
+    assert easy.result.allocation["search_steps"] == 1
+    assert hard.result.allocation["search_steps"] == 3
+    assert all(r.usage["weighted_tokens"] <= r.grant for r in results)  # type: ignore[operator]

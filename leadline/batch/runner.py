@@ -15,6 +15,7 @@ from typing import Any, Unpack
 from leadline.agents.workspace import PlanEntry
 from leadline.batch.inputs import BatchItem, QuestionLike, as_items
 from leadline.batch.output import BATCH_ROW_FIELDS, ResultLog
+from leadline.budgets.allocate import allocate, load_model
 from leadline.budgets.budget import MIN_MAX_TOKENS, Budget, Spend, whole_tokens
 from leadline.budgets.ledger import RunUsage
 from leadline.budgets.pool import BudgetPool, Grant, difficulty_weight
@@ -28,6 +29,9 @@ from leadline.tools.search.base import SearchBackend
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 256
+# Under allocate, a grant is the law's predicted cost of its chosen mix with this much room: the
+# law predicts a mean, and a question above it should not be starved of its last round.
+ALLOCATE_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,18 @@ class _Batch:
                 self.granting.notify_all()
         return ""
 
+    def grant_target(
+        self, grant: Grant, plan: PlanEntry, budget: Budget, cap: int | None, spent: Spend
+    ) -> int:
+        """The tokens a question should hold once its plan is known (see `size_by_difficulty`)."""
+        if self.options.policy != "allocate":
+            return int(grant.tokens * difficulty_weight(plan.hops))
+        model = load_model(self.services.settings.allocation_model)
+        chosen = allocate(model, plan, dataclasses.replace(budget, max_tokens=cap), spent)
+        if chosen.predicted_cost is None:  # a law without a cost model: the hop estimate
+            return int(grant.tokens * difficulty_weight(plan.hops))
+        return whole_tokens(chosen.predicted_cost * ALLOCATE_MARGIN)
+
     async def _run_one(self, item: BatchItem) -> BatchResult:
         budget = item.budget or self.budget
         grant = None
@@ -232,11 +248,12 @@ class _Batch:
         cap = (item.budget or self.budget).max_tokens
 
         async def size_by_difficulty(plan: PlanEntry, spent: Spend) -> Budget | None:
-            """Once the planner has judged the question, scale its grant by the hop estimate."""
+            """Once the planner has judged the question, size its grant: by the hop estimate,
+            or under the allocate policy by what the fitted law's choice for it costs."""
             nonlocal grant
             assert grant is not None and self.pool is not None
             async with self.granting:
-                target = int(grant.tokens * difficulty_weight(plan.hops))
+                target = self.grant_target(grant, plan, budget, cap, spent)
                 used = whole_tokens(budget.weighted(spent))
                 grant = self.pool.resize(grant, target, floor=used + MIN_MAX_TOKENS, cap=cap)
                 self.granting.notify_all()  # a shrink frees tokens for questions waiting

@@ -2,6 +2,8 @@
 
 Pure decisions over the run's situation, so they are unit-testable without a graph or a model.
 - `fixed`: keep searching up to the caps unless the reasoner says it is done.
+- `allocate`: once the plan is known, the caps become the mix of search steps, reasoning tokens
+  and width the fitted law predicts best (`budgets.allocate`); then as `fixed`.
 Under both policies a "done" is honoured only once the run has searched at least as many steps as
 the planner's hop estimate (within the allocation): small models tend to declare a bridge
 question answered after its first hop, naming the bridge entity instead of the answer.
@@ -26,7 +28,7 @@ from leadline.agents.workspace import PlanEntry
 from leadline.budgets.budget import Budget, Spend, fits
 from leadline.budgets.ledger import AnytimeAnswer
 
-Policy = Literal["fixed", "adaptive"]
+Policy = Literal["fixed", "adaptive", "allocate"]
 ShapeMode = Literal["sequential", "parallel", "auto"]
 StopReason = Literal["done", "early_stop", "budget", "error"]
 
@@ -50,8 +52,9 @@ def queries_per_round(shape: ShapeMode, plan: PlanEntry) -> int:
 
 
 def allocated_search_steps(policy: Policy, budget: Budget, hops: int) -> int | None:
-    """The search steps this run may use: the cap, or for adaptive a share set by difficulty."""
-    if policy == "fixed":
+    """The search steps this run may use: the cap (for allocate, the cap its law chose once the
+    plan was known), or for adaptive a share set by difficulty."""
+    if policy in ("fixed", "allocate"):
         return budget.max_search_steps
     allocation = ADAPTIVE_STEPS_PER_HOP * max(hops, 1)
     return (

@@ -20,6 +20,9 @@ def print_json(obj: Any) -> None:
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Any:
     from leadline.config import load_settings
 
+    model = getattr(args, "allocation_model", None)
+    if model is not None:
+        overrides.setdefault("allocation_model", model)
     return load_settings(getattr(args, "config", None), **overrides)
 
 
@@ -73,7 +76,21 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
         help="what a cached prompt token counts for in --max-tokens, 0..1 (default 0.1, as "
         "providers bill cache reads; 1 counts every prompt token in full, the old unit)",
     )
-    p.add_argument("--policy", choices=["fixed", "adaptive"], default="adaptive")
+    p.add_argument(
+        "--policy",
+        choices=["fixed", "adaptive", "allocate"],
+        default="adaptive",
+        help="fixed: spend up to the caps; adaptive (default): steps by difficulty, early stop; "
+        "allocate: the mix of search steps, reasoning tokens and width the fitted law predicts "
+        "best for the question (--allocation-model)",
+    )
+    p.add_argument(
+        "--allocation-model",
+        metavar="LAW.json",
+        default=None,
+        help="the fitted law --policy allocate reads (law.json from `leadline sweep`; default: "
+        "LEADLINE_ALLOCATION_MODEL, else the one shipped with leadline)",
+    )
     p.add_argument("--shape", choices=["sequential", "parallel", "auto"], default="auto")
     p.add_argument(
         "--kv-mode",

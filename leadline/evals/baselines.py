@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -36,6 +37,7 @@ from leadline.agents.workspace import (
     evidence,
     render_workspace,
 )
+from leadline.budgets.allocate import load_model
 from leadline.budgets.budget import Budget, Spend, call_estimate, fits
 from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.guard import BudgetGuard, CallRefused
@@ -92,7 +94,7 @@ def parse_system(
     parts = [p for p in parts if p != "nolinks"]
     if head == "leadline" and len(parts) <= 2:
         for part in parts:
-            if part in ("fixed", "adaptive"):
+            if part in ("fixed", "adaptive", "allocate"):
                 policy = part  # type: ignore[assignment]
             elif part in ("sequential", "parallel", "auto"):
                 shape = part  # type: ignore[assignment]
@@ -101,7 +103,8 @@ def parse_system(
         else:
             return SystemSpec("leadline", policy, shape, links)
     raise ConfigError(
-        f"unknown system {name!r}; use closed-book, rag, ircot or leadline[-fixed|-adaptive]"
+        f"unknown system {name!r}; use closed-book, rag, ircot or "
+        "leadline[-fixed|-adaptive|-allocate]"
         "[-sequential|-parallel|-auto][-nolinks]"
     )
 
@@ -119,6 +122,7 @@ class SystemContext:
     passages_per_query: int = DEFAULT_POOL_PER_QUERY
     reader_passages: int = DEFAULT_READER_PASSAGES
     follow_links: bool = True
+    allocation_model: Path | None = None  # the law the allocate policy reads (None: shipped)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ class SystemOutput:
     found: list[str] = field(default_factory=list)
     answer_source: str = ""
     reader_samples: list[str] = field(default_factory=list)  # leadline's reader, one per width
+    allocation: dict[str, Any] | None = None  # what the allocate policy chose
 
 
 class ReaderOutput(BaseModel):
@@ -336,6 +341,7 @@ async def _leadline(
         passages_per_query=ctx.passages_per_query,
         reader_passages=ctx.reader_passages,
         follow_links=ctx.follow_links and spec.follow_links,
+        allocation=load_model(ctx.allocation_model) if spec.policy == "allocate" else None,
     )
     if ctx.search is None:
         raise ConfigError("leadline needs a search backend")
@@ -353,6 +359,7 @@ async def _leadline(
         found=result.found,
         answer_source=result.answer_source,
         reader_samples=result.reader_samples,
+        allocation=result.allocation,
     )
 
 

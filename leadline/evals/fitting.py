@@ -65,7 +65,7 @@ def law_document(
     laws = fit_laws(points, axes, n_boot=n_boot)
     fitted = tuple(laws["joint"]["axes"]) if laws["joint"] else ()
     cost = fit_cost([p.x for p in points], [p.cost for p in points], fitted)
-    kinds = sorted({r.get("type") or "unknown" for rs in mine.values() for r in rs})
+    kinds = sorted({r["type"] for rs in mine.values() for r in rs if r.get("type")})
     by_type = {}
     for kind in kinds:
         typed = law_cells(mine, kind)

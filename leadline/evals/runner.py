@@ -50,6 +50,7 @@ class EvalConfig:
     # What sleep-time compute the system used (None: none, and the key is left out, so records
     # written before precompute existed keep their configuration key).
     precompute: dict[str, Any] | None = None
+    allocation: str | None = None  # the allocate policy's law (its label), when it has one
 
     def to_dict(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -63,6 +64,8 @@ class EvalConfig:
             config["reader"] = self.reader
         if self.precompute is not None:
             config["precompute"] = self.precompute
+        if self.allocation is not None:
+            config["allocation"] = self.allocation
         return config
 
     @property
@@ -142,6 +145,7 @@ def make_record(
         "error": out.error,
         "answer_source": out.answer_source,
         "found": list(out.found),
+        "allocation": out.allocation,
         # The whole evidence pool, so `leadline eval --replay` can re-run just the reader.
         "pool": [
             {
@@ -226,6 +230,16 @@ def reader_options(settings: Settings, system: SystemSpec) -> dict[str, int] | N
     }
 
 
+def allocation_label(system: SystemSpec, settings: Settings) -> str | None:
+    """Which law an allocate run reads (part of its configuration: another law, other records)."""
+    if system.kind != "leadline" or system.policy != "allocate":
+        return None
+    from leadline.budgets.allocate import load_model
+
+    model = load_model(settings.allocation_model)
+    return f"{settings.allocation_model or 'default'}: {model.label}"
+
+
 def precompute_used(search: Any, system: SystemSpec, settings: Settings) -> dict[str, Any] | None:
     """What of the collection's precomputed results `system` uses: links (leadline's link
     steps) and distilled questions (fused into every search); None when it uses neither."""
@@ -278,6 +292,7 @@ async def evaluate(
         collection if needs_search else None,
         reader,
         precompute_used(search, system, services.settings),
+        allocation_label(system, services.settings),
     )
     # The same durable log as `leadline batch`: locked, a torn last line cut off, each record
     # fsynced, so a killed eval resumes with every question exactly once.
@@ -306,6 +321,7 @@ async def evaluate(
                         extra_body=services.slot_extra_body(slot),
                         kv_mode=kv,
                         follow_links=services.settings.follow_links,
+                        allocation_model=services.settings.allocation_model,
                         **(reader or {}),
                     )
                     started = time.perf_counter()

@@ -38,6 +38,7 @@ from leadline.agents.workspace import (
     append_entries,
     evidence,
 )
+from leadline.budgets.allocate import allocate, allocated_budget
 from leadline.budgets.budget import (
     MIN_REASONING_STEP_TOKENS,
     Budget,
@@ -212,6 +213,10 @@ class ResearchNodes:
             if budget is not None and budget != spec.budget:
                 spec = replace(spec, budget=budget)
                 update["spec"] = spec
+        if spec.policy == "allocate" and spec.allocation is not None:
+            chosen = allocate(spec.allocation, plan, spec.budget, spent)
+            spec = replace(spec, budget=allocated_budget(spec.budget, chosen))
+            update.update(spec=spec, allocation=chosen.to_dict())
         entries_after = append_entries(entries, [plan])
         reasoning = next_reasoning_tokens(spec, [*state.get("events", []), *guard.events])
         action = decide(

@@ -15,8 +15,10 @@ from typing import Annotated, Any, Literal, TypedDict
 from leadline.agents.prompting import KVMode
 from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
 from leadline.agents.workspace import Entry, Evidence, Note, PlanEntry, PoolHit, append_entries
+from leadline.budgets.allocate import AllocationModel
 from leadline.budgets.budget import Budget, Rates
 from leadline.budgets.controller import Policy, ShapeMode, StopReason
+from leadline.budgets.law import CostModel, LawFit
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent
 
 DEFAULT_MAX_PASSAGE_TOKENS = 160
@@ -37,6 +39,7 @@ class RunSpec:
     max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS  # per passage shown in the workspace
     follow_links: bool = True  # a link step after each round, when the corpus has a link graph
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"id_slot": 0}
+    allocation: AllocationModel | None = None  # the fitted law, for policy "allocate"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class ResearchState(TypedDict, total=False):
     stop_reason: StopReason
     error: str
     final: FinalAnswer
+    allocation: dict[str, Any]  # what the allocate policy chose, and what it predicted
 
 
 class SearchTask(TypedDict):
@@ -105,5 +109,8 @@ SERIALIZABLE_TYPES: list[tuple[str, str]] = [
         Note,
         LedgerEvent,
         AnytimeAnswer,
+        AllocationModel,
+        LawFit,
+        CostModel,
     )
 ]

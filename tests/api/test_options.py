@@ -69,7 +69,10 @@ def test_limits_say_what_a_request_may_ask_for(stack: Stack) -> None:
     assert budget["max_search_steps"] == {"default": 4, "min": 0, "max": 4}
     assert budget["max_compute"]["max"] == 9e4 and budget["rates"]["search_step"] == 250.0
     assert budget["answer_tokens"]["max"] == 1024
-    assert limits["policy"] == {"default": "adaptive", "choices": ["fixed", "adaptive"]}
+    assert limits["policy"] == {
+        "default": "adaptive",
+        "choices": ["fixed", "adaptive", "allocate"],
+    }
     assert limits["shape"]["choices"] == ["sequential", "parallel", "auto"]
     assert limits["kv_mode"]["choices"] == ["shared", "isolated"]
     assert limits["max_question_chars"] == 4000

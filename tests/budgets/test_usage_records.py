@@ -132,6 +132,7 @@ def test_question_cost_is_a_spend_with_calls_and_wall_time() -> None:
         "wall_s",
         "uncached_tokens",
         "total_tokens",
+        "weighted_tokens",
         "compute",
     ]
     assert d["wall_s"] == 2.346 and d["compute"] == round(500 + 40 + 60 + 2 * 250.0, 1)

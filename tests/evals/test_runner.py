@@ -153,3 +153,44 @@ def test_cli_eval_rejects_unknown_system(
         == 2
     )
     assert "unknown system" in capsys.readouterr().err
+
+
+async def test_allocate_runs_in_an_eval_with_the_law_it_was_given(tmp_path: Path) -> None:
+    from leadline.config import load_settings
+    from leadline.services import Services
+    from leadline.tools.llm import LLMClient
+
+    law = json.loads(
+        (Path(__file__).parents[2] / "leadline/budgets/data/default_law.json").read_text()
+    )
+    law["label"] = "a test law"
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps(law))
+    dataset = load_mini(tmp_path)
+    (tmp_path / "empty.toml").write_text("")
+    settings = load_settings(
+        config_file=tmp_path / "empty.toml",
+        environ={},
+        data_dir=tmp_path / "data",
+        allocation_model=path,
+    )
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0, timeout_s=10)
+        services = Services(settings=settings, llm=llm, search=search_for(dataset))
+        try:
+            records = await evaluate(
+                dataset,
+                parse_system("leadline-allocate-sequential"),
+                Budget(max_tokens=8000, max_search_steps=4),
+                tmp_path / "allocate.jsonl",
+                services=services,
+                progress=False,
+            )
+        finally:
+            await llm.aclose()
+    assert len(records) == 4
+    for r in records:
+        chosen = r["allocation"]
+        assert chosen["search_steps"] >= 2  # the plan says two hops: both get searched
+        assert r["cost"]["search_steps"] <= chosen["search_steps"] <= 4
+    assert records[0]["config"]["allocation"].endswith("a test law")
