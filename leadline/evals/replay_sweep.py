@@ -34,8 +34,9 @@ from leadline.errors import ConfigError, LLMError, LLMOutputError
 from leadline.evals.baselines import SystemSpec, parse_system
 from leadline.evals.datasets import Dataset
 from leadline.evals.metrics import QuestionCost, exact_match, f1, support_recall
+from leadline.evals.records import LEGACY_FIELDS
 from leadline.evals.replay import Cut, anytime_at, cut_at
-from leadline.evals.runner import LEGACY_FIELDS, progress_bar
+from leadline.evals.runner import progress_bar
 from leadline.evals.sweep import Cell, CellRecords, grid_dict, point, violations, write_outputs
 from leadline.graph.read import reader_prompt, sample_answers
 from leadline.graph.state import RunSpec

@@ -12,7 +12,8 @@ from leadline.budgets.budget import Budget
 from leadline.errors import ConfigError
 from leadline.evals.baselines import parse_system
 from leadline.evals.datasets import Example
-from leadline.evals.runner import budget_key, load_records, run_eval
+from leadline.evals.records import budget_key, load_records
+from leadline.evals.runner import run_eval
 from leadline.evals.types import (
     guess_type,
     load_type_labels,
