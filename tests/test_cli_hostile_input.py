@@ -69,6 +69,11 @@ def last_json(out: str) -> dict[str, Any]:
         ("--max-compute", "-5", "max_compute must be > 0"),
         ("--max-search-steps", "-1", "max_search_steps must be in 0.."),
         ("--max-tokens", "10000000000000000", "max_tokens must be in 0.."),
+        ("--width", "0", "width must be in 1..16"),
+        ("--max-reasoning-tokens", "-1", "max_reasoning_tokens must be in 0.."),
+        ("--reasoning-step-tokens", "8", "reasoning_step_tokens must be in 16..4,096"),
+        ("--cached-token-rate", "nan", "cached_token_rate must be a finite number"),
+        ("--cached-token-rate", "2", "cached_token_rate must be >= 0 and <= 1"),
     ],
 )
 def test_ask_refuses_a_budget_that_is_not_a_finite_number_in_range(
@@ -79,6 +84,15 @@ def test_ask_refuses_a_budget_that_is_not_a_finite_number_in_range(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert server.requests == []  # refused before any model call
+
+
+def test_ask_prints_tokens_raw_and_weighted(
+    endpoint: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endpoint()
+    assert main(["ask", QUESTION, "--width", "2", "--max-reasoning-tokens", "300"]) == 0
+    spend = next(line for line in capsys.readouterr().out.splitlines() if "Spend:" in line)
+    assert "weighted, cached x0.1" in spend and "reasoner tokens" in spend
 
 
 def test_ask_refuses_a_question_that_is_not_unicode(

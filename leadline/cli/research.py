@@ -43,8 +43,9 @@ def _ask(args: argparse.Namespace) -> int:
     u = result.usage
     print(
         f"Spend: {u.total_tokens} tokens ({u.prompt_tokens} prompt, "
-        f"{u.cached_tokens} cached, {u.completion_tokens} completion), "
-        f"{u.search_steps} search steps; "
+        f"{u.cached_tokens} cached, {u.completion_tokens} completion; "
+        f"{u.weighted_tokens:,.0f} weighted, cached x{u.cached_token_rate:g}), "
+        f"{u.reasoner_tokens} reasoner tokens, {u.search_steps} search steps; "
         f"stopped: {result.stop_reason}; {result.wall_s:.1f}s; run id {result.run_id}"
     )
     if result.error:
@@ -120,7 +121,8 @@ def _batch(args: argparse.Namespace) -> int:
         print(
             f"{summary['ok']} answered, {summary['failed']} failed, {summary['not_run']} not run "
             f"(pool exhausted), {summary['already_done']} already done; "
-            f"{summary['total_tokens']:,} tokens, {summary['search_steps']} searches, "
+            f"{summary['total_tokens']:,} tokens ({summary['weighted_tokens']:,.0f} weighted), "
+            f"{summary['search_steps']} searches, "
             f"{summary['wall_s']:.1f}s -> {summary['output']}"
         )
     if summary["malformed_lines"]:
