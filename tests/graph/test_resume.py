@@ -88,3 +88,47 @@ async def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path: Path) -> None
                     resume=True,
                 )
         await llm.aclose()
+
+
+async def test_a_run_with_every_axis_and_a_law_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    """The new budget fields and the allocate policy's law survive the checkpoint."""
+    from leadline.budgets.allocate import load_model
+
+    handler = by_role(
+        planner=plan_reply(["topic 1"], hops=1),
+        reasoner=[reason_reply(next_queries=["topic 5"]), reason_reply("Topic 5", 0.9, done=True)],
+        answer=answer_reply("Topic 5", [2]),
+    )
+    budget = Budget(
+        max_search_steps=4,
+        max_reasoning_tokens=600,
+        reasoning_step_tokens=200,
+        width=2,
+        cached_token_rate=0.25,
+    )
+    spec = RunSpec(
+        question="What is topic 5?", budget=budget, policy="allocate", allocation=load_model()
+    )
+    with ScriptedLLMServer(handler) as server:
+        llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0)
+        async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
+            crashing = CrashOnSecondQuery(make_passages())
+            with pytest.raises(RuntimeError, match="process killed"):
+                await run_graph(spec, llm=llm, search=crashing, run_id="run-2", checkpointer=saver)
+        async with open_checkpointer(tmp_path / "runs.sqlite") as saver:
+            saved = await saved_spec(saver, "run-2")
+            result = await run_graph(
+                spec,
+                llm=llm,
+                search=MemorySearch(make_passages()),
+                run_id="run-2",
+                checkpointer=saver,
+                resume=True,
+            )
+        await llm.aclose()
+    # the spec as the plan left it: the law's choice became the caps, the rest as given
+    assert saved.budget.width == 2 and saved.budget.cached_token_rate == 0.25
+    assert saved.budget.max_reasoning_tokens == 600 and saved.allocation is not None
+    assert saved.allocation.law.coef == load_model().law.coef
+    assert saved.budget.max_search_steps == result.allocation["search_steps"]
+    assert result.answer == "Topic 5" and result.caps.width == 2
