@@ -194,7 +194,7 @@ def _sweep(args: argparse.Namespace) -> int:
             base_budget=sweep_base_budget(args),
             collection=args.collection,
             kv_mode=args.kv_mode,
-            compare_adaptive=not args.no_adaptive,
+            compare_policies=compare_policies(args),
             progress=not args.no_progress,
             command=command,
             log=lambda m: print(m, file=sys.stderr, flush=True),
@@ -206,6 +206,19 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     return 0 if not summary["budget_violations"] else 1
+
+
+def compare_policies(args: argparse.Namespace) -> tuple[str, ...]:
+    """`--compare-policies` (default adaptive), none with `--no-adaptive`."""
+    names = tuple(p.strip() for p in args.compare_policies.split(",") if p.strip())
+    if args.no_adaptive:
+        names = tuple(p for p in names if p != "adaptive")
+    unknown = set(names) - {"fixed", "adaptive", "allocate"}
+    if unknown:
+        from leadline.errors import ConfigError
+
+        raise ConfigError(f"unknown policies {sorted(unknown)}; use adaptive and/or allocate")
+    return names
 
 
 def sweep_base_budget(args: argparse.Namespace) -> Any:
@@ -329,6 +342,18 @@ def register_sweep(sub: Any) -> None:
         "--no-adaptive",
         action="store_true",
         help="skip the adaptive run at the max budget (and the compute-matched comparison)",
+    )
+    p.add_argument(
+        "--compare-policies",
+        default="adaptive",
+        help="policies run at the max budget and compared with the fixed cells at equal mean "
+        "compute (default adaptive; e.g. adaptive,allocate with --allocation-model)",
+    )
+    p.add_argument(
+        "--allocation-model",
+        metavar="LAW.json",
+        default=None,
+        help="the fitted law the allocate policy reads (default: the shipped one)",
     )
     p.add_argument(
         "--replay",

@@ -4,9 +4,10 @@ reasoning-token caps × widths (× shape).
 Every cell is an ordinary `evaluate` run of leadline (default policy `fixed`, which spends up to
 the caps) into `OUT/cells/<cell>.jsonl`, so a sweep is resumable cell by cell and question by
 question. From the cells come `curves.csv` (one row per cell, plus "anytime" rows replayed from
-the max-budget cell's anytime answers, plus the adaptive policy at the max budget), the fitted
+the max-budget cell's anytime answers, plus other policies at the max budget), the fitted
 law (`law.json`: logit EM against the log of each axis, see `budgets.law`), the plots and
-`report.md`. The adaptive run is compared with the fixed cells at equal mean compute. Each
+`report.md`. The other policies' runs (adaptive by default; allocate too with
+`compare_policies`) are compared with the fixed cells at equal mean compute. Each
 cell's records are checked against its caps; a violation is reported, never hidden.
 `evals.replay_sweep` produces the same outputs from one max-budget run plus reader calls.
 """
@@ -263,21 +264,21 @@ CellRecords = dict[Cell, list[dict[str, Any]]]
 async def _run_cells(
     grid: SweepGrid,
     run_cell: Callable[[Cell, SystemSpec, str], Awaitable[list[dict[str, Any]]]],
-    compare_adaptive: bool,
+    compare: Sequence[Policy],
 ) -> tuple[CellRecords, CellRecords]:
-    """Every cell of the grid (max budget first), then an adaptive run at each shape's max
-    cell; cells a deadline left empty are dropped."""
+    """Every cell of the grid (max budget first), then a run of each policy in `compare` at
+    each shape's max cell; cells a deadline left empty are dropped."""
     results: CellRecords = {}
     extra: CellRecords = {}
     cells = grid.cells()
     for i, cell in enumerate(cells, start=1):
         system = SystemSpec("leadline", cell.policy, cell.shape)
         results[cell] = await run_cell(cell, system, f"cell {i}/{len(cells)} {cell.name}")
-    if compare_adaptive and grid.policy != "adaptive":
+    for policy in (p for p in compare if p != grid.policy):
         for shape in grid.shapes:
-            cell = grid.max_cell(shape, "adaptive")
-            system = SystemSpec("leadline", "adaptive", shape)
-            extra[cell] = await run_cell(cell, system, f"adaptive {cell.name}")
+            cell = grid.max_cell(shape, policy)
+            system = SystemSpec("leadline", policy, shape)
+            extra[cell] = await run_cell(cell, system, f"{policy} {cell.name}")
     return {c: r for c, r in results.items() if r}, {c: r for c, r in extra.items() if r}
 
 
@@ -353,6 +354,7 @@ async def run_sweep(
     collection: str | None = None,
     kv_mode: KVMode | None = None,
     compare_adaptive: bool = True,
+    compare_policies: Sequence[Policy] | None = None,
     progress: bool = True,
     command: str = "",
     log: Any = None,
@@ -360,6 +362,9 @@ async def run_sweep(
     types: TypeLabels | None = None,
 ) -> dict[str, Any]:
     """Run every cell (resumably), then write curves.csv, law.json, plots and report.md.
+
+    `compare_policies` run at the max budget and are compared with the fixed cells at equal
+    mean compute (default: adaptive, unless `compare_adaptive` is false).
 
     With `deadline` (a `time.monotonic()` value) no question starts after it: cells left short
     show their smaller n, and cells with no question at all are left out of the curves.
@@ -392,13 +397,19 @@ async def run_sweep(
                 types=types,
             )
 
-        results, extra = await _run_cells(grid, run_cell, compare_adaptive)
+        compare = (
+            compare_policies
+            if compare_policies is not None
+            else (("adaptive",) if compare_adaptive else ())
+        )
+        results, extra = await _run_cells(grid, run_cell, compare)
     wall_s = time.perf_counter() - started
     broken = {c.name: v for c, r in [*results.items(), *extra.items()] if (v := violations(c, r))}
     matched = {}
     for c, records in extra.items():
         fixed = {k: v for k, v in results.items() if k.shape == c.shape}
-        matched[c.shape] = {m: matched_comparison(records, fixed, m) for m in ("f1", "em")}
+        key = c.shape if c.policy == "adaptive" else f"{c.policy}/{c.shape}"
+        matched[key] = {m: matched_comparison(records, fixed, m) for m in ("f1", "em")}
     summary = {
         "mode": "true",
         "dataset": dataset.name,

@@ -196,19 +196,20 @@ def _anytime_table(points: Sequence[CurvePoint]) -> str:
 
 def _matched_section(matched: dict[str, Any]) -> str:
     if not matched:
-        return "Not run (pass --compare-adaptive).\n"
+        return "Not run (--compare-policies names the policies to run).\n"
     lines = [
-        "| shape | metric | mean compute | adaptive (95% CI) "
+        "| policy / shape | metric | mean compute | policy (95% CI) "
         "| fixed frontier at same compute (95% CI) "
-        "| difference (95% CI) | P(adaptive better) | within fixed range |",
+        "| difference (95% CI) | P(policy better) | within fixed range |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for shape, by_metric in matched.items():
+    for key, by_metric in matched.items():
+        label = key if "/" in key else f"adaptive/{key}"
         for metric, m in by_metric.items():
             if not m:
                 continue
             lines.append(
-                f"| {shape} | {metric.upper()} | {m['mean_compute']:,.0f} | "
+                f"| {label} | {metric.upper()} | {m['mean_compute']:,.0f} | "
                 f"{m['policy']:.3f} {m['policy_ci']} | "
                 f"{m['fixed_at_same_compute']:.3f} {m['fixed_ci']} | {m['difference']:+.3f} "
                 f"{m['difference_ci']} | {m['p_policy_better']:.2f} | "
@@ -376,7 +377,7 @@ def sweep_report_markdown(summary: dict[str, Any], points: Sequence[CurvePoint])
             "call, and a cap of 0 search steps has no anytime answer at all (scored 0).",
             "",
             _anytime_table(points),
-            "## Adaptive against fixed at equal compute",
+            "## Other policies against fixed at equal compute",
             "",
             *(
                 f"- {p.mode} at {p.max_search_steps} steps / {p.max_tokens} tok: "
@@ -385,7 +386,7 @@ def sweep_report_markdown(summary: dict[str, Any], points: Sequence[CurvePoint])
                 for p in others
             ),
             "",
-            "Fixed accuracy at the adaptive run's mean compute is read off the fixed cells' "
+            "Fixed accuracy at each policy's mean compute is read off the fixed cells' "
             "frontier (interpolated in log compute); intervals are paired bootstrap percentiles "
             "over questions.",
             "",

@@ -155,3 +155,28 @@ def test_cli_sweep(
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["cells"] == 2 and summary["n"] == 2 and summary["compute_matched"] == {}
     assert (tmp_path / "s" / "report.md").exists() and (tmp_path / "s" / "curves.csv").exists()
+
+
+async def test_allocate_is_compared_with_the_fixed_cells_at_equal_compute(tmp_path: Path) -> None:
+    dataset = load_mini(tmp_path)
+    out = tmp_path / "sweep-policies"
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
+        try:
+            summary = await run_sweep(
+                dataset,
+                SweepGrid((0, 1, 2), (6000,)),
+                out,
+                settings=services.settings,
+                services=services,
+                compare_policies=("adaptive", "allocate"),
+                progress=False,
+            )
+        finally:
+            await services.llm.aclose()
+    assert set(summary["compute_matched"]) == {"auto", "allocate/auto"}
+    allocate = summary["compute_matched"]["allocate/auto"]["em"]
+    assert {"difference", "difference_ci", "p_policy_better"} <= set(allocate)
+    assert (out / "cells" / "allocate-auto-s2-t6000.jsonl").exists()
+    report = (out / "report.md").read_text()
+    assert "| allocate/auto | EM |" in report and "| adaptive/auto | EM |" in report
