@@ -72,6 +72,10 @@ def job_id_of(page: Any) -> str:
     return page.url.rsplit("=", 1)[1]
 
 
+def is_submit(request: Any) -> bool:
+    return bool(request.method == "POST" and request.url.endswith("/v1/research"))
+
+
 def wait_status(page: Any, status: str, timeout: float = 30_000) -> None:
     expect(page.locator("#run-status")).to_have_attribute("data-status", status, timeout=timeout)
 
@@ -195,6 +199,77 @@ def test_refusals_are_shown_next_to_their_field(stack: Stack, open_page: OpenPag
     expect(page.locator("#collection-error")).to_contain_text(
         "no collection 'gone' on this server (collections: archive, topics)"
     )
+    assert "#job=" not in page.url
+
+
+def test_width_and_reasoning_tokens_go_into_the_request(stack: Stack, open_page: OpenPage) -> None:
+    api = page_api(stack, quick_handler())
+    page = open_page(api)
+    # Filled from /v1/limits like the other caps: a default where the server has one, else empty.
+    expect(page.locator("#width")).to_have_value("1")
+    expect(page.locator('[data-limit="width"]')).to_have_text("max 16")
+    expect(page.locator("#max_reasoning_tokens")).to_have_value("")
+    expect(page.locator('[data-limit="max_reasoning_tokens"]')).to_have_text("no maximum")
+    expect(page.locator("#reasoning_step_tokens")).to_have_value("")
+    expect(page.locator('[data-limit="reasoning_step_tokens"]')).to_have_text("max 4,096")
+    expect(page.locator("#cached_token_rate")).to_have_value("0.1")
+    expect(page.locator('[data-limit="cached_token_rate"]')).to_have_text("0.1 to 1")
+    with page.expect_request(is_submit) as sent:
+        ask(page, policy="fixed", width="3", max_reasoning_tokens="520")
+    budget = sent.value.post_data_json["budget"]
+    assert budget["width"] == 3 and budget["max_reasoning_tokens"] == 520
+    assert budget["cached_token_rate"] == 0.1
+    assert "reasoning_step_tokens" not in budget  # left empty: the server's default
+    job_id = job_id_of(page)
+    wait_status(page, "succeeded")
+    with api.client() as client:
+        job = client.get(f"/v1/research/{job_id}").json()
+    assert job["request"]["budget"]["width"] == 3
+    assert job["request"]["budget"]["max_reasoning_tokens"] == 520
+    assert job["request"]["budget"]["reasoning_step_tokens"] is None
+    assert job["result"]["caps"]["width"] == 3
+    assert len(job["result"]["reader_samples"]) == 3  # the reader answered three times
+
+
+def test_a_budget_axis_above_the_limit_is_refused_by_its_field(
+    stack: Stack, open_page: OpenPage
+) -> None:
+    config = ApiConfig(max_width=4, max_reasoning_tokens=1_000, cached_token_rate=0.25)
+    page = open_page(page_api(stack, quick_handler(), config))
+    expect(page.locator('[data-limit="width"]')).to_have_text("max 4")
+    expect(page.locator("#max_reasoning_tokens")).to_have_value("1000")
+    expect(page.locator('[data-limit="max_reasoning_tokens"]')).to_have_text("max 1,000")
+    ask(page, width="8")
+    budget_error = page.locator("#budget-error")
+    expect(budget_error).to_have_text("budget.width=8 is above this server's maximum of 4")
+    expect(page.locator("#width")).to_have_attribute("aria-invalid", "true")
+
+    page.fill("#width", "2")
+    page.fill("#max_reasoning_tokens", "5000")
+    page.click("#ask-submit")
+    expect(budget_error).to_have_text(
+        "budget.max_reasoning_tokens=5000 is above this server's maximum of 1000"
+    )
+    expect(page.locator("#max_reasoning_tokens")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#width")).not_to_have_attribute("aria-invalid", "true")
+
+    # A rate below the server's, under "More settings": shown there, which opens to show it.
+    page.fill("#max_reasoning_tokens", "800")
+    more = page.locator("details.more")
+    more.locator("summary").click()
+    expect(page.locator('[data-limit="cached_token_rate"]')).to_have_text("0.25 to 1")
+    page.fill("#cached_token_rate", "0.1")
+    more.locator("summary").click()
+    expect(more).not_to_have_attribute("open", "")
+    page.click("#ask-submit")
+    expect(page.locator("#budget-more-error")).to_have_text(
+        "budget.cached_token_rate=0.1 is below this server's rate of 0.25 "
+        "(cached prompt tokens cannot count for less)"
+    )
+    expect(budget_error).to_be_hidden()
+    expect(more).to_have_attribute("open", "")
+    expect(page.locator("#cached_token_rate")).to_be_focused()
+    expect(page.locator("#cached_token_rate")).to_have_attribute("aria-invalid", "true")
     assert "#job=" not in page.url
 
 

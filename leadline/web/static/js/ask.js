@@ -1,16 +1,45 @@
 /**
- * Ask: the question, the collection (the server's, with their sizes), the budget (every cap the
- * budget has, with the server's maxima shown beside each), policy and shape, and the API key when
- * the server has keys. The server is the one judge of a request: a refusal is shown next to the
- * field it names (a wrong key by the key, an unknown collection by the picker, a budget above
- * the server's limit by the budget), in words the server chose.
+ * Ask: the question, the collection (the server's, with their sizes), the budget (every axis the
+ * budget has, with the server's maxima shown beside each; the per-step reasoning allowance and
+ * the cached token rate under "More settings"), policy and shape, and the API key when the server
+ * has keys. A budget field left empty is not sent (the server's default). The server is the one
+ * judge of a request: a refusal is shown next to the field it names (a wrong key by the key, an
+ * unknown collection by the picker, a budget above the server's limit in the error line of the
+ * fieldset holding that budget field), in words the server chose.
  */
 
 import { byId, h, num } from "./dom.js";
 
-const BUDGET_FIELDS = ["max_tokens", "max_search_steps", "max_compute", "answer_tokens"];
-const INTEGER_FIELDS = new Set(["max_tokens", "max_search_steps", "answer_tokens", "passages_per_query", "reader_passages"]);
-const ERROR_SLOTS = ["key-error", "collection-error", "budget-error", "ask-error"];
+const BUDGET_FIELDS = [
+  "max_tokens", "max_search_steps", "max_reasoning_tokens", "width", "max_compute", "answer_tokens",
+  "reasoning_step_tokens", "cached_token_rate",
+];
+const INTEGER_FIELDS = new Set([
+  "max_tokens", "max_search_steps", "max_reasoning_tokens", "width", "answer_tokens",
+  "reasoning_step_tokens", "passages_per_query", "reader_passages",
+]);
+const ERROR_SLOTS = ["key-error", "collection-error", "budget-error", "budget-more-error", "ask-error"];
+
+/** What the server allows beside a budget field: its maximum; for the cached token rate, which
+ * the server bounds from below (a request may not count cached tokens for less than it does),
+ * the whole range. */
+function limitText(name, spec) {
+  if (name === "cached_token_rate") return `${spec.min} to ${spec.max}`;
+  return spec.max === null ? "no maximum" : `max ${num(spec.max)}`;
+}
+
+/** The budget field a refusal names: `budget.NAME` in its param or message, or a message that
+ * starts with `NAME=`; null when it names none (a rule about the budget as a whole). */
+function budgetField(error) {
+  if (BUDGET_FIELDS.includes(error.param)) return error.param; // the form's own check
+  for (const text of [String(error.param || ""), String(error.message || "")]) {
+    for (const match of text.matchAll(/\bbudget\.(\w+)/g)) {
+      if (BUDGET_FIELDS.includes(match[1])) return match[1];
+    }
+  }
+  const bare = /^(\w+)=/.exec(String(error.message || ""));
+  return bare && BUDGET_FIELDS.includes(bare[1]) ? bare[1] : null;
+}
 
 function options(select, spec) {
   select.replaceChildren(...spec.choices.map((choice) => h("option", { value: choice }, choice)));
@@ -63,8 +92,7 @@ export class AskForm {
       input.value = spec.default ?? "";
       input.min = String(spec.min);
       if (spec.max !== null) input.max = String(spec.max);
-      const label = this.form.querySelector(`[data-limit="${name}"]`);
-      label.textContent = spec.max === null ? "no maximum" : `max ${num(spec.max)}`;
+      this.form.querySelector(`[data-limit="${name}"]`).textContent = limitText(name, spec);
     }
     options(byId("policy"), limits.policy);
     options(byId("shape"), limits.shape);
@@ -131,7 +159,8 @@ export class AskForm {
     for (const el of this.form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   }
 
-  /** Put an error next to what it is about: key, collection, budget, or the form as a whole. */
+  /** Put an error next to what it is about: key, collection, a budget field (in its fieldset's
+   * error line), or the form as a whole; "More settings" opens when the field is in it. */
   showError(error) {
     const param = String(error.param || "");
     let slot = "ask-error";
@@ -144,9 +173,9 @@ export class AskForm {
       slot = "collection-error";
       field = this.collection;
     } else if (param.startsWith("budget") || error.code === "invalid_budget" || BUDGET_FIELDS.includes(param)) {
-      slot = "budget-error";
-      const name = BUDGET_FIELDS.find((f) => param.includes(f) || error.message.includes(`budget.${f}`));
+      const name = budgetField(error);
       field = name ? byId(name) : null;
+      slot = field ? field.closest("fieldset").querySelector(".error").id : "budget-error";
     } else if (param === "question") {
       field = this.question;
     } else if (param && byId(param)) {
@@ -155,6 +184,8 @@ export class AskForm {
     const prefix = error.code === "invalid_api_key" ? "The server refused the API key: " : "";
     byId(slot).textContent = prefix + error.message;
     if (field) {
+      const more = field.closest("details");
+      if (more) more.open = true; // a closed <details> hides the field and its error
       field.setAttribute("aria-invalid", "true");
       field.focus();
     }

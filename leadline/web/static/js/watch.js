@@ -1,8 +1,9 @@
 /**
- * Watch: one run as it happens. The status line, a spend meter for every cap of the run's budget
- * (tokens with their cached share, search steps, compute), and the timeline of its steps: the
- * plan, each search with the titles it kept, each reasoning step with its note and anytime
- * answer. The meters always have three rows and the timeline is a fixed-height box that
+ * Watch: one run as it happens. The status line, a spend meter for the token, search-step and
+ * compute caps of the run's budget (tokens with their cached share; the reasoning-token cap has
+ * none, as the spend in progress events does not carry the reasoner's tokens), and the timeline
+ * of its steps: the plan, each search with the titles it kept, each reasoning step with its note
+ * and anytime answer. The meters always have three rows and the timeline is a fixed-height box that
  * scrolls, so nothing on the page moves while events stream in.
  */
 
