@@ -35,8 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.retrieval import DATA, doc_id, generate_corpus, load_questions  # noqa: E402
-from leadline.agents.reader import rank_pool  # noqa: E402
-from leadline.agents.searcher import pool_hits  # noqa: E402
+from leadline.agents.searcher import pool_hits, rank_pool  # noqa: E402
 from leadline.config import load_settings  # noqa: E402
 from leadline.precompute.job import precompute  # noqa: E402
 from leadline.precompute.links import LinkMatcher, collect_names  # noqa: E402

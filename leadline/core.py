@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Unpack
 
-from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
 from leadline.agents.workspace import Evidence, Note, PlanEntry, evidence
 from leadline.budgets.allocate import load_model
 from leadline.budgets.budget import Budget
@@ -31,7 +30,14 @@ from leadline.config import Settings
 from leadline.errors import ConfigError
 from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan
 from leadline.graph.runs import GraphCache, compiled_graph, open_checkpointer, saved_spec
-from leadline.graph.state import AnswerSource, Citation, PoolHit, RunSpec
+from leadline.graph.state import (
+    DEFAULT_POOL_PER_QUERY,
+    DEFAULT_READER_PASSAGES,
+    AnswerSource,
+    Citation,
+    PoolHit,
+    RunSpec,
+)
 from leadline.options import OPTION_NAMES, OptionFields, ResearchOptions
 from leadline.services import LLMLike, Services, open_services
 from leadline.sync import blocking

@@ -7,11 +7,14 @@
     core, options, precompute.{distil,job,sleep}  the operations: research one question (set
                                                   up and run), precompute a collection
       ↓
-    graph                                         the LangGraph wiring of the nodes
+    graph                                         the LangGraph wiring of the nodes, and the
+                                                  final reader (graph/read.py: it spends from
+                                                  the budget, so it sits above it)
       ↓
     budgets                                       caps, spend, the guard, the controller's policies
       ↓
-    agents, services                              one role each (pure cores); the shared clients
+    agents, services                              planner, searcher, reasoner: one role each
+                                                  (pure cores); the shared clients
       ↓
     tools, precompute.{store,links,progress,search}   I/O: the LLM client, search backends
                                                   (precomputed results included), tokens

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import MAX_PLAN_QUERIES, KVMode, build_messages
-from leadline.agents.reader import UNKNOWN
+from leadline.agents.reasoner import UNKNOWN
 from leadline.agents.workspace import Entry, PlanEntry, QuestionShape
 
 MAX_COMPLETION_TOKENS = 220

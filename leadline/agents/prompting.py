@@ -1,4 +1,4 @@
-"""Prompt templates (package data in `prompts/`) and the one function that lays out messages.
+"""Prompt templates (package data in `prompts/`) and the one layout of the agents' messages.
 
 Each role has a job description (`planner.txt`, ...) and a short turn (`planner_turn.txt`, ...)
 that says which job is asked for and the JSON to reply with.
@@ -9,6 +9,10 @@ Isolated mode: each role has its own system prompt (its identity and its own job
 and sees only its own view of the workspace (evidence ranked by relevance), as most multi-agent
 systems do; it is kept as the comparison. Both modes give a role the same words.
 Templates use `$name` placeholders and render strictly: a missing variable is an error.
+
+Each role asks for its messages in its own module (`planner.planner_messages`,
+`reasoner.reasoner_messages`, `graph.read.reader_messages`), so a reader following a research
+step can take this module as given: it only fills templates and lays them out for the kv mode.
 """
 
 from __future__ import annotations
@@ -77,23 +81,6 @@ def isolated_system(role: Role) -> str:
 
 def system_prompt(role: Role, kv_mode: KVMode) -> str:
     return charter() if kv_mode == "shared" else isolated_system(role)
-
-
-def reader_messages(question: str, passages: str, kv_mode: KVMode) -> list[dict[str, str]]:
-    """The final reader's call: the chosen passages and the question, not the workspace.
-
-    The reader has its own short system prompt in both modes. Measured on the 1.5B model
-    (dev300 1-20, the same 20 stored pools): behind the shared charter, which also describes
-    the planner's and reasoner's JSON, it answered EM 0.25 with sentences and bridge entities;
-    behind its own system prompt, EM 0.35 with answer spans. Accuracy comes first, so shared
-    mode gives up caching the reader's system prompt (its passages are new text either way).
-    `kv_mode` is accepted so every role is asked the same way.
-    """
-    del kv_mode
-    return [
-        {"role": "system", "content": isolated_system("answer")},
-        {"role": "user", "content": render("reader", question=question, passages=passages)},
-    ]
 
 
 def build_messages(

@@ -3,9 +3,13 @@
 `reasoner_messages`/`ReasonerOutput` drive each reasoning step: a note, what the hop *found*
 (the bridge entity or fact, kept apart from the answer), the anytime answer to the whole
 question with a confidence, done, and next queries. The final answer is not the reasoner's: the
-reader (`agents/reader.py`) answers from the evidence pool. `resolve_queries` writes the found
+reader (`graph/read.py`) answers from the evidence pool. `resolve_queries` writes the found
 name into next queries that still say "the actress" (small models often leave the reference).
 `cited_numbers` also recovers citations written inline as [n], since small models often do that.
+
+`UNKNOWN` is the word this prompt asks for when a hop or the question has no answer yet, and
+`is_unknown` the one test for it (with the variants small models write): the controller's early
+stop, the planner's query filter and the reader's vote all use it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import MAX_NEXT_QUERIES, KVMode, build_messages
-from leadline.agents.reader import UNKNOWN, is_unknown
 from leadline.agents.workspace import Entry
 
 MAX_COMPLETION_TOKENS = 260
+UNKNOWN = "unknown"
 
 
 class ReasonerOutput(BaseModel):
@@ -39,6 +43,18 @@ def reasoner_messages(
     question: str, entries: Sequence[Entry], kv_mode: KVMode
 ) -> list[dict[str, str]]:
     return build_messages("reasoner", question, entries, kv_mode)
+
+
+def is_unknown(answer: str) -> bool:
+    return not answer.strip() or answer.strip().lower().rstrip(".") in {
+        UNKNOWN,
+        "none",
+        "n/a",
+        "not found",
+        "not mentioned",
+        "not given",
+        "no answer",
+    }
 
 
 _CITE = re.compile(r"\[(\d{1,3})\]")

@@ -6,6 +6,10 @@ pool); only the best two unseen ones, trimmed, are shown in the workspace, which
 reasoner's prompt lean (small models read well when evidence is short).
 A backend failure is returned as data (an error string), never raised into the graph.
 
+`rank_pool` ranks the pool for the original question: reciprocal-rank fusion of each query's
+ranks with a BM25 relevance rank for the question itself. The final reader reads its top K
+(`graph/read.py`); the link step follows links from its top few.
+
 A *link step* is a search whose hits come from the collection's link graph instead of a query:
 the passages that the best evidence so far names (or is named by), ranked for the question. It
 goes into the pool and the workspace exactly as a query's hits do, and costs one search step.
@@ -14,13 +18,14 @@ goes into the pool and the workspace exactly as a query's hits do, and costs one
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from leadline.agents.reader import rank_pool
 from leadline.agents.workspace import EVIDENCE_LINE_OVERHEAD, Evidence, PoolHit
 from leadline.errors import LeadlineError
 from leadline.tools.search.base import LinkFollower, Passage, SearchBackend, check_passages
+from leadline.tools.search.rank import bm25_ranks
 from leadline.tools.tokens import truncate_to_tokens
 
 TITLE_MAX_TOKENS = 24
@@ -31,6 +36,8 @@ POOL_PASSAGE_TOKENS = 256  # a pool passage is kept whole up to this (ingest chu
 # 5 linked hits kept (benchmarks/README.md, "Link graph").
 LINK_SOURCES = 3
 LINK_QUERY_PREFIX = "links from "
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
+QUESTION_WEIGHT = 1.0  # weight of the question's own BM25 rank among the fused ranks
 
 
 def evidence_line_tokens(max_passage_tokens: int) -> int:
@@ -108,6 +115,34 @@ async def run_search(
     evidence = select_evidence(passages, seen_ids, keep, max_tokens)
     pool = pool_hits(passages, query, step, pool_size)
     return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)
+
+
+def rank_pool(
+    question: str, hits: Sequence[PoolHit], up_to_step: int | None = None
+) -> list[PoolHit]:
+    """The pool's distinct passages, best first, for answering `question`.
+
+    Each query's ranking counts once per passage (its best rank there); the question's own BM25
+    ranking over the pool is fused in, so a passage many queries found, or one that matches the
+    question's words, comes first. `up_to_step` ranks the pool as it was after that step.
+    """
+    hits = [h for h in hits if up_to_step is None or h.step <= up_to_step]
+    best_rank: dict[tuple[str, str], int] = {}
+    first: dict[str, PoolHit] = {}
+    for h in hits:
+        first.setdefault(h.passage_id, h)
+        key = (h.passage_id, h.query)
+        best_rank[key] = min(best_rank.get(key, h.rank), h.rank)
+    fused: dict[str, float] = defaultdict(float)
+    for (pid, _), rank in best_rank.items():
+        fused[pid] += 1.0 / (RRF_K + rank)
+    passages = list(first.values())
+    for p, rank in zip(
+        passages, bm25_ranks(question, [f"{p.title} {p.text}" for p in passages]), strict=True
+    ):
+        fused[p.passage_id] += QUESTION_WEIGHT / (RRF_K + rank)
+    order = {p.passage_id: i for i, p in enumerate(passages)}
+    return sorted(passages, key=lambda p: (-fused[p.passage_id], order[p.passage_id]))
 
 
 def link_sources(

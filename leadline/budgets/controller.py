@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from leadline.agents.planner import clean_queries
-from leadline.agents.reader import is_unknown
+from leadline.agents.reasoner import is_unknown
 from leadline.agents.workspace import PlanEntry
 from leadline.budgets.budget import Budget, Spend, fits
 from leadline.budgets.ledger import AnytimeAnswer
@@ -73,7 +73,7 @@ def normalize_answer_text(answer: str) -> str:
 
 
 def is_settled(anytime: Sequence[AnytimeAnswer]) -> bool:
-    """The last answers agree, are not unknown (`agents.reader.is_unknown`), and were all given
+    """The last answers agree, are not unknown (`agents.reasoner.is_unknown`), and were all given
     with high confidence."""
     recent = anytime[-SETTLED_WINDOW:]
     if len(recent) < SETTLED_WINDOW:

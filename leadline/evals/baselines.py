@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from leadline.agents.prompting import KVMode, render
-from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES, UNKNOWN
+from leadline.agents.reasoner import UNKNOWN
 from leadline.agents.searcher import WORKSPACE_PER_QUERY, evidence_line_tokens, run_search
 from leadline.agents.workspace import (
     Entry,
@@ -43,7 +43,12 @@ from leadline.budgets.controller import Policy, ShapeMode
 from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, RunUsage, summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
-from leadline.graph.state import DEFAULT_MAX_PASSAGE_TOKENS, RunSpec
+from leadline.graph.state import (
+    DEFAULT_MAX_PASSAGE_TOKENS,
+    DEFAULT_POOL_PER_QUERY,
+    DEFAULT_READER_PASSAGES,
+    RunSpec,
+)
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import SearchBackend
 from leadline.tools.tokens import estimate_prompt_tokens, pending_prompt_tokens

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from leadline.agents.prompting import KVMode
-from leadline.agents.reader import UNKNOWN
+from leadline.agents.reasoner import UNKNOWN
 from leadline.agents.workspace import PoolHit
 from leadline.batch.output import ResultLog
 from leadline.budgets.budget import Budget, Spend

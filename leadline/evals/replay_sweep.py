@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leadline.agents.reader import UNKNOWN, vote
+from leadline.agents.reasoner import UNKNOWN
 from leadline.budgets.budget import Budget, Spend
 from leadline.budgets.curves import paired_difference
 from leadline.budgets.guard import BudgetGuard, CallRefused
@@ -38,7 +38,7 @@ from leadline.evals.records import LEGACY_FIELDS
 from leadline.evals.replay import Cut, anytime_at, cut_at
 from leadline.evals.runner import progress_bar
 from leadline.evals.sweep import Cell, CellRecords, grid_dict, point, violations, write_outputs
-from leadline.graph.read import reader_prompt, sample_answers
+from leadline.graph.read import reader_prompt, sample_answers, vote
 from leadline.graph.state import RunSpec
 
 REPLAY_MAX_TOKENS = 1_000_000  # the replayed reads are bounded by their width, not a cap

@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from leadline.agents.reader import choice_options, is_yes_no_question
 from leadline.budgets.curves import bootstrap_ci, paired_difference
 from leadline.errors import ConfigError
 from leadline.evals.datasets import Example
+from leadline.graph.read import choice_options, is_yes_no_question
 
 TypeLabels = Mapping[str, str]
 BRIDGE, COMPARISON = "bridge", "comparison"

@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send
 
-from leadline.agents import planner, reader, reasoner
+from leadline.agents import planner, reasoner
 from leadline.agents.searcher import (
     WORKSPACE_PER_QUERY,
     link_sources,
@@ -127,16 +127,16 @@ def record_step(
     found; none when it says nothing), and its anytime answer with what it had cost so far."""
     found = reasoner.strip_citations(decision.found)
     note = None
-    if decision.note.strip() or not reader.is_unknown(found):
+    if decision.note.strip() or not reasoner.is_unknown(found):
         note = Note(
             step=step,
             text=" ".join(decision.note.split()),
-            found="" if reader.is_unknown(found) else found,
+            found="" if reasoner.is_unknown(found) else found,
         )
     valid = [e.n for e in evidence(entries)]
     answer = AnytimeAnswer(
         step=step,
-        answer=reasoner.strip_citations(decision.answer) or reader.UNKNOWN,
+        answer=reasoner.strip_citations(decision.answer) or reasoner.UNKNOWN,
         confidence=decision.clamped_confidence,
         total_tokens=spent.total_tokens,
         search_steps=spent.search_steps,
@@ -352,7 +352,7 @@ class ResearchNodes:
             proposed_queries=reasoner.proposed_queries(spec.question, decision),
             queries_done=state.get("queries", []),
             round_cost=lambda n: round_cost(spec, entries_after, n, reasoning_next),
-            done=bool(decision and decision.done and not reader.is_unknown(decision.answer)),
+            done=bool(decision and decision.done and not reasoner.is_unknown(decision.answer)),
             anytime=anytime,
         )
         return self._route(action, update, spec, entries_after, step=step + 1)

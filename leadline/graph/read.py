@@ -1,32 +1,91 @@
-"""The final read: the best passages of the evidence pool, one short-answer prompt, N samples.
+"""The reader: answers once, at the end, from the best passages of the whole evidence pool.
 
-The answer comes from here, not from the reasoning chain (see `agents/reader.py` for why). This
-module holds the I/O around the reader's pure core: what the read costs before it happens
-(`answer_reserve`, which the graph holds back so a run that hits its caps still answers), the
-read itself with its width (`read_pool`, `sample_answers`), and the reasoner's interim answer
-as the fallback when the read gives nothing. The graph's `answer` node and the eval replay both
-read through `read_pool`, so a replayed cell reads exactly as a run does.
+Measured on the 1.5B model: the answer must not come out of the reasoning chain (it names the
+bridge entity, writes sentences, says "unknown"); reading a few raw passages in a plain
+short-answer prompt is what small models do well (IRCoT's reader, Trivedi et al. 2023). So every
+passage any query retrieved goes into the pool (`PoolHit`), and the reader gets the top K of it,
+ranked for the original question (`agents.searcher.rank_pool`), best passage nearest the
+question, the question last.
+
+Width (`Budget.width` = N > 1) reads the same prompt N times: the first greedily (temperature
+0, exactly the single read), the others sampled at `SAMPLE_TEMPERATURE`, and `vote` picks the
+majority short answer, ties going to the earliest sample, so the greedy answer wins unless a
+majority of samples disagree with it. The prompt is identical each time, so a prefix-caching
+server computes its prefill once.
+
+The whole read is here, its I/O and its pure pieces: what it costs before it happens
+(`answer_reserve`, which the graph holds back so a run that hits its caps still answers), its
+prompt (`reader_messages`, `reader_prompt`), the read with its width (`read_pool`,
+`sample_answers`), cutting a reply to its answer span (`short_answer`), the vote, the
+citations, and the reasoner's interim answer as the fallback when the read gives nothing. It
+sits in the graph layer, above the other agents, because the read spends from the budget
+(`BudgetGuard`) and returns the run's `FinalAnswer`. The graph's `answer` node and the eval
+replay both read through `read_pool`, so a replayed cell reads exactly as a run does.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadline.agents import reader
-from leadline.agents.prompting import reader_messages
-from leadline.agents.searcher import evidence_line_tokens
+from pydantic import BaseModel, Field
+
+from leadline.agents.prompting import isolated_system, render
+from leadline.agents.reasoner import UNKNOWN, is_unknown
+from leadline.agents.searcher import evidence_line_tokens, rank_pool
 from leadline.agents.workspace import Entry, Evidence, PoolHit, evidence
 from leadline.budgets.budget import Spend, call_estimate, fits
 from leadline.budgets.guard import BudgetGuard, CallRefused
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
+from leadline.config import KVMode
 from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.state import Citation, FinalAnswer, RunSpec
 from leadline.tools.llm import LLMClient
 from leadline.tools.tokens import estimate_prompt_tokens, pending_prompt_tokens
 
 QUOTE_CHARS = 240
+# Small enough that samples stay near the greedy reading, large enough that they can differ.
+SAMPLE_TEMPERATURE = 0.5
+
+
+class ReaderOutput(BaseModel):
+    answer: str = Field("", max_length=300)
+
+
+@dataclass(frozen=True)
+class RankedPassage:
+    """One pool passage as the reader sees it, with its fused score and its evidence number."""
+
+    n: int
+    passage_id: str
+    title: str
+    text: str
+    source: str
+    score: float
+
+
+def reader_messages(question: str, passages: str, kv_mode: KVMode) -> list[dict[str, str]]:
+    """The final reader's call: the chosen passages and the question, not the workspace.
+
+    The reader has its own short system prompt in both modes. Measured on the 1.5B model
+    (dev300 1-20, the same 20 stored pools): behind the shared charter, which also describes
+    the planner's and reasoner's JSON, it answered EM 0.25 with sentences and bridge entities;
+    behind its own system prompt, EM 0.35 with answer spans. Accuracy comes first, so shared
+    mode gives up caching the reader's system prompt (its passages are new text either way).
+    `kv_mode` is accepted so every role is asked the same way.
+    """
+    del kv_mode
+    return [
+        {"role": "system", "content": isolated_system("answer")},
+        {"role": "user", "content": render("reader", question=question, passages=passages)},
+    ]
+
+
+def render_passages(passages: Sequence[RankedPassage]) -> str:
+    """Best passage last, nearest the restated question (small models weigh what is near)."""
+    return "\n".join(f"[{p.n}] {p.title}: {p.text}" for p in reversed(passages)) or "(none)"
 
 
 def passage_tokens(spec: RunSpec) -> int:
@@ -49,9 +108,7 @@ def answer_reserve(spec: RunSpec) -> Spend:
     return total_spend([one] * spec.budget.width)
 
 
-def number_passages(
-    ranked: Sequence[PoolHit], entries: Sequence[Entry]
-) -> list[reader.RankedPassage]:
+def number_passages(ranked: Sequence[PoolHit], entries: Sequence[Entry]) -> list[RankedPassage]:
     """Evidence numbers for pool passages: the workspace's where shown there, else new ones."""
     shown = {e.passage_id: e.n for e in evidence(entries)}
     next_n = max(shown.values(), default=0)
@@ -61,9 +118,7 @@ def number_passages(
         if n is None:
             next_n += 1
             n = next_n
-        numbered.append(
-            reader.RankedPassage(n, hit.passage_id, hit.title, hit.text, hit.source, -rank)
-        )
+        numbered.append(RankedPassage(n, hit.passage_id, hit.title, hit.text, hit.source, -rank))
     return numbered
 
 
@@ -73,13 +128,13 @@ def reader_prompt(
     pool: Sequence[PoolHit],
     guard: BudgetGuard,
     up_to_step: int | None = None,
-) -> tuple[list[dict[str, str]], list[reader.RankedPassage]]:
+) -> tuple[list[dict[str, str]], list[RankedPassage]]:
     """The reader's messages over the best `spec.reader_passages` of the pool, and the passages
     shown; passages are dropped from the weakest end until one call fits the budget left."""
-    ranked = number_passages(reader.rank_pool(spec.question, pool, up_to_step), entries)
+    ranked = number_passages(rank_pool(spec.question, pool, up_to_step), entries)
     shown = ranked[: spec.reader_passages]
     while True:
-        messages = reader_messages(spec.question, reader.render_passages(shown), spec.kv_mode)
+        messages = reader_messages(spec.question, render_passages(shown), spec.kv_mode)
         estimate = call_estimate(estimate_prompt_tokens(messages), spec.budget.answer_tokens)
         if not shown or fits(spec.budget, guard.spent + total_spend(guard.events), estimate):
             return messages, shown
@@ -113,18 +168,18 @@ async def read_pool(
 
     Passages are dropped from the weakest end until one call fits what is left of the budget.
     With `spec.budget.width` N > 1 the same prompt is read N times and the short answers vote
-    (`reader.vote`); samples after the first stop when the budget refuses one or the endpoint
+    (`vote`); samples after the first stop when the budget refuses one or the endpoint
     fails, and the vote takes what there is.
     """
     messages, shown = reader_prompt(spec, entries, pool, guard, up_to_step)
     samples = (await sample_answers(llm, spec, messages, guard, extra_body)).answers
-    winner = reader.vote(samples)
+    winner = vote(samples)
     if winner is None:
         return None
     text = samples[winner]
     cited = tuple(
-        Citation(p.n, p.passage_id, p.title, p.source, reader.quote(text, p.text, QUOTE_CHARS))
-        for p in reader.cite(text, shown)
+        Citation(p.n, p.passage_id, p.title, p.source, quote(text, p.text, QUOTE_CHARS))
+        for p in cite(text, shown)
     )
     return FinalAnswer(answer=text, citations=cited, source="reader", samples=tuple(samples))
 
@@ -144,9 +199,9 @@ async def sample_answers(
         try:
             output, _ = await llm.chat_json(
                 messages,
-                reader.ReaderOutput,
+                ReaderOutput,
                 max_tokens=spec.budget.answer_tokens,
-                temperature=0.0 if i == 0 else reader.SAMPLE_TEMPERATURE,
+                temperature=0.0 if i == 0 else SAMPLE_TEMPERATURE,
                 extra_body=extra_body if i == 0 else {**extra_body, "seed": i},
                 guard=guard,
             )
@@ -160,7 +215,7 @@ async def sample_answers(
             if i == 0:
                 raise
             break
-        samples.answers.append(reader.short_answer(spec.question, output.answer))
+        samples.answers.append(short_answer(spec.question, output.answer))
         samples.ends.append(len(guard.events))
     return samples
 
@@ -168,12 +223,113 @@ async def sample_answers(
 def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:
     """The reasoner's last interim answer, with its citations, when the reader gave none."""
     if not anytime:
-        return FinalAnswer(answer=reader.UNKNOWN, citations=(), source="none")
+        return FinalAnswer(answer=UNKNOWN, citations=(), source="none")
     best = anytime[-1]
     by_number: dict[int, Evidence] = {e.n: e for e in evidence(entries)}
     cited = tuple(
-        Citation(n, e.passage_id, e.title, e.source, reader.quote(best.answer, e.text, QUOTE_CHARS))
+        Citation(n, e.passage_id, e.title, e.source, quote(best.answer, e.text, QUOTE_CHARS))
         for n in best.citations
         if (e := by_number.get(n)) is not None
     )
     return FinalAnswer(answer=best.answer, citations=cited, source="anytime")
+
+
+# --- short answers -----------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CITE = re.compile(r"\s*\[\d{1,3}\]")
+_LEAD_INS = re.compile(
+    r"^(?:the\s+)?(?:final\s+|short\s+)?answer(?:\s+is)?\s*[:\-]?\s*|^answer\s*:\s*", re.IGNORECASE
+)
+_YES_NO_START = re.compile(
+    r"^(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|shall|may|might)\b",
+    re.IGNORECASE,
+)
+_YES_NO_REPLY = re.compile(r"^(yes|no)\b", re.IGNORECASE)
+
+
+def is_yes_no_question(question: str) -> bool:
+    """A question that starts with an auxiliary verb and offers no "A or B" choice."""
+    q = question.strip()
+    return bool(_YES_NO_START.match(q)) and not choice_options(q)
+
+
+def choice_options(question: str) -> list[str]:
+    """The two entities a comparison question offers ("..., A or B?"), else []."""
+    clause = question.strip().rstrip("?").strip()
+    if " or " not in clause:
+        return []
+    clause = re.split(r"[,:;]", clause)[-1]
+    left, _, right = clause.rpartition(" or ")
+    if not left.strip() or not right.strip():
+        return []
+    if "," not in question and ":" not in question and ";" not in question:
+        return []  # without a separator the left option's start is unknowable
+    return [left.strip(" \"'"), right.strip(" \"'")]
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def short_answer(question: str, reply: str) -> str:
+    """Cut a reader reply to its answer span: no citations, lead-ins, quotes or final period;
+    yes or no for a yes/no question; for an "A or B" question the option the reply names (first,
+    when it names both: "A is older than B")."""
+    text = _CITE.sub("", " ".join(reply.split()))
+    text = _LEAD_INS.sub("", text).strip().strip("\"'`").strip()
+    text = text.rstrip(".").strip()
+    if not text:
+        return ""
+    if is_yes_no_question(question):
+        match = _YES_NO_REPLY.match(text)
+        if match:
+            return match.group(1).lower()
+    options = choice_options(question)
+    reply = f" {_norm(text)} "
+    named = [o for o in options if _norm(o) and f" {_norm(o)} " in reply]
+    if named and not any(_norm(o) == _norm(text) for o in named):
+        # "X is older than Y": a comparative reply names its answer first.
+        return min(named, key=lambda o: reply.index(f" {_norm(o)} "))
+    return text
+
+
+def vote(answers: Sequence[str]) -> int | None:
+    """Index of the majority answer among short answers (compared in normal form: case, spacing
+    and punctuation aside), ties to the one given first; unknown answers take no part.
+
+    None when every answer is unknown. With one answer this is that answer (or None), so a
+    width of 1 is the single read, unchanged.
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, answer in enumerate(answers):
+        if is_unknown(answer):
+            continue
+        key = _norm(answer)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, i)
+    if not counts:
+        return None
+    best = max(counts, key=lambda k: (counts[k], -first[k]))
+    return first[best]
+
+
+def cite(answer: str, passages: Sequence[RankedPassage]) -> list[RankedPassage]:
+    """The passages whose text holds the answer span; failing that, the top passage."""
+    key = _norm(answer)
+    if key and key not in ("yes", "no"):
+        holding = [p for p in passages if key in _norm(f"{p.title} {p.text}")]
+        if holding:
+            return holding[:3]
+    return list(passages[:2]) if key in ("yes", "no") else list(passages[:1])
+
+
+def quote(answer: str, text: str, limit: int) -> str:
+    """The sentence of `text` that holds the answer (so a reader can check it), else its start."""
+    key = _norm(answer)
+    if key:
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            if key in _norm(sentence):
+                return sentence[:limit]
+    return text[:limit]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
 from leadline.agents.prompting import KVMode
-from leadline.agents.reader import DEFAULT_POOL_PER_QUERY, DEFAULT_READER_PASSAGES
 from leadline.agents.workspace import Entry, Evidence, Note, PlanEntry, PoolHit, append_entries
 from leadline.budgets.allocate import AllocationModel
 from leadline.budgets.budget import Budget, Rates
@@ -21,6 +20,8 @@ from leadline.budgets.controller import Policy, ShapeMode, StopReason
 from leadline.budgets.law import CostModel, LawFit
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent
 
+DEFAULT_READER_PASSAGES = 5
+DEFAULT_POOL_PER_QUERY = 5
 DEFAULT_MAX_PASSAGE_TOKENS = 160
 
 

@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from leadline import templates
 from leadline.agents import planner, reasoner
-from leadline.agents.prompting import charter, reader_messages, render, template_variables
+from leadline.agents.prompting import charter, render, template_variables
 from leadline.agents.workspace import Evidence, Note, PlanEntry, append_entries
 from leadline.errors import ConfigError
+from leadline.graph.read import reader_messages
 
 # What the code passes to each template (a change on either side must update this test).
 PASSED = {

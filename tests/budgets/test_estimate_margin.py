@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from leadline.agents import planner, reasoner
-from leadline.agents.prompting import reader_messages
 from leadline.agents.workspace import Evidence, Note, PlanEntry, append_entries
 from leadline.budgets.budget import Budget
+from leadline.graph.read import reader_messages
 from leadline.tools.llm import repair_messages
 from leadline.tools.tokens import count_tokens, estimate_prompt_tokens
 from tests.fakes.llm_server import (

@@ -1,4 +1,4 @@
-"""The reader's pure core: pool ranking, short answer spans, citations."""
+"""The reader's pure pieces: pool ranking, short answer spans, citations, the vote."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadline.agents.reader import (
+from leadline.agents.reasoner import ReasonerOutput, proposed_queries, resolve_queries
+from leadline.agents.searcher import rank_pool
+from leadline.agents.workspace import PoolHit
+from leadline.graph.read import (
     RankedPassage,
     choice_options,
     cite,
     is_yes_no_question,
     quote,
-    rank_pool,
     render_passages,
     short_answer,
 )
-from leadline.agents.reasoner import ReasonerOutput, proposed_queries, resolve_queries
-from leadline.agents.workspace import PoolHit
 from leadline.tools.search.rank import bm25_ranks
 
 
@@ -133,7 +133,7 @@ def test_without_next_queries_the_found_entity_leads_the_next_search() -> None:
 
 
 def test_vote_takes_the_majority_in_normal_form_ties_to_the_first() -> None:
-    from leadline.agents.reader import vote
+    from leadline.graph.read import vote
 
     assert vote(["Oslo"]) == 0  # one sample: the single read
     assert vote(["Oslo", "Bergen", "bergen."]) == 1
