@@ -6,6 +6,8 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +136,13 @@ def make_services(base_url: str, search: Any, data_dir: Path) -> Services:
     settings = load_settings(config_file=config, environ={}, data_dir=data_dir)
     llm = LLMClient(base_url=base_url, model="scripted", max_retries=0, timeout_s=10)
     return Services(settings=settings, llm=llm, search=search)
+
+
+@asynccontextmanager
+async def scripted_services(base_url: str, dataset: Any, data_dir: Path) -> AsyncIterator[Services]:
+    """`make_services` over the dataset's own search, with the LLM client closed on the way out."""
+    services = make_services(base_url, search_for(dataset), data_dir)
+    try:
+        yield services
+    finally:
+        await services.llm.aclose()

@@ -14,14 +14,18 @@ from leadline.errors import ConfigError
 from leadline.evals.baselines import parse_system
 from leadline.evals.replay import replay_reader
 from leadline.evals.runner import evaluate
-from tests.evals.helpers import ScriptedModel, load_mini, make_services, search_for
+from tests.evals.helpers import (
+    ScriptedModel,
+    load_mini,
+    make_services,
+    scripted_services,
+)
 from tests.fakes.llm_server import ScriptedLLMServer, agent_role
 
 
 async def _evaluated(tmp_path: Path, server: ScriptedLLMServer) -> list[dict]:
     dataset = load_mini(tmp_path)
-    services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-    try:
+    async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
         return await evaluate(
             dataset,
             parse_system("leadline-fixed-sequential"),
@@ -30,8 +34,6 @@ async def _evaluated(tmp_path: Path, server: ScriptedLLMServer) -> list[dict]:
             services=services,
             progress=False,
         )
-    finally:
-        await services.llm.aclose()
 
 
 async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_path: Path) -> None:

@@ -19,7 +19,14 @@ from leadline.evals import runner
 from leadline.evals.baselines import parse_system
 from leadline.evals.replay_sweep import CheckSpec, ReplayGrid, replay_source, run_replay_sweep
 from leadline.evals.runner import evaluate
-from tests.evals.helpers import ScriptedModel, load_mini, make_services, search_for, write_dataset
+from tests.evals.helpers import (
+    ScriptedModel,
+    load_mini,
+    make_services,
+    scripted_services,
+    search_for,
+    write_dataset,
+)
 from tests.fakes.llm_server import ScriptedLLMServer, agent_role
 
 MAX_BUDGET = Budget(max_tokens=12_000, max_search_steps=3, width=1)
@@ -27,8 +34,7 @@ MAX_BUDGET = Budget(max_tokens=12_000, max_search_steps=3, width=1)
 
 async def _max_run(tmp_path: Path, server: ScriptedLLMServer) -> list[dict]:
     dataset = load_mini(tmp_path)
-    services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-    try:
+    async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
         return await evaluate(
             dataset,
             parse_system("leadline-fixed-sequential"),
@@ -37,8 +43,6 @@ async def _max_run(tmp_path: Path, server: ScriptedLLMServer) -> list[dict]:
             services=services,
             progress=False,
         )
-    finally:
-        await services.llm.aclose()
 
 
 async def test_a_replayed_sweep_reads_each_distinct_pool_once_and_writes_a_sweeps_outputs(

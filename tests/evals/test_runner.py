@@ -10,7 +10,13 @@ from leadline.cli import main
 from leadline.errors import ConfigError
 from leadline.evals.baselines import parse_system
 from leadline.evals.runner import evaluate, load_records, run_eval
-from tests.evals.helpers import ScriptedModel, load_mini, make_services, search_for, write_dataset
+from tests.evals.helpers import (
+    ScriptedModel,
+    load_mini,
+    scripted_services,
+    search_for,
+    write_dataset,
+)
 from tests.fakes.llm_server import ScriptedLLMServer
 
 SYSTEMS = ["closed-book", "rag", "ircot", "leadline-fixed-sequential", "leadline-adaptive-auto"]
@@ -22,8 +28,7 @@ async def test_run_eval_compares_systems_and_resumes(tmp_path: Path) -> None:
     budget = Budget(max_tokens=4000, max_search_steps=3)
     out = tmp_path / "out"
     with ScriptedLLMServer(ScriptedModel()) as server:
-        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-        try:
+        async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
             result = await run_eval(
                 dataset,
                 systems,
@@ -43,8 +48,6 @@ async def test_run_eval_compares_systems_and_resumes(tmp_path: Path) -> None:
                 services=services,
                 progress=False,
             )
-        finally:
-            await services.llm.aclose()
     assert len(server.requests) == calls  # everything was finished: nothing re-run
     assert again["systems"] == result["systems"]
     s = result["systems"]
@@ -76,8 +79,7 @@ async def test_resume_skips_finished_ids_and_refuses_other_configs(tmp_path: Pat
     dataset = load_mini(tmp_path)
     path = tmp_path / "rag.jsonl"
     with ScriptedLLMServer(ScriptedModel()) as server:
-        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-        try:
+        async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
             await evaluate(
                 dataset.head(2),
                 parse_system("rag"),
@@ -104,8 +106,6 @@ async def test_resume_skips_finished_ids_and_refuses_other_configs(tmp_path: Pat
                     services=services,
                     progress=False,
                 )
-        finally:
-            await services.llm.aclose()
 
 
 def test_cli_eval_json_and_resume(

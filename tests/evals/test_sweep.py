@@ -13,7 +13,14 @@ from leadline.cli import main
 from leadline.errors import ConfigError
 from leadline.evals import runner
 from leadline.evals.sweep import SweepGrid, parse_ints, run_sweep
-from tests.evals.helpers import ScriptedModel, load_mini, make_services, search_for, write_dataset
+from tests.evals.helpers import (
+    ScriptedModel,
+    load_mini,
+    make_services,
+    scripted_services,
+    search_for,
+    write_dataset,
+)
 from tests.fakes.llm_server import ScriptedLLMServer
 
 STEPS = (0, 1, 2)
@@ -25,8 +32,7 @@ async def test_sweep_writes_curves_plots_and_report_within_budgets(tmp_path: Pat
     out = tmp_path / "sweep"
     grid = SweepGrid(STEPS, TOKENS)
     with ScriptedLLMServer(ScriptedModel()) as server:
-        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-        try:
+        async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
             summary = await run_sweep(
                 dataset,
                 grid,
@@ -36,8 +42,6 @@ async def test_sweep_writes_curves_plots_and_report_within_budgets(tmp_path: Pat
                 progress=False,
                 command="leadline sweep ...",
             )
-        finally:
-            await services.llm.aclose()
     assert summary["budget_violations"] == {}
     # every record of every cell within that cell's caps
     for cell in grid.cells():
@@ -76,8 +80,7 @@ async def test_a_sweep_over_all_three_axes_holds_every_cap(tmp_path: Path) -> No
     out = tmp_path / "sweep3"
     grid = SweepGrid((1, 2), (9000,), ("sequential",), "fixed", (0, None), (1, 2))
     with ScriptedLLMServer(ScriptedModel()) as server:
-        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-        try:
+        async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
             summary = await run_sweep(
                 dataset,
                 grid,
@@ -87,8 +90,6 @@ async def test_a_sweep_over_all_three_axes_holds_every_cap(tmp_path: Path) -> No
                 compare_adaptive=False,
                 progress=False,
             )
-        finally:
-            await services.llm.aclose()
     assert summary["budget_violations"] == {} and summary["cells"] == 8
     names = sorted(p.name for p in (out / "cells").iterdir())
     assert "fixed-sequential-s2-t9000-r0-w2.jsonl" in names
@@ -161,8 +162,7 @@ async def test_allocate_is_compared_with_the_fixed_cells_at_equal_compute(tmp_pa
     dataset = load_mini(tmp_path)
     out = tmp_path / "sweep-policies"
     with ScriptedLLMServer(ScriptedModel()) as server:
-        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-        try:
+        async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
             summary = await run_sweep(
                 dataset,
                 SweepGrid((0, 1, 2), (6000,)),
@@ -172,8 +172,6 @@ async def test_allocate_is_compared_with_the_fixed_cells_at_equal_compute(tmp_pa
                 compare_policies=("adaptive", "allocate"),
                 progress=False,
             )
-        finally:
-            await services.llm.aclose()
     assert set(summary["compute_matched"]) == {"auto", "allocate/auto"}
     allocate = summary["compute_matched"]["allocate/auto"]["em"]
     assert {"difference", "difference_ci", "p_policy_better"} <= set(allocate)

@@ -21,7 +21,7 @@ from leadline.evals.types import (
     shape_comparison,
     shape_pairs,
 )
-from tests.evals.helpers import FACTS, ScriptedModel, load_mini, make_services, search_for
+from tests.evals.helpers import FACTS, ScriptedModel, load_mini, scripted_services
 from tests.fakes.llm_server import ScriptedLLMServer
 
 
@@ -87,8 +87,7 @@ async def test_eval_reports_by_type_and_compares_shapes(tmp_path: Path) -> None:
     systems = [parse_system(s) for s in ("leadline-fixed-sequential", "leadline-fixed-parallel")]
     out = tmp_path / "out"
     with ScriptedLLMServer(ScriptedModel()) as server:
-        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
-        try:
+        async with scripted_services(server.base_url, dataset, tmp_path / "data") as services:
             result = await run_eval(
                 dataset,
                 systems,
@@ -99,8 +98,6 @@ async def test_eval_reports_by_type_and_compares_shapes(tmp_path: Path) -> None:
                 progress=False,
                 types=labels,
             )
-        finally:
-            await services.llm.aclose()
     by_type = result["by_type"]
     seq = by_type["systems"]["leadline-fixed-sequential"]
     assert seq["comparison"]["n"] == 1 and seq["bridge"]["n"] == 3
