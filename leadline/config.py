@@ -23,6 +23,9 @@ DEFAULT_COLLECTION = "default"
 
 ModelSize = Literal["1.5b", "0.5b"]
 KVMode = Literal["shared", "isolated"]
+# llama.cpp's speculative decoding for the embedded server: n-gram lookup drafts from the text
+# already in context (free on CPU), "draft" runs the packaged 0.5B model as a draft.
+Speculative = Literal["none", "ngram-simple", "ngram-mod", "ngram-map-k", "draft"]
 
 # Environment variable -> settings field. The OPENAI_* names are fallbacks only.
 ENV_VARS: dict[str, str] = {
@@ -40,6 +43,7 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_CTX_PER_SLOT": "ctx_per_slot",
     "LEADLINE_PARALLEL": "parallel_slots",
     "LEADLINE_KV_MODE": "kv_mode",
+    "LEADLINE_SPECULATIVE": "speculative",
     "LEADLINE_COLLECTION": "collection",
     "LEADLINE_CACHE_SALT": "cache_salt",
     "LEADLINE_PASSAGES_PER_QUERY": "passages_per_query",
@@ -75,6 +79,9 @@ class Settings(BaseModel):
     ctx_per_slot: int = Field(8192, ge=512)
     parallel_slots: int = Field(1, ge=1, le=64)
     kv_mode: KVMode = "shared"
+    speculative: Speculative = Field(
+        "none", description="Speculative decoding of the embedded server (benchmarks/README.md)."
+    )
     cache_salt: str | None = Field(
         None, description="vLLM cache_salt: isolates this tenant's prefix cache."
     )

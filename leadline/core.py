@@ -29,6 +29,7 @@ from leadline.budgets.ledger import (
 from leadline.config import Settings
 from leadline.errors import ConfigError
 from leadline.graph.build import LLM_EXTRA_KEY, ON_PLAN_KEY, OnPlan
+from leadline.graph.read import confidence
 from leadline.graph.runs import GraphCache, compiled_graph, open_checkpointer, saved_spec
 from leadline.graph.state import (
     DEFAULT_POOL_PER_QUERY,
@@ -76,9 +77,18 @@ class ResearchResult:
     found: list[str] = field(default_factory=list)  # what each hop established, in order
     # Each reader sample's short answer (one per unit of `caps.width`; the vote's input).
     reader_samples: list[str] = field(default_factory=list)
+    # Log-probabilities of the reader's (greedy) answer tokens, where the endpoint gives them;
+    # `reader_confidence` is their geometric-mean probability.
+    answer_logprobs: list[float] = field(default_factory=list)
     # What the allocate policy chose for this question (search steps, reasoning tokens, width)
     # and the EM and cost its law predicted; None under the other policies.
     allocation: dict[str, Any] | None = None
+
+    @property
+    def reader_confidence(self) -> float | None:
+        """How sure the reader was of its answer (0–1); None without log-probabilities."""
+        value = confidence(self.answer_logprobs)
+        return None if value is None else round(value, 4)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +101,7 @@ class ResearchResult:
             "stop_reason": self.stop_reason,
             "answer_source": self.answer_source,
             "reader_samples": self.reader_samples,
+            "reader_confidence": self.reader_confidence,
             "allocation": self.allocation,
             "anytime": [asdict(a) for a in self.anytime],
             "error": self.error,
@@ -229,6 +240,7 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         found=[e.found for e in values.get("entries", []) if isinstance(e, Note) and e.found],
         pool=list(values.get("pool", [])),
         reader_samples=list(final.samples) if final else [],
+        answer_logprobs=list(final.answer_logprobs) if final else [],
         allocation=values.get("allocation"),
     )
 

@@ -30,7 +30,7 @@ from leadline.budgets.ledger import AnytimeAnswer
 
 Policy = Literal["fixed", "adaptive", "allocate"]
 ShapeMode = Literal["sequential", "parallel", "auto"]
-StopReason = Literal["done", "early_stop", "budget", "error"]
+StopReason = Literal["done", "early_stop", "confident", "budget", "error"]
 
 PARALLEL_WIDTH = 3
 ADAPTIVE_STEPS_PER_HOP = 2

@@ -56,7 +56,13 @@ from leadline.budgets.ledger import (
     total_spend,
 )
 from leadline.errors import LLMError, LLMOutputError
-from leadline.graph.read import answer_reserve, anytime_fallback, passage_tokens, read_pool
+from leadline.graph.read import (
+    answer_reserve,
+    anytime_fallback,
+    confidence,
+    passage_tokens,
+    read_pool,
+)
 from leadline.graph.state import FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.base import LinkFollower, SearchBackend
@@ -292,6 +298,42 @@ class ResearchNodes:
         )
         return {**update, "entries": outcome.evidence, "pool": outcome.pool, "events": [event]}
 
+    async def read_early(
+        self, state: ResearchState, config: RunnableConfig
+    ) -> Command[Literal["reason", "__end__"]]:
+        """After the first round: read the pool at once, and stop there when the reader is at
+        least `spec.stop_confidence` sure of its answer; otherwise search on, as if unread.
+
+        The early read holds back the final read's reserve, so a run that searches on can
+        still answer; when it fails or does not fit, the run goes on without it."""
+        spec = state["spec"]
+        step = state.get("step", 0) + 1
+        guard = BudgetGuard(
+            spec.budget, _spent(state), reserve=answer_reserve(spec), agent="answer", step=step
+        )
+        try:
+            early = await read_pool(
+                self.llm,
+                spec,
+                state.get("entries", []),
+                state.get("pool", []),
+                guard,
+                llm_extra(spec, config),
+            )
+        except (CallRefused, LLMError):
+            early = None
+        update: dict[str, Any] = {"events": guard.events}
+        sure = confidence(early.answer_logprobs) if early is not None else None
+        if (
+            early is None
+            or sure is None
+            or spec.stop_confidence is None
+            or sure < spec.stop_confidence
+        ):
+            return Command(goto="reason", update=update)
+        update.update(final=early, stop_reason="confident", step=step, usable_replies=1)
+        return Command(goto=END, update=update)
+
     async def reason(
         self, state: ResearchState, config: RunnableConfig
     ) -> Command[Literal["search", "answer"]]:
@@ -388,6 +430,12 @@ class ResearchNodes:
         return update
 
 
+def after_links(state: ResearchState) -> Literal["read_early", "reason"]:
+    """Read early only after the first round, and only when the run may stop on confidence."""
+    first_round = state.get("step", 0) == 0
+    return "read_early" if first_round and state["spec"].stop_confidence is not None else "reason"
+
+
 def build_graph(llm: LLMClient, search: SearchBackend, *, checkpointer: Any = None) -> Any:
     """Compile the research graph with its I/O injected; nothing is compiled at import time."""
     nodes = ResearchNodes(llm, search)
@@ -395,10 +443,11 @@ def build_graph(llm: LLMClient, search: SearchBackend, *, checkpointer: Any = No
     graph.add_node("plan", nodes.plan)
     graph.add_node("search", nodes.search)
     graph.add_node("links", nodes.links)
+    graph.add_node("read_early", nodes.read_early)
     graph.add_node("reason", nodes.reason)
     graph.add_node("answer", nodes.answer)
     graph.add_edge(START, "plan")
     graph.add_edge("search", "links")
-    graph.add_edge("links", "reason")
+    graph.add_conditional_edges("links", after_links, ["read_early", "reason"])
     graph.add_edge("answer", END)
     return graph.compile(checkpointer=checkpointer)

@@ -25,6 +25,7 @@ replay both read through `read_pool`, so a replayed cell reads exactly as a run 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class Samples:
 
     answers: list[str]
     ends: list[int]
+    greedy_logprobs: tuple[float, ...] = ()  # of the first (greedy) answer's own tokens
 
     def spends(self, events: Sequence[LedgerEvent]) -> list[Spend]:
         starts = [0, *self.ends[:-1]]
@@ -172,7 +174,8 @@ async def read_pool(
     fails, and the vote takes what there is.
     """
     messages, shown = reader_prompt(spec, entries, pool, guard, up_to_step)
-    samples = (await sample_answers(llm, spec, messages, guard, extra_body)).answers
+    read = await sample_answers(llm, spec, messages, guard, extra_body)
+    samples = read.answers
     winner = vote(samples)
     if winner is None:
         return None
@@ -181,7 +184,13 @@ async def read_pool(
         Citation(p.n, p.passage_id, p.title, p.source, quote(text, p.text, QUOTE_CHARS))
         for p in cite(text, shown)
     )
-    return FinalAnswer(answer=text, citations=cited, source="reader", samples=tuple(samples))
+    return FinalAnswer(
+        answer=text,
+        citations=cited,
+        source="reader",
+        samples=tuple(samples),
+        answer_logprobs=read.greedy_logprobs,
+    )
 
 
 async def sample_answers(
@@ -194,30 +203,59 @@ async def sample_answers(
     """`spec.budget.width` short answers to one reader prompt: the first greedy (exactly the
     single read; its errors are the caller's), the rest sampled with seeds 1, 2, … so a replay
     draws the same samples from a server that honours seeds."""
-    samples = Samples([], [])
+    answers: list[str] = []
+    ends: list[int] = []  # guard events held after each sample
+    greedy: tuple[float, ...] = ()
     for i in range(spec.budget.width):
         try:
-            output, _ = await llm.chat_json(
+            output, replies = await llm.chat_json(
                 messages,
                 ReaderOutput,
                 max_tokens=spec.budget.answer_tokens,
                 temperature=0.0 if i == 0 else SAMPLE_TEMPERATURE,
                 extra_body=extra_body if i == 0 else {**extra_body, "seed": i},
                 guard=guard,
+                logprobs=i == 0,
             )
         except LLMOutputError:
             if i == 0:
                 raise
-            samples.answers.append("")  # an unreadable sample: it keeps its place, no vote
-            samples.ends.append(len(guard.events))
+            answers.append("")  # an unreadable sample: it keeps its place, no vote
+            ends.append(len(guard.events))
             continue
         except (CallRefused, LLMError):
             if i == 0:
                 raise
             break
-        samples.answers.append(short_answer(spec.question, output.answer))
-        samples.ends.append(len(guard.events))
-    return samples
+        answers.append(short_answer(spec.question, output.answer))
+        ends.append(len(guard.events))
+        if i == 0:
+            greedy = answer_logprobs(replies[-1].token_logprobs)
+    return Samples(answers, ends, greedy)
+
+
+ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def answer_logprobs(tokens: Sequence[tuple[str, float]]) -> tuple[float, ...]:
+    """Log-probabilities of the tokens that spell the answer inside a `{"answer": "…"}` reply,
+    the JSON around it left out (the grammar makes it near-certain, so it says nothing)."""
+    match = ANSWER_VALUE.search("".join(token for token, _ in tokens))
+    if match is None:
+        return ()
+    start, end, at, kept = match.start(1), match.end(1), 0, []
+    for token, logprob in tokens:
+        if at < end and at + len(token) > start:
+            kept.append(logprob)
+        at += len(token)
+    return tuple(kept)
+
+
+def confidence(logprobs: Sequence[float]) -> float | None:
+    """How sure the reader was of its answer: the geometric-mean probability of its tokens."""
+    if not logprobs:
+        return None
+    return math.exp(sum(logprobs) / len(logprobs))
 
 
 def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:

@@ -39,6 +39,9 @@ class RunSpec:
     reader_passages: int = DEFAULT_READER_PASSAGES  # K: pool passages the final reader reads
     max_passage_tokens: int = DEFAULT_MAX_PASSAGE_TOKENS  # per passage shown in the workspace
     follow_links: bool = True  # a link step after each round, when the corpus has a link graph
+    # Read after the first round and stop there when the reader is at least this sure (0–1);
+    # None: never read early.
+    stop_confidence: float | None = None
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"id_slot": 0}
     allocation: AllocationModel | None = None  # the fitted law, for policy "allocate"
 
@@ -67,6 +70,8 @@ class FinalAnswer:
     # Every reader sample's short answer, in order (one per unit of width; the vote's input),
     # so a smaller width can be scored later by voting over the first few.
     samples: tuple[str, ...] = ()
+    # Log-probabilities of the greedy answer's tokens, where the endpoint gives them.
+    answer_logprobs: tuple[float, ...] = ()
 
 
 class ResearchState(TypedDict, total=False):

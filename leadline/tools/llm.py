@@ -70,6 +70,8 @@ class Completion:
     usage: Usage
     model: str
     finish_reason: str | None = None
+    # (token, log-probability) of each completion token, when asked for and the server gave them
+    token_logprobs: tuple[tuple[str, float], ...] = ()
 
 
 class CallGuard(Protocol):
@@ -116,6 +118,15 @@ def usage_from_response(
         reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
         latency_s=latency_s,
     )
+
+
+def _token_logprobs(choice: Any) -> tuple[tuple[str, float], ...]:
+    """The choice's (token, logprob) pairs; () when the server sent none or sent them malformed."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    try:
+        return tuple((str(t.token), float(t.logprob)) for t in content)
+    except (AttributeError, TypeError, ValueError):
+        return ()
 
 
 def _count(value: Any) -> int:
@@ -302,14 +313,19 @@ class LLMClient:
         response_format: dict[str, Any] | None = None,
         extra_body: dict[str, Any] | None = None,
         guard: CallGuard | None = None,
+        logprobs: bool = False,
     ) -> Completion:
-        """One chat completion (retried on transient failures; the guard checks each attempt)."""
+        """One chat completion (retried on transient failures; the guard checks each attempt).
+
+        `logprobs`: ask for each completion token's log-probability (`token_logprobs`)."""
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
             "max_tokens": max_tokens,
             "temperature": temperature,
         }
+        if logprobs:
+            kwargs["logprobs"] = True
         if response_format is not None:
             kwargs["response_format"] = response_format
         body = {**self.extra_body, **(extra_body or {})}
@@ -352,6 +368,7 @@ class LLMClient:
             ),
             model=str(getattr(response, "model", None) or self.model),
             finish_reason=getattr(choice, "finish_reason", None),
+            token_logprobs=_token_logprobs(choice) if logprobs else (),
         )
         if guard is not None:
             guard.after(completion)
@@ -366,6 +383,7 @@ class LLMClient:
         temperature: float = 0.0,
         extra_body: dict[str, Any] | None = None,
         guard: CallGuard | None = None,
+        logprobs: bool = False,
     ) -> tuple[T, list[Completion]]:
         """Structured output: schema-constrained where supported, else parse + one repair."""
         response_format = json_schema_format(schema) if self.json_schema_supported else None
@@ -376,6 +394,7 @@ class LLMClient:
             response_format=response_format,
             extra_body=extra_body,
             guard=guard,
+            logprobs=logprobs,
         )
         try:
             return parse_json_reply(first.text, schema), [first]
@@ -388,6 +407,7 @@ class LLMClient:
                 response_format=response_format,
                 extra_body=extra_body,
                 guard=guard,
+                logprobs=logprobs,
             )
             try:
                 return parse_json_reply(second.text, schema), [first, second]

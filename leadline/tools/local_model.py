@@ -27,7 +27,7 @@ from typing import Any, Self
 
 import httpx
 
-from leadline.config import ModelSize, Settings
+from leadline.config import ModelSize, Settings, Speculative
 from leadline.errors import ModelError
 
 READ_CHUNK = 8 * 1024 * 1024
@@ -35,6 +35,12 @@ DEFAULT_STARTUP_TIMEOUT_S = 180.0
 SIDECAR_SUFFIX = ".verified.json"
 GGUF_MAGIC = b"GGUF"
 LOCALHOST = "127.0.0.1"
+SPECULATIVE_TYPES: dict[str, str] = {  # leadline's names -> llama.cpp's
+    "ngram-simple": "COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE",
+    "ngram-mod": "COMMON_SPECULATIVE_TYPE_NGRAM_MOD",
+    "ngram-map-k": "COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K",
+    "draft": "COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE",
+}
 
 
 @dataclass(frozen=True)
@@ -269,7 +275,12 @@ class EmbeddedServer:
         parallel_slots: int = 1,
         port: int = 0,
         startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+        speculative: Speculative = "none",
+        draft_model_path: Path | None = None,
     ) -> None:
+        """`speculative="draft"` needs `draft_model_path`, a model sharing the main tokenizer."""
+        if speculative == "draft" and draft_model_path is None:
+            raise ModelError('speculative="draft" needs a draft model (draft_model_path)')
         self.model_path = Path(model_path)
         self.model_name = model_name or self.model_path.stem
         self.threads = threads
@@ -277,6 +288,8 @@ class EmbeddedServer:
         self.parallel_slots = parallel_slots
         self.port = port
         self.startup_timeout_s = startup_timeout_s
+        self.speculative = speculative
+        self.draft_model_path = Path(draft_model_path) if draft_model_path else None
         self._server: Any = None
         self._address: str | None = None
 
@@ -285,6 +298,11 @@ class EmbeddedServer:
         """A server for the model `settings` resolve to (verified), sized by its slot settings."""
         path = resolve_model_path(settings)
         name = settings.model or path.stem  # the packaged files are named after their model
+        draft = None
+        if settings.speculative == "draft":  # the packaged 0.5B shares the 1.5B's tokenizer
+            draft = resolve_model_path(
+                settings.model_copy(update={"model_size": "0.5b", "model_path": None})
+            )
         return cls(
             path,
             model_name=name,
@@ -292,6 +310,8 @@ class EmbeddedServer:
             ctx_per_slot=settings.ctx_per_slot,
             parallel_slots=settings.parallel_slots,
             port=port,
+            speculative=settings.speculative,
+            draft_model_path=draft,
         )
 
     def __repr__(self) -> str:
@@ -328,6 +348,13 @@ class EmbeddedServer:
         params.cpuparams_batch.n_threads = self.threads
         params.cache_prompt = True
         params.verbosity = 0  # llama.cpp's logs would drown leadline's own progress output
+        if self.speculative != "none":
+            kind = SPECULATIVE_TYPES[self.speculative]
+            params.speculative.types = [getattr(xllamacpp.common_speculative_type, kind)]
+        if self.draft_model_path is not None and self.speculative == "draft":
+            params.speculative.draft.mparams.path = str(self.draft_model_path)
+            params.speculative.draft.cpuparams.n_threads = self.threads
+            params.speculative.draft.cpuparams_batch.n_threads = self.threads
         return params
 
     def start(self) -> Self:

@@ -35,6 +35,7 @@ class Reply:
     usage: dict[str, Any] | None = None
     raw_body: str | None = None  # sent verbatim instead of a chat completion
     content_type: str = "application/json"
+    logprobs: list[tuple[str, float]] | None = None  # (token, logprob) sent with the choice
 
 
 @dataclass(frozen=True)
@@ -214,18 +215,24 @@ class ScriptedLLMServer:
                     )
                     return
                 usage = reply.usage or server.usage_for(body, reply.content)
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.content},
+                    "finish_reason": "stop",
+                }
+                if reply.logprobs is not None:
+                    choice["logprobs"] = {
+                        "content": [
+                            {"token": t, "logprob": lp, "bytes": None, "top_logprobs": []}
+                            for t, lp in reply.logprobs
+                        ]
+                    }
                 payload = {
                     "id": "chatcmpl-scripted",
                     "object": "chat.completion",
                     "created": 0,
                     "model": server.model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": reply.content},
-                            "finish_reason": "stop",
-                        }
-                    ],
+                    "choices": [choice],
                     "usage": usage,
                 }
                 self._send(200, json.dumps(payload), reply.headers)

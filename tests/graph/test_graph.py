@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 
 import pytest
@@ -316,3 +317,43 @@ async def test_no_reasoning_call_is_spent_once_no_search_round_is_left() -> None
     # a reasoning step after the first search chose the second; after the second, none is left
     assert roles(server) == {"planner": 1, "reasoner": 1, "answer": 1}
     assert result.stop_reason == "budget" and result.answer_source == "reader"
+
+
+def sure_answer(logprob: float) -> Reply:
+    """A reader reply whose answer tokens the model gave `logprob` each."""
+    tokens = [('{"answer": "', 0.0), ("Topic", logprob), (" 5", logprob), ('"}', 0.0)]
+    return Reply('{"answer": "Topic 5"}', logprobs=tokens)
+
+
+@pytest.mark.parametrize(("logprob", "stops"), [(-0.05, True), (-1.5, False)])
+async def test_a_sure_early_read_ends_the_run_after_one_round(logprob: float, stops: bool) -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1"], hops=2),
+        reasoner=lambda b: reason_reply(next_queries=[f"topic {len(str(b)) % 7}"]),
+        answer=sure_answer(logprob),
+    )
+    budget = Budget(max_search_steps=4)
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, budget, policy="fixed", stop_confidence=0.8)
+    assert result.answer == "Topic 5"
+    assert result.reader_confidence == pytest.approx(math.exp(logprob), abs=1e-3)
+    if stops:  # exp(-0.05) = 0.95 >= 0.8: no reasoner call, one round, one read
+        assert result.stop_reason == "confident"
+        assert roles(server) == Counter(planner=1, answer=1)
+        assert result.usage.search_steps == 1
+    else:  # exp(-1.5) = 0.22: search on to the cap, then the final read
+        assert result.stop_reason == "budget"
+        assert roles(server)["answer"] == 2 and roles(server)["reasoner"] >= 1
+        assert result.usage.search_steps == 4
+    assert spent_within(result, budget)
+
+
+async def test_without_a_stop_confidence_nothing_is_read_early() -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1"], hops=2),
+        reasoner=lambda b: reason_reply(next_queries=[f"topic {len(str(b)) % 7}"]),
+        answer=sure_answer(0.0),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=3), policy="fixed")
+    assert result.stop_reason == "budget" and roles(server)["answer"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,8 +13,10 @@ from leadline.agents.searcher import rank_pool
 from leadline.agents.workspace import PoolHit
 from leadline.graph.read import (
     RankedPassage,
+    answer_logprobs,
     choice_options,
     cite,
+    confidence,
     is_yes_no_question,
     quote,
     render_passages,
@@ -141,3 +145,21 @@ def test_vote_takes_the_majority_in_normal_form_ties_to_the_first() -> None:
     assert vote(["unknown", "Bergen", "Oslo"]) == 1  # unknowns take no part
     assert vote(["unknown", "", "none"]) is None
     assert vote([]) is None
+
+
+def test_only_the_answer_value_tokens_carry_the_confidence() -> None:
+    tokens = [('{"', -0.01), ("answer", -0.02), ('":', 0.0), (' "', 0.0)]
+    tokens += [("Shir", -0.7), ("ley Temple", -0.1), ('"', -0.3), ("}", 0.0)]
+    assert answer_logprobs(tokens) == (-0.7, -0.1)
+    assert confidence(answer_logprobs(tokens)) == pytest.approx(math.exp(-0.4))
+
+
+def test_a_token_straddling_the_opening_quote_counts_as_answer() -> None:
+    tokens = [('{"answer": "Ye', -0.5), ("s", -0.1), ('"}', 0.0)]
+    assert answer_logprobs(tokens) == (-0.5, -0.1)
+
+
+def test_no_answer_value_means_no_confidence() -> None:
+    assert answer_logprobs([("not json", -0.1)]) == ()
+    assert answer_logprobs([]) == ()
+    assert confidence(()) is None

@@ -259,3 +259,27 @@ async def test_a_timed_out_attempt_is_booked_at_its_worst_case_and_the_retry_rec
         await client.chat(HELLO, max_tokens=500, guard=tight)
     assert len(server.requests) == 1
     assert sum(e.total_tokens for e in tight.events) <= 900
+
+
+async def test_logprobs_are_asked_for_only_when_wanted_and_parsed(scripted_llm, llm_client) -> None:
+    tokens = [
+        ('{"', -0.01),
+        ("answer", 0.0),
+        ('":"', 0.0),
+        ("Par", -0.4),
+        ("is", -0.1),
+        ('"}', 0.0),
+    ]
+    server = scripted_llm(Reply('{"answer":"Paris"}', logprobs=tokens), Reply("plain"))
+    client = llm_client(server)
+    asked = await client.chat(HELLO, max_tokens=8, logprobs=True)
+    plain = await client.chat(HELLO, max_tokens=8)
+    assert server.requests[0]["logprobs"] is True and "logprobs" not in server.requests[1]
+    assert asked.token_logprobs == tuple(tokens)
+    assert plain.token_logprobs == ()
+
+
+async def test_a_server_without_logprobs_gives_none(scripted_llm, llm_client) -> None:
+    server = scripted_llm("no logprobs here")
+    completion = await llm_client(server).chat(HELLO, max_tokens=8, logprobs=True)
+    assert completion.token_logprobs == ()

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from leadline.config import Settings
-from leadline.errors import ModelError
+from leadline.config import Settings, load_settings
+from leadline.errors import ConfigError, ModelError
 from leadline.tools import local_model
 from leadline.tools.llm import LLMClient
 from leadline.tools.local_model import (
@@ -171,6 +171,32 @@ def test_server_params_split_context_between_slots(tmp_path: Path) -> None:
     assert (params.cpuparams.n_threads, params.cpuparams_batch.n_threads) == (3, 3)
     assert params.hostnames == ["127.0.0.1"] and params.port == 0
     assert params.model_alias == {"m"}
+
+
+def test_server_params_turn_on_the_chosen_speculative_decoding(tmp_path: Path) -> None:
+    xllamacpp = pytest.importorskip("xllamacpp")
+    kinds = xllamacpp.common_speculative_type
+    plain = EmbeddedServer(tmp_path / "m.gguf")._params()
+    assert plain.speculative.types == [kinds.COMMON_SPECULATIVE_TYPE_NONE]
+    ngram = EmbeddedServer(tmp_path / "m.gguf", speculative="ngram-mod")._params()
+    assert ngram.speculative.types == [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_MOD]
+    assert ngram.speculative.draft.mparams.path == ""  # no draft model loaded for n-grams
+    draft = EmbeddedServer(
+        tmp_path / "m.gguf", threads=3, speculative="draft", draft_model_path=tmp_path / "d.gguf"
+    )._params()
+    assert draft.speculative.types == [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+    assert draft.speculative.draft.mparams.path == str(tmp_path / "d.gguf")
+    assert draft.speculative.draft.cpuparams.n_threads == 3
+
+
+def test_draft_speculation_needs_a_draft_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="needs a draft model"):
+        EmbeddedServer(tmp_path / "m.gguf", speculative="draft")
+
+
+def test_settings_refuse_an_unknown_speculative_option() -> None:
+    with pytest.raises(ConfigError, match="speculative"):
+        load_settings(environ={"LEADLINE_SPECULATIVE": "medusa"})
 
 
 # --- the real model ------------------------------------------------------------------------------
