@@ -23,6 +23,8 @@ DEFAULT_COLLECTION = "default"
 
 ModelSize = Literal["1.5b", "0.5b"]
 KVMode = Literal["shared", "isolated"]
+# Chosen on dev300 questions 1-47 (benchmarks/results/README.md, "Confident stop").
+DEFAULT_STOP_CONFIDENCE = 0.8
 # llama.cpp's speculative decoding for the embedded server: n-gram lookup drafts from the text
 # already in context (free on CPU), "draft" runs the packaged 0.5B model as a draft.
 Speculative = Literal["none", "ngram-simple", "ngram-mod", "ngram-map-k", "draft"]
@@ -49,6 +51,7 @@ ENV_VARS: dict[str, str] = {
     "LEADLINE_PASSAGES_PER_QUERY": "passages_per_query",
     "LEADLINE_READER_PASSAGES": "reader_passages",
     "LEADLINE_FOLLOW_LINKS": "follow_links",
+    "LEADLINE_STOP_CONFIDENCE": "stop_confidence",
     "LEADLINE_ALLOCATION_MODEL": "allocation_model",
 }
 FALLBACK_ENV_VARS: dict[str, str] = {
@@ -93,6 +96,13 @@ class Settings(BaseModel):
     )
     follow_links: bool = Field(
         True, description="Follow the link graph after each search round, where there is one."
+    )
+    stop_confidence: float = Field(
+        DEFAULT_STOP_CONFIDENCE,
+        ge=0.0,
+        le=1.0,
+        description="Read after the first search round and stop there when the reader is at "
+        "least this sure of its answer (0 = never read early).",
     )
     allocation_model: Path | None = Field(
         None,

@@ -164,6 +164,7 @@ def run_spec(
         passages_per_query=options.passages_per_query or DEFAULT_POOL_PER_QUERY,
         reader_passages=options.reader_passages or DEFAULT_READER_PASSAGES,
         follow_links=options.follow_links is not False,
+        stop_confidence=options.stop_confidence or None,  # 0: never read early
         llm_extra=llm_extra,
         allocation=load_model(allocation_model) if options.policy == "allocate" else None,
     )
@@ -172,7 +173,8 @@ def run_spec(
 def progress_event(
     node: str, update: dict[str, Any], spent_events: list[LedgerEvent]
 ) -> list[dict[str, Any]]:
-    """Turn one graph update into the progress events users see (plan, search, reason, answer)."""
+    """Turn one graph update into the progress events users see (plan, search, reason, the
+    early read, answer)."""
     spent_events.extend(update.get("events", []))
     spend = total_spend(spent_events).to_dict()
     if node == "plan":
@@ -213,6 +215,23 @@ def progress_event(
         if update.get("stop_reason"):
             out["stop_reason"] = update["stop_reason"]
         return [out]
+    if node == "read_early":
+        early, final = update.get("early_read"), update.get("final")
+        if early is None:
+            return []
+        read = {
+            "type": "read",
+            "answer": early.answer,
+            "confidence": confidence(early.answer_logprobs),
+            "stopped": final is not None,
+            "spend": spend,
+        }
+        if final is None:
+            return [read]
+        return [
+            read,
+            {"type": "answer", "answer": final.answer, "source": final.source, "spend": spend},
+        ]
     if node == "answer":
         final = update["final"]
         return [{"type": "answer", "answer": final.answer, "source": final.source, "spend": spend}]

@@ -39,7 +39,9 @@ class ResearchOptions:
     - `passages_per_query`: hits of each query kept in the evidence pool (1..20);
     - `reader_passages`: best pool passages the final reader reads (1..20);
     - `follow_links`: a link step after each search round where the collection has a link graph
-      (`leadline precompute`).
+      (`leadline precompute`);
+    - `stop_confidence`: read the pool after the first search round and stop there when the
+      reader is at least this sure of its answer (0..1; 0 = never read early).
     """
 
     policy: Policy = "adaptive"
@@ -49,6 +51,7 @@ class ResearchOptions:
     passages_per_query: int | None = None
     reader_passages: int | None = None
     follow_links: bool | None = None
+    stop_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -67,6 +70,7 @@ class ResearchOptions:
             check_passages(name, getattr(self, name))
         if self.follow_links is not None and not isinstance(self.follow_links, bool):
             raise ConfigError(f"follow_links must be true or false, got {self.follow_links!r}")
+        check_stop_confidence(self.stop_confidence)
 
     def updated(self, **changes: Any) -> ResearchOptions:
         """A copy with `changes` applied; `None` values change nothing (an unset keyword)."""
@@ -82,6 +86,9 @@ class ResearchOptions:
             passages_per_query=self.passages_per_query or settings.passages_per_query,
             reader_passages=self.reader_passages or settings.reader_passages,
             follow_links=settings.follow_links if self.follow_links is None else self.follow_links,
+            stop_confidence=settings.stop_confidence
+            if self.stop_confidence is None
+            else self.stop_confidence,
         )
 
 
@@ -95,6 +102,7 @@ class OptionFields(TypedDict, total=False):
     passages_per_query: int | None
     reader_passages: int | None
     follow_links: bool | None
+    stop_confidence: float | None
 
 
 OPTION_NAMES = frozenset(f.name for f in fields(ResearchOptions))
@@ -112,3 +120,11 @@ def check_passages(name: str, value: int | None) -> None:
         raise ConfigError(
             f"{name} must be an integer in {MIN_PASSAGES}..{MAX_PASSAGES}, got {value!r}"
         )
+
+
+def check_stop_confidence(value: Any) -> None:
+    """None (take the settings') or a probability; anything else is a `ConfigError`."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"stop_confidence must be a number from 0 to 1, got {value!r}")

@@ -237,6 +237,7 @@ class JobManager:
                 passages_per_query=req.get("passages_per_query"),
                 reader_passages=req.get("reader_passages"),
                 follow_links=req.get("follow_links"),
+                stop_confidence=req.get("stop_confidence"),
                 services=self.services,
                 run_id=record.id,
                 resume=resume,

@@ -116,6 +116,7 @@ def limits(config: ApiConfig, settings: Settings) -> dict[str, Any]:
         },
         "passages_per_query": {"default": settings.passages_per_query, "min": 1, "max": 20},
         "reader_passages": {"default": settings.reader_passages, "min": 1, "max": 20},
+        "stop_confidence": {"default": settings.stop_confidence, "min": 0.0, "max": 1.0},
         "max_question_chars": MAX_QUESTION_CHARS,
         "max_jobs_per_key": config.max_jobs_per_key,
     }

@@ -57,6 +57,7 @@ def resolve_request(config: ApiConfig, options: ResearchOptions) -> dict[str, An
         "passages_per_query": options.passages_per_query,
         "reader_passages": options.reader_passages,
         "follow_links": options.follow_links,
+        "stop_confidence": options.stop_confidence,
         "budget": config.bound_budget(requested).to_dict(),
     }
 

@@ -73,6 +73,13 @@ class ResearchOptions(BaseModel):
         strict=True,
         description="Link steps where the collection has a link graph (default: the server's).",
     )
+    stop_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Stop after the first search round when the reader is at least this sure "
+        "of its answer (0 = never; default: the server's).",
+    )
 
 
 class ResearchRequest(ResearchOptions):

@@ -119,6 +119,14 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="no link steps, even where the collection has a link graph (leadline precompute)",
     )
+    p.add_argument(
+        "--stop-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="read after the first search round and stop there when the reader is at least P "
+        "sure of its answer (0..1; 0 = never; default: settings, i.e. 0.8)",
+    )
 
 
 def budget_from_args(args: argparse.Namespace) -> Any:
@@ -149,6 +157,7 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "passages_per_query": args.passages_per_query,
         "reader_passages": args.reader_passages,
         "follow_links": args.follow_links,
+        "stop_confidence": args.stop_confidence,
     }
 
 
@@ -167,6 +176,11 @@ def describe_event(event: dict[str, Any]) -> str:
         if "confidence" in event:
             line += f" (confidence {event['confidence']:.2f})"
         return f"{line} {cost}"
+    if kind == "read":
+        sure = event.get("confidence")
+        how = f"p={sure:.2f}" if sure is not None else "no log-probabilities"
+        then = "sure enough: stop" if event.get("stopped") else "search on"
+        return f"early read: {event.get('answer')!r} ({how}) -> {then} {cost}"
     if kind == "answer":
         via = "" if event.get("source") in (None, "reader") else f" (from the {event['source']})"
         return f"answer: {event['answer']!r}{via} {cost}"

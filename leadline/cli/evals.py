@@ -97,6 +97,7 @@ def _eval(args: argparse.Namespace) -> int:
                 passages_per_query=args.passages_per_query,
                 reader_passages=args.reader_passages,
                 follow_links=args.follow_links,
+                stop_confidence=args.stop_confidence,
             ),
             collection=args.collection,
             kv_mode=args.kv_mode,

@@ -128,6 +128,7 @@ class SystemContext:
     reader_passages: int = DEFAULT_READER_PASSAGES
     follow_links: bool = True
     allocation_model: Path | None = None  # the law the allocate policy reads (None: shipped)
+    stop_confidence: float = 0.0  # stop after round one when the reader is this sure; 0: never
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,7 @@ async def _leadline(
         passages_per_query=ctx.passages_per_query,
         reader_passages=ctx.reader_passages,
         follow_links=ctx.follow_links and spec.follow_links,
+        stop_confidence=ctx.stop_confidence or None,
         allocation=load_model(ctx.allocation_model) if spec.policy == "allocate" else None,
     )
     if ctx.search is None:

@@ -316,6 +316,7 @@ async def check_against_true(
             kv_mode=source.kv_mode,  # type: ignore[arg-type]
             progress=progress,
             desc=f"check {cell.name}",
+            stop_confidence=0.0,
         )
         by_id = {r["id"]: r for r in true}
         pairs = [(r, by_id[r["id"]]) for r in records if r["id"] in by_id]

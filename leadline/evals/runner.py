@@ -65,13 +65,18 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
     )
 
 
-def reader_options(settings: Settings, system: SystemSpec) -> dict[str, int] | None:
-    """leadline's pool and reader settings (part of its records' configuration)."""
+def reader_options(
+    settings: Settings, system: SystemSpec, stop_confidence: float | None = None
+) -> dict[str, Any] | None:
+    """leadline's pool and reader settings (part of its records' configuration);
+    `stop_confidence` overrides the settings' (a sweep measures whole runs: 0)."""
     if system.kind != "leadline":
         return None
+    stop = settings.stop_confidence if stop_confidence is None else stop_confidence
     return {
         "passages_per_query": settings.passages_per_query,
         "reader_passages": settings.reader_passages,
+        "stop_confidence": stop,
     }
 
 
@@ -115,19 +120,21 @@ async def evaluate(
     desc: str | None = None,
     deadline: float | None = None,
     types: TypeLabels | None = None,
+    stop_confidence: float | None = None,
 ) -> list[dict[str, Any]]:
     """Answer every question not yet in `path`; return all records in dataset order.
 
     With `deadline` (a `time.monotonic()` value) no question is started after it, so a
     time-boxed benchmark ends with fewer questions instead of being killed mid-way. `types`
-    labels questions by id (see `evals.types`) where the dataset has no types of its own.
+    labels questions by id (see `evals.types`) where the dataset has no types of its own;
+    `stop_confidence` replaces the settings' for leadline (0: every run searches on).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     kv = kv_mode or services.settings.kv_mode
     needs_search = system.kind != "closed-book"
     collection = collection or services.settings.collection
-    reader = reader_options(services.settings, system)
+    reader = reader_options(services.settings, system, stop_confidence)
     search = services.search_backend(collection) if needs_search else None
     config = EvalConfig(
         dataset.name,

@@ -393,6 +393,7 @@ async def run_sweep(
                 kv_mode=kv_mode,
                 progress=progress,
                 desc=desc,
+                stop_confidence=0.0,  # a cell's curve point is its whole run, never cut short
                 deadline=deadline,
                 types=types,
             )

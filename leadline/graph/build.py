@@ -305,8 +305,11 @@ class ResearchNodes:
         least `spec.stop_confidence` sure of its answer; otherwise search on, as if unread.
 
         The early read holds back the final read's reserve, so a run that searches on can
-        still answer; when it fails or does not fit, the run goes on without it."""
+        still answer; when it fails or does not fit, the run goes on without it. An endpoint
+        that has answered without log-probabilities is not asked again: it could never stop."""
         spec = state["spec"]
+        if self.llm.gives_logprobs is False:
+            return Command(goto="reason")
         step = state.get("step", 0) + 1
         guard = BudgetGuard(
             spec.budget, _spent(state), reserve=answer_reserve(spec), agent="answer", step=step
@@ -323,6 +326,8 @@ class ResearchNodes:
         except (CallRefused, LLMError):
             early = None
         update: dict[str, Any] = {"events": guard.events}
+        if early is not None:
+            update["early_read"] = early
         sure = confidence(early.answer_logprobs) if early is not None else None
         if (
             early is None

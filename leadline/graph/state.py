@@ -89,6 +89,7 @@ class ResearchState(TypedDict, total=False):
     stop_reason: StopReason
     error: str
     final: FinalAnswer
+    early_read: FinalAnswer  # the read after round one (`stop_confidence`), stopped on or not
     allocation: dict[str, Any]  # what the allocate policy chose, and what it predicted
 
 

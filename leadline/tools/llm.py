@@ -285,6 +285,9 @@ class LLMClient:
         self.json_schema_supported = json_schema_supported
         self.extra_body = dict(extra_body or {})
         self._backoff = (backoff_initial_s, backoff_max_s)
+        # Whether the endpoint answered a request for log-probabilities with them: None until
+        # one was asked for, so callers can stop asking an endpoint that never gives them.
+        self.gives_logprobs: bool | None = None
         self._owns_client = client is None
         if client is not None:
             # tenacity owns retries, so the policy lives in one place
@@ -370,6 +373,8 @@ class LLMClient:
             finish_reason=getattr(choice, "finish_reason", None),
             token_logprobs=_token_logprobs(choice) if logprobs else (),
         )
+        if logprobs:
+            self.gives_logprobs = bool(completion.token_logprobs) or bool(self.gives_logprobs)
         if guard is not None:
             guard.after(completion)
         return completion

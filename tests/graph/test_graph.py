@@ -7,6 +7,9 @@ from collections import Counter
 import pytest
 
 from leadline.budgets.budget import Budget
+from leadline.core import run_graph
+from leadline.graph.state import RunSpec
+from leadline.tools.llm import LLMClient
 from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role, repaired_role
 from tests.fakes.search import MemorySearch, make_passages
 from tests.graph.helpers import answer_reply, plan_reply, reason_reply, run, spent_within
@@ -357,3 +360,20 @@ async def test_without_a_stop_confidence_nothing_is_read_early() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=3), policy="fixed")
     assert result.stop_reason == "budget" and roles(server)["answer"] == 1
+
+
+async def test_an_endpoint_without_logprobs_is_not_read_early_twice() -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1"], hops=2),
+        reasoner=lambda b: reason_reply(next_queries=[f"topic {len(str(b)) % 7}"]),
+        answer=answer_reply(),  # no log-probabilities
+    )
+    budget = Budget(max_search_steps=2)
+    with ScriptedLLMServer(handler) as server:
+        llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0, timeout_s=10)
+        for _ in range(2):
+            spec = RunSpec(question="What is topic 5?", budget=budget, stop_confidence=0.5)
+            await run_graph(spec, llm=llm, search=MemorySearch(make_passages()))
+        await llm.aclose()
+    assert llm.gives_logprobs is False
+    assert roles(server)["answer"] == 3  # one early read, then only the final reads

@@ -154,6 +154,11 @@ export class Watch {
         data.next_queries ? h("p", { class: "queries" }, "Next: ", data.next_queries.map((q) => h("q", {}, q))) : null,
         data.stop_reason ? h("p", { class: "muted" }, `Stopping: ${data.stop_reason}`) : null);
     }
+    if (type === "read") { // the early read after round one (stop_confidence)
+      const sure = data.confidence == null ? "no log-probabilities" : `confidence ${Number(data.confidence).toFixed(2)}`;
+      return item("Early read", h("p", { class: "anytime" }, h("b", {}, data.answer), ` · ${sure}`),
+        h("p", { class: "muted" }, data.stopped ? "Sure enough: no more search." : "Not sure enough: searching on."));
+    }
     if (type === "answer") {
       const via = data.source && data.source !== "reader" ? ` (from the ${data.source} answer)` : "";
       return item("Answer", h("p", {}, h("b", {}, data.answer), via));
