@@ -416,7 +416,13 @@ class ResearchNodes:
         if not state.get("error"):
             try:
                 final = await read_pool(
-                    self.llm, spec, entries, state.get("pool", []), guard, llm_extra(spec, config)
+                    self.llm,
+                    spec,
+                    entries,
+                    state.get("pool", []),
+                    guard,
+                    llm_extra(spec, config),
+                    earlier=state.get("early_read"),  # the same prompt is not read twice
                 )
                 usable += 1
             except CallRefused:

@@ -25,6 +25,8 @@ replay both read through `read_pool`, so a replayed cell reads exactly as a run 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -165,8 +167,11 @@ async def read_pool(
     extra_body: dict[str, Any],
     *,
     up_to_step: int | None = None,
+    earlier: FinalAnswer | None = None,
 ) -> FinalAnswer | None:
     """Answer from the best `spec.reader_passages` of the pool; None when no reply has one.
+    `earlier`: a read of this run (the early read) returned as it is, without a call, when the
+    prompt would be the same one.
 
     Passages are dropped from the weakest end until one call fits what is left of the budget.
     With `spec.budget.width` N > 1 the same prompt is read N times and the short answers vote
@@ -174,6 +179,9 @@ async def read_pool(
     fails, and the vote takes what there is.
     """
     messages, shown = reader_prompt(spec, entries, pool, guard, up_to_step)
+    key = prompt_key(messages)
+    if earlier is not None and earlier.prompt_key == key:
+        return earlier
     read = await sample_answers(llm, spec, messages, guard, extra_body)
     samples = read.answers
     winner = vote(samples)
@@ -190,7 +198,13 @@ async def read_pool(
         source="reader",
         samples=tuple(samples),
         answer_logprobs=read.greedy_logprobs,
+        prompt_key=key,
     )
+
+
+def prompt_key(messages: Sequence[dict[str, str]]) -> str:
+    """A short fingerprint of a reader prompt: the same key, the same read."""
+    return hashlib.sha256(json.dumps(list(messages), sort_keys=True).encode()).hexdigest()[:16]
 
 
 async def sample_answers(

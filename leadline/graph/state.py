@@ -72,6 +72,7 @@ class FinalAnswer:
     samples: tuple[str, ...] = ()
     # Log-probabilities of the greedy answer's tokens, where the endpoint gives them.
     answer_logprobs: tuple[float, ...] = ()
+    prompt_key: str = ""  # fingerprint of the reader prompt (`read.prompt_key`)
 
 
 class ResearchState(TypedDict, total=False):

@@ -369,11 +369,27 @@ async def test_an_endpoint_without_logprobs_is_not_read_early_twice() -> None:
         answer=answer_reply(),  # no log-probabilities
     )
     budget = Budget(max_search_steps=2)
+    calls: list[list[str]] = []
     with ScriptedLLMServer(handler) as server:
         llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0, timeout_s=10)
         for _ in range(2):
+            before = len(server.requests)
             spec = RunSpec(question="What is topic 5?", budget=budget, stop_confidence=0.5)
             await run_graph(spec, llm=llm, search=MemorySearch(make_passages()))
+            calls.append([agent_role(b) for b in server.requests[before:]])
         await llm.aclose()
     assert llm.gives_logprobs is False
-    assert roles(server)["answer"] == 3  # one early read, then only the final reads
+    assert calls[0][:3] == ["planner", "answer", "reasoner"]  # read early, learnt: no logprobs
+    assert calls[1][:2] == ["planner", "reasoner"] and calls[1].count("answer") == 1
+
+
+async def test_an_unchanged_pool_is_not_read_a_second_time() -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1"], hops=2),
+        reasoner=reason_reply(next_queries=["topic 2"]),
+        answer=sure_answer(-1.5),  # never sure enough to stop early
+    )
+    with ScriptedLLMServer(handler) as server:  # one search step: nothing changes after it
+        result = await run(server, Budget(max_search_steps=1), stop_confidence=0.9)
+    assert result.answer == "Topic 5" and result.stop_reason == "budget"
+    assert roles(server)["answer"] == 1  # the final read would have been the early one
