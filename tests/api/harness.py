@@ -66,10 +66,17 @@ class ApiHarness:
         config: ApiConfig | None = None,
         factory: Any = None,
         port: int = 0,
+        stop_confidence: float = 0.0,
     ) -> None:
         """`port=0` takes a free port; a given one restarts a server where a client expects it."""
+        # No early read: these stacks test jobs, streams and storage with a scripted reader
+        # that gives no log-probabilities (test_research.py has the early read's own tests).
         settings = Settings(
-            base_url=llm_url, model="scripted", data_dir=data_dir, parallel_slots=64
+            base_url=llm_url,
+            model="scripted",
+            data_dir=data_dir,
+            parallel_slots=64,
+            stop_confidence=stop_confidence,
         )
         self.app = create_app(
             settings,

@@ -172,3 +172,26 @@ def test_a_request_sets_the_pool_and_reader_sizes_and_bad_ones_are_refused(stack
     (reader_prompt,) = [b for b in llm.requests if agent_role(b) == "answer"]
     shown = re.findall(r"^\[\d+\] ", reader_prompt["messages"][1]["content"], re.MULTILINE)
     assert len(shown) == 2
+
+
+def test_a_sure_early_read_ends_the_job_after_one_round(stack: Stack) -> None:
+    tokens = [('{"answer": "', 0.0), ("Topic", -0.01), (" 5", -0.02), ('"}', 0.0)]
+    sure = Reply('{"answer": "Topic 5"}', logprobs=tokens)
+    llm = stack.llm(quick_handler(answer=sure))
+    api = stack.api(llm, stop_confidence=0.8)  # the server's default for its jobs
+    with api.client() as client:
+        job = wait_for(client, submit(client, QUESTION, budget={"max_search_steps": 4}))
+        with client.stream("GET", f"/v1/research/{job['id']}/events") as response:
+            events = [e["event"] for e in sse_events(response)]
+        unsure = wait_for(
+            client, submit(client, QUESTION, budget={"max_search_steps": 4}, stop_confidence=1)
+        )
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["stop_reason"] == "confident" and result["answer"] == "Topic 5"
+    assert 0.98 < result["reader_confidence"] <= 1
+    assert "reason" not in events and events.index("read") < events.index("answer")
+    assert unsure["result"]["stop_reason"] == "done"  # 0.985 < 1: searched on, as asked
+    assert job["request"]["stop_confidence"] is None and unsure["request"]["stop_confidence"] == 1
+    roles = [agent_role(b) for b in llm.requests]
+    assert roles[:2] == ["planner", "answer"] and roles.count("reasoner") == 1
