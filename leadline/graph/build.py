@@ -1,4 +1,8 @@
-"""The research graph: plan → search (fan-out, one task per query) → links → reason → … → answer.
+"""The research graph: plan → search (fan-out, one task per query) → links → [read_early] →
+reason → … → answer.
+
+`read_early` runs once, after the first round, when the run has a `stop_confidence`: the reader
+reads the pool at once, and a sure answer ends the run there (more search would not pay for it).
 
 `links` is a search step whose hits come from the collection's link graph (sleep-time compute,
 `leadline.precompute`): it follows links from the best evidence so far, and does nothing when the

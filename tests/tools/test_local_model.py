@@ -255,3 +255,23 @@ def test_embedded_server_reports_health_and_slots(embedded_server: EmbeddedServe
 
 def _fail(*_args: object, **_kwargs: object) -> None:
     raise AssertionError("should not be called")
+
+
+@pytest.mark.model
+def test_an_ngram_speculative_server_drafts_from_the_context(
+    embedded_server: EmbeddedServer,
+) -> None:
+    """The option reaches llama.cpp: a reply that copies its prompt is drafted by n-gram lookup."""
+    line = "the red lighthouse at the north harbour was built in 1871 by the engineer John Rennie"
+    body = {
+        "messages": [{"role": "user", "content": f"Repeat this text exactly, twice:\n{line}"}],
+        "max_tokens": 48,
+        "temperature": 0,
+    }
+    server = EmbeddedServer(
+        embedded_server.model_path, threads=2, ctx_per_slot=2048, speculative="ngram-simple"
+    )
+    with server:
+        reply = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=120).json()
+    assert reply["choices"][0]["message"]["content"].strip()
+    assert reply["timings"]["draft_n"] > 0  # without the option llama.cpp drafts nothing
