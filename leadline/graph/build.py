@@ -63,9 +63,9 @@ from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.read import (
     answer_reserve,
     anytime_fallback,
-    confidence,
     passage_tokens,
     read_pool,
+    sure_enough,
 )
 from leadline.graph.state import FinalAnswer, ResearchState, RunSpec, SearchTask
 from leadline.tools.llm import LLMClient
@@ -332,13 +332,7 @@ class ResearchNodes:
         update: dict[str, Any] = {"events": guard.events}
         if early is not None:
             update["early_read"] = early
-        sure = confidence(early.answer_logprobs) if early is not None else None
-        if (
-            early is None
-            or sure is None
-            or spec.stop_confidence is None
-            or sure < spec.stop_confidence
-        ):
+        if early is None or not sure_enough(early, spec.stop_confidence):
             return Command(goto="reason", update=update)
         update.update(final=early, stop_reason="confident", step=step, usable_replies=1)
         return Command(goto=END, update=update)

@@ -272,6 +272,12 @@ def confidence(logprobs: Sequence[float]) -> float | None:
     return math.exp(sum(logprobs) / len(logprobs))
 
 
+def sure_enough(read: FinalAnswer, threshold: float | None) -> bool:
+    """Whether a read may end the run: at least `threshold` sure; never without logprobs."""
+    sure = confidence(read.answer_logprobs)
+    return sure is not None and threshold is not None and sure >= threshold
+
+
 def anytime_fallback(entries: Sequence[Entry], anytime: Sequence[AnytimeAnswer]) -> FinalAnswer:
     """The reasoner's last interim answer, with its citations, when the reader gave none."""
     if not anytime:

@@ -21,7 +21,9 @@ from leadline.graph.read import (
     quote,
     render_passages,
     short_answer,
+    sure_enough,
 )
+from leadline.graph.state import FinalAnswer
 from leadline.tools.search.rank import bm25_ranks
 
 
@@ -163,3 +165,11 @@ def test_no_answer_value_means_no_confidence() -> None:
     assert answer_logprobs([("not json", -0.1)]) == ()
     assert answer_logprobs([]) == ()
     assert confidence(()) is None
+
+
+def test_a_read_is_sure_enough_only_at_or_above_the_threshold() -> None:
+    read = FinalAnswer("Paris", (), "reader", answer_logprobs=(math.log(0.9),))
+    assert sure_enough(read, 0.9) and sure_enough(read, 0.5)
+    assert not sure_enough(read, 0.95)
+    assert not sure_enough(read, None)  # the run may not stop on confidence
+    assert not sure_enough(FinalAnswer("Paris", (), "reader"), 0.1)  # no log-probabilities
