@@ -36,6 +36,7 @@ from leadline.graph.state import (
     DEFAULT_READER_PASSAGES,
     AnswerSource,
     Citation,
+    FinalAnswer,
     PoolHit,
     RunSpec,
 )
@@ -226,16 +227,14 @@ def progress_event(
             "stopped": final is not None,
             "spend": spend,
         }
-        if final is None:
-            return [read]
-        return [
-            read,
-            {"type": "answer", "answer": final.answer, "source": final.source, "spend": spend},
-        ]
+        return [read] if final is None else [read, answer_event(final, spend)]
     if node == "answer":
-        final = update["final"]
-        return [{"type": "answer", "answer": final.answer, "source": final.source, "spend": spend}]
+        return [answer_event(update["final"], spend)]
     return []
+
+
+def answer_event(final: FinalAnswer, spend: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "answer", "answer": final.answer, "source": final.source, "spend": spend}
 
 
 def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> ResearchResult:
