@@ -62,33 +62,33 @@ def percentile_ms(samples: list[float], q: int) -> float:
 
 
 async def retrieval(corpus: LocalCorpus, search: PrecomputedSearch, questions: list[Any]) -> dict:
-    hits: dict[str, int] = {f"search k={k}": 0 for k in SEARCH_ONLY_K}
+    hits: dict[str, int] = {}
     sizes: dict[str, list[int]] = {}
     lookup_s: list[float] = []
     step_s: list[float] = []
     for question, gold in questions:
         ranked = await corpus.search(question, max(SEARCH_ONLY_K))
-        for k in SEARCH_ONLY_K:
-            hits[f"search k={k}"] += both(ranked[:k], gold)
+        bases = {"search": ranked}
         if search.expansions is not None:  # distilled questions fused in (LLM precompute)
-            expanded = await search.search(question, max(SEARCH_ONLY_K))
+            bases["search + distilled"] = await search.search(question, max(SEARCH_ONLY_K))
+        for base, hits_of_base in bases.items():
             for k in SEARCH_ONLY_K:
-                name = f"search + distilled k={k}"
-                hits[name] = hits.get(name, 0) + both(expanded[:k], gold)
-        for keep, n_sources, n_links in LINK_CONFIGS:
-            first = ranked[:keep]
-            pool = rank_pool(question, pool_hits(first, question, 1, keep))
-            sources = [h.passage_id for h in pool[:n_sources]]
-            started = time.perf_counter()
-            search.links.neighbours(sources)  # type: ignore[union-attr]
-            lookup_s.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            linked = search.follow_sync(sources, question, n_links)
-            step_s.append(time.perf_counter() - started)
-            name = f"search k={keep} + links from {n_sources} (k={n_links})"
-            merged = {p.id: p for p in [*first, *linked]}
-            hits[name] = hits.get(name, 0) + both(list(merged.values()), gold)
-            sizes.setdefault(name, []).append(len(merged))
+                name = f"{base} k={k}"
+                hits[name] = hits.get(name, 0) + both(hits_of_base[:k], gold)
+            for keep, n_sources, n_links in LINK_CONFIGS:
+                first = hits_of_base[:keep]
+                pool = rank_pool(question, pool_hits(first, question, 1, keep))
+                sources = [h.passage_id for h in pool[:n_sources]]
+                started = time.perf_counter()
+                search.links.neighbours(sources)  # type: ignore[union-attr]
+                lookup_s.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                linked = search.follow_sync(sources, question, n_links)
+                step_s.append(time.perf_counter() - started)
+                name = f"{base} k={keep} + links from {n_sources} (k={n_links})"
+                merged = {p.id: p for p in [*first, *linked]}
+                hits[name] = hits.get(name, 0) + both(list(merged.values()), gold)
+                sizes.setdefault(name, []).append(len(merged))
     n = len(questions)
     out = {
         name: {

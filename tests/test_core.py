@@ -58,9 +58,10 @@ async def test_aresearch_answers_with_citations_events_and_a_ledger(tmp_path: Pa
         await services.llm.aclose()
     assert result.answer == "Topic 5"
     assert result.citations[0].passage_id == "p5"
-    # the scripted reader gives no log-probabilities, so the early read cannot stop the run
-    assert [e["type"] for e in events] == ["plan", "search", "read", "reason", "answer"]
-    assert events[2]["stopped"] is False and events[2]["confidence"] is None
+    # the question is searched first; the scripted reader gives no log-probabilities, so the
+    # early read cannot stop the run, and the plan comes after it
+    assert [e["type"] for e in events] == ["search", "read", "plan", "reason", "answer"]
+    assert events[1]["stopped"] is False and events[1]["confidence"] is None
     assert events[3]["note"] == "Looked at [1]."  # what the step made of it, for watchers
     assert events[-1]["spend"]["total_tokens"] == result.usage["total_tokens"]
     lines = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]

@@ -1,8 +1,9 @@
-"""The research graph: plan → search (fan-out, one task per query) → links → [read_early] →
-reason → … → answer.
+"""The research graph: plan → search (fan-out, one task per query) → links → reason → … → answer.
 
-`read_early` runs once, after the first round, when the run has a `stop_confidence`: the reader
-reads the pool at once, and a sure answer ends the run there (more search would not pay for it).
+With a `stop_confidence` the run searches first and plans only if it must: search the question
+→ links → `read_early` → (sure: end | unsure: plan → reason → search → … → answer). The reader
+reads the first round's pool at once, and a sure answer ends the run there (more search would
+not pay for it, and neither would a plan: the first round is the question itself either way).
 
 `links` is a search step whose hits come from the collection's link graph (sleep-time compute,
 `leadline.precompute`): it follows links from the best evidence so far, and does nothing when the
@@ -179,9 +180,28 @@ class ResearchNodes:
         ]
         return Command(goto=sends, update={**update, "queries": list(action.queries)})
 
+    async def first_round(self, state: ResearchState) -> Command[Literal["search", "answer"]]:
+        """Search the question itself before any LLM call (the plan comes later, if needed)."""
+        spec = state["spec"]
+        plan = planner.fallback_plan(spec.question)
+        reasoning = next_reasoning_tokens(spec, state.get("events", []))
+        action = decide(
+            policy=spec.policy,
+            shape=spec.shape,
+            plan=plan,
+            budget=spec.budget,
+            spent=_spent(state),
+            proposed_queries=plan.queries,
+            queries_done=[],
+            round_cost=lambda n: round_cost(spec, [], n, reasoning),
+        )
+        return self._route(action, {"step": 0}, spec, [], step=1)
+
     async def plan(
         self, state: ResearchState, config: RunnableConfig
-    ) -> Command[Literal["search", "answer"]]:
+    ) -> Command[Literal["search", "reason", "answer"]]:
+        """Plan the research; after a first round (`first_round`), with its evidence in view, and
+        then the reasoner chooses the next queries as after any round."""
         spec, entries = state["spec"], state.get("entries", [])
         guard = BudgetGuard(
             spec.budget,
@@ -227,6 +247,8 @@ class ResearchNodes:
             chosen = allocate(spec.allocation, plan, spec.budget, spent)
             spec = replace(spec, budget=allocated_budget(spec.budget, chosen))
             update.update(spec=spec, allocation=chosen.to_dict())
+        if state.get("queries"):  # a round has run: reason over it, as after any round
+            return Command(goto="reason", update=update)
         entries_after = append_entries(entries, [plan])
         reasoning = next_reasoning_tokens(spec, [*state.get("events", []), *guard.events])
         action = decide(
@@ -304,16 +326,17 @@ class ResearchNodes:
 
     async def read_early(
         self, state: ResearchState, config: RunnableConfig
-    ) -> Command[Literal["reason", "__end__"]]:
+    ) -> Command[Literal["plan", "reason", "__end__"]]:
         """After the first round: read the pool at once, and stop there when the reader is at
-        least `spec.stop_confidence` sure of its answer; otherwise search on, as if unread.
+        least `spec.stop_confidence` sure of its answer; otherwise plan and search on.
 
         The early read holds back the final read's reserve, so a run that searches on can
         still answer; when it fails or does not fit, the run goes on without it. An endpoint
         that has answered without log-probabilities is not asked again: it could never stop."""
         spec = state["spec"]
+        search_on = "reason" if state.get("plan") else "plan"
         if self.llm.gives_logprobs is False:
-            return Command(goto="reason")
+            return Command(goto=search_on)
         step = state.get("step", 0) + 1
         guard = BudgetGuard(
             spec.budget, _spent(state), reserve=answer_reserve(spec), agent="answer", step=step
@@ -333,7 +356,7 @@ class ResearchNodes:
         if early is not None:
             update["early_read"] = early
         if early is None or not sure_enough(early, spec.stop_confidence):
-            return Command(goto="reason", update=update)
+            return Command(goto=search_on, update=update)
         update.update(final=early, stop_reason="confident", step=step, usable_replies=1)
         return Command(goto=END, update=update)
 
@@ -439,6 +462,17 @@ class ResearchNodes:
         return update
 
 
+def searches_first(spec: RunSpec) -> bool:
+    """Search the question before planning: only when a sure early read may end the run, and
+    the first round would be the question alone anyway (not with `parallel`, whose first round
+    also runs the plan's queries)."""
+    return spec.stop_confidence is not None and spec.shape != "parallel"
+
+
+def start(state: ResearchState) -> Literal["first_round", "plan"]:
+    return "first_round" if searches_first(state["spec"]) else "plan"
+
+
 def after_links(state: ResearchState) -> Literal["read_early", "reason"]:
     """Read early only after the first round, and only when the run may stop on confidence."""
     first_round = state.get("step", 0) == 0
@@ -449,13 +483,14 @@ def build_graph(llm: LLMClient, search: SearchBackend, *, checkpointer: Any = No
     """Compile the research graph with its I/O injected; nothing is compiled at import time."""
     nodes = ResearchNodes(llm, search)
     graph = StateGraph(ResearchState)
+    graph.add_node("first_round", nodes.first_round)
     graph.add_node("plan", nodes.plan)
     graph.add_node("search", nodes.search)
     graph.add_node("links", nodes.links)
     graph.add_node("read_early", nodes.read_early)
     graph.add_node("reason", nodes.reason)
     graph.add_node("answer", nodes.answer)
-    graph.add_edge(START, "plan")
+    graph.add_conditional_edges(START, start, ["first_round", "plan"])
     graph.add_edge("search", "links")
     graph.add_conditional_edges("links", after_links, ["read_early", "reason"])
     graph.add_edge("answer", END)

@@ -340,13 +340,15 @@ async def test_a_sure_early_read_ends_the_run_after_one_round(logprob: float, st
         result = await run(server, budget, policy="fixed", stop_confidence=0.8)
     assert result.answer == "Topic 5"
     assert result.reader_confidence == pytest.approx(math.exp(logprob), abs=1e-3)
-    if stops:  # exp(-0.05) = 0.95 >= 0.8: no reasoner call, one round, one read
+    calls = [agent_role(b) for b in server.requests]
+    if stops:  # exp(-0.05) = 0.95 >= 0.8: the question's own search, one read, no plan
         assert result.stop_reason == "confident"
-        assert roles(server) == Counter(planner=1, answer=1)
+        assert calls == ["answer"]
         assert result.usage.search_steps == 1
-    else:  # exp(-1.5) = 0.22: search on to the cap, then the final read
+    else:  # exp(-1.5) = 0.22: plan now, search on to the cap, then the final read
         assert result.stop_reason == "budget"
-        assert roles(server)["answer"] == 2 and roles(server)["reasoner"] >= 1
+        assert calls[:3] == ["answer", "planner", "reasoner"]
+        assert calls.count("answer") == 2 and calls.count("planner") == 1
         assert result.usage.search_steps == 4
     assert spent_within(result, budget)
 
@@ -379,8 +381,25 @@ async def test_an_endpoint_without_logprobs_is_not_read_early_twice() -> None:
             calls.append([agent_role(b) for b in server.requests[before:]])
         await llm.aclose()
     assert llm.gives_logprobs is False
-    assert calls[0][:3] == ["planner", "answer", "reasoner"]  # read early, learnt: no logprobs
+    assert calls[0][:3] == ["answer", "planner", "reasoner"]  # read early, learnt: no logprobs
     assert calls[1][:2] == ["planner", "reasoner"] and calls[1].count("answer") == 1
+
+
+async def test_a_late_plan_sees_the_first_round_and_a_parallel_run_plans_first() -> None:
+    handler = by_role(
+        planner=plan_reply(["topic 1", "topic 2"], hops=2, shape="comparison"),
+        reasoner=reason_reply(next_queries=["topic 3"]),
+        answer=sure_answer(-1.5),  # never sure enough to stop early
+    )
+    first_calls: dict[str, list[str]] = {}
+    for shape in ("auto", "parallel"):
+        with ScriptedLLMServer(handler) as server:
+            await run(server, Budget(max_search_steps=4), shape=shape, stop_confidence=0.8)
+        first_calls[shape] = [agent_role(b) for b in server.requests][:2]
+        planner_prompt = next(str(b) for b in server.requests if agent_role(b) == "planner")
+        # searched first: the plan is made with the question's own hits in view
+        assert ("Topic 5" in planner_prompt) is (shape == "auto")
+    assert first_calls == {"auto": ["answer", "planner"], "parallel": ["planner", "answer"]}
 
 
 async def test_an_unchanged_pool_is_not_read_a_second_time() -> None:
