@@ -43,6 +43,13 @@ def _precompute(args: argparse.Namespace) -> int:
                 f"{stage.total_tokens:,} tokens ({stage.stopped})",
                 file=sys.stderr,
             )
+        if report.skipped:
+            print(
+                f"{report.skipped} passage(s) skipped (unusable model reply); a rerun tries them",
+                file=sys.stderr,
+            )
+        if report.error:
+            print(f"stopped on an error: {report.error}", file=sys.stderr)
         st = summary["status"]
         print(
             f"{st['collection']}: links {st['links']}, {st['distilled']} of {st['passages']} "

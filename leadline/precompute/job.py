@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from leadline.errors import LLMError
+from leadline.errors import LLMError, LLMOutputError
 from leadline.precompute.distil import AllowanceSpent, TokenAllowance, distil
 from leadline.precompute.links import LinkMatcher, collect_names
 from leadline.precompute.progress import Gate, Notify, Progress, Tracker, wait_if_paused
@@ -44,6 +44,8 @@ class PrecomputeReport:
     fingerprint: str
     passages: int
     stages: list[StageCost]
+    skipped: int = 0  # passages left for a rerun: their model reply was unusable
+    error: str = ""  # why a stage stopped with "error" (e.g. the model endpoint is down)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,8 @@ class PrecomputeReport:
             "fingerprint": self.fingerprint,
             "passages": self.passages,
             "stages": [s.to_dict() for s in self.stages],
+            "skipped": self.skipped,
+            "error": self.error,
         }
 
 
@@ -164,7 +168,17 @@ async def _distil_stage(
         while queue:
             await wait_if_paused(run.gate, run.progress, run.notify)
             passage, before = queue[0], allowance.spent
-            finished, result = await _race(distil(llm, passage, allowance, extra_body), run.gate)
+            try:
+                finished, result = await _race(
+                    distil(llm, passage, allowance, extra_body), run.gate
+                )
+            except LLMOutputError:
+                # One unusable reply (cut off, not JSON) costs one passage, not the job; the
+                # call is on the bill, and a rerun tries the passage again.
+                queue.pop(0)
+                run.progress.skipped += 1
+                tracker.advance(1, allowance.spent.total_tokens - before.total_tokens)
+                continue
             if not finished:
                 continue  # paused mid-call: the same passage again once the gate opens
             queue.pop(0)
@@ -253,7 +267,9 @@ async def precompute(
     finally:
         if on_progress is not None:
             on_progress(progress)
-    return PrecomputeReport(corpus.collection, fingerprint, len(passages), stages)
+    return PrecomputeReport(
+        corpus.collection, fingerprint, len(passages), stages, progress.skipped, progress.error
+    )
 
 
 async def precompute_collection(

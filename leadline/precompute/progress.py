@@ -53,6 +53,7 @@ class Progress:
     started_at: float | None = None
     eta_s: float | None = None
     tokens: int = 0
+    skipped: int = 0  # passages whose reply was unusable this time; a rerun tries them again
     error: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -152,3 +152,32 @@ async def test_a_closed_gate_abandons_the_call_in_flight_and_redoes_that_passage
     assert report.stages[-1].passages == len(PASSAGES)
     assert len(server.requests) == len(PASSAGES) + 1  # the abandoned passage, once more
     assert report.stages[-1].calls == len(PASSAGES) + 1  # and its worst case is booked
+
+
+async def test_an_unusable_reply_skips_its_passage_and_a_rerun_tries_it_again(
+    corpus: LocalCorpus,
+) -> None:
+    bad_title = PASSAGES[1].title
+    healed = False
+
+    def flaky(body: dict[str, Any]) -> Reply:
+        about_it = any(
+            str(m["content"]).startswith(f"Passage: {bad_title}\n") for m in body["messages"]
+        )
+        if about_it and not healed:  # its first reply and the repair's
+            return Reply("the passage is about many things")  # not JSON, nor after the repair
+        return distil_reply(body)
+
+    with ScriptedLLMServer(flaky) as server:
+        llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0)
+        try:
+            first = await precompute(corpus, llm=llm, max_tokens=None, show_progress=False)
+            healed = True
+            rerun = await precompute(corpus, llm=llm, max_tokens=None, show_progress=False)
+        finally:
+            await llm.aclose()
+    assert first.skipped == 1 and not first.error and first.stages[-1].stopped == "done"
+    assert first.stages[-1].passages == len(PASSAGES) - 1  # the job went on past the bad one
+    assert first.stages[-1].total_tokens > 0 and first.to_dict()["skipped"] == 1
+    assert rerun.skipped == 0 and rerun.stages[-1].passages == 1  # only the skipped one
+    assert status(corpus)["distilled"] == len(PASSAGES)
