@@ -17,6 +17,7 @@ from leadline.graph.read import (
     choice_options,
     cite,
     confidence,
+    focus_passage,
     is_yes_no_question,
     quote,
     render_passages,
@@ -25,6 +26,7 @@ from leadline.graph.read import (
 )
 from leadline.graph.state import FinalAnswer
 from leadline.tools.search.rank import bm25_ranks
+from leadline.tools.tokens import count_tokens
 
 
 def hit(pid: str, query: str, rank: int, step: int = 1, text: str = "") -> PoolHit:
@@ -173,3 +175,24 @@ def test_a_read_is_sure_enough_only_at_or_above_the_threshold() -> None:
     assert not sure_enough(read, 0.95)
     assert not sure_enough(read, None)  # the run may not stop on confidence
     assert not sure_enough(FinalAnswer("Paris", (), "reader"), 0.1)  # no log-probabilities
+
+
+def test_a_long_passage_keeps_its_first_sentence_and_the_sentences_that_match_the_question() -> (
+    None
+):
+    filler = " ".join(f"Filler sentence {i} says nothing of use here." for i in range(30))
+    text = (
+        "Shirley Temple was an American actress. "
+        f"{filler} "
+        "She served as Chief of Protocol of the United States. "
+        "Another filler sentence closes it."
+    )
+    question = "What government position did Shirley Temple hold as Chief of Protocol?"
+    focused = focus_passage(text, question, max_tokens=40)
+    assert focused.startswith("Shirley Temple was an American actress.")
+    assert "Chief of Protocol of the United States." in focused
+    assert count_tokens(focused) <= 40 and "Filler sentence 29" not in focused
+    # in the passage's own order, whole sentences only
+    assert focused.index("actress") < focused.index("Protocol")
+    short = "Shirley Temple was an American actress."
+    assert focus_passage(short, question, max_tokens=40) == short  # fits: untouched
