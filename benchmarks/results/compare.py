@@ -40,8 +40,10 @@ def describe(rows: list[dict]) -> dict:
 
 def main(paths: list[str]) -> dict:
     names = [Path(p).name for p in paths]
-    if len(set(names)) < len(names):  # e.g. replay-k5.jsonl of two runs: name them by folder
-        names = [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
+    depth = 1
+    while len(set(names)) < len(names) and depth < 4:  # same file name in several runs' folders
+        depth += 1
+        names = ["/".join(Path(p).parts[-depth:]) for p in paths]
     files = {
         n: {str(r["id"]): r for r in load_records(Path(p))}
         for n, p in zip(names, paths, strict=True)
