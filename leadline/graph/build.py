@@ -326,12 +326,13 @@ class ResearchNodes:
 
     async def read_early(
         self, state: ResearchState, config: RunnableConfig
-    ) -> Command[Literal["plan", "reason", "__end__"]]:
+    ) -> Command[Literal["plan", "reason", "answer", "__end__"]]:
         """After the first round: read the pool at once, and stop there when the reader is at
         least `spec.stop_confidence` sure of its answer; otherwise plan and search on.
 
         The early read holds back the final read's reserve, so a run that searches on can
-        still answer; when it fails or does not fit, the run goes on without it. An endpoint
+        still answer; when it does not fit or its reply is unusable, the run goes on without it,
+        and when the endpoint fails the run ends with that error, as a failed plan does. An endpoint
         that has answered without log-probabilities is not asked again: it could never stop."""
         spec = state["spec"]
         search_on = "reason" if state.get("plan") else "plan"
@@ -341,6 +342,7 @@ class ResearchNodes:
         guard = BudgetGuard(
             spec.budget, _spent(state), reserve=answer_reserve(spec), agent="answer", step=step
         )
+        update: dict[str, Any] = {"events": guard.events}
         try:
             early = await read_pool(
                 self.llm,
@@ -350,9 +352,12 @@ class ResearchNodes:
                 guard,
                 llm_extra(spec, config),
             )
-        except (CallRefused, LLMError):
-            early = None
-        update: dict[str, Any] = {"events": guard.events}
+        except (CallRefused, LLMOutputError):
+            early = None  # not this read, but the run can go on
+        except LLMError as exc:  # the endpoint failed (down, timed out, not an API): stop here
+            return Command(
+                goto="answer", update={**update, "stop_reason": "error", "error": str(exc)}
+            )
         if early is not None:
             update["early_read"] = early
         if early is None or not sure_enough(early, spec.stop_confidence):
