@@ -6,6 +6,10 @@ Reads every fixed cell of a `leadline sweep` output directory, re-expresses each
 in today's token unit (cached prompt tokens at 0.1: those runs were capped in the old unit, every
 prompt token in full, but their records keep the raw counts), fits the law as the sweep does and
 writes it to leadline/budgets/data/default_law.json, labelled with what it was fitted on.
+
+That was the shipped law until issue 16's replayed sweep: the law shipped now is
+`benchmarks/results/issue16/dev47-curve/law.json` (47 dev questions, three axes), relabelled.
+This script reproduces the earlier one (30 questions, search steps only).
 """
 
 from __future__ import annotations

@@ -127,8 +127,10 @@ async def test_a_run_with_every_axis_and_a_law_resumes_from_its_checkpoint(tmp_p
             )
         await llm.aclose()
     # the spec as the plan left it: the law's choice became the caps, the rest as given
-    assert saved.budget.width == 2 and saved.budget.cached_token_rate == 0.25
-    assert saved.budget.max_reasoning_tokens == 600 and saved.allocation is not None
+    chosen = result.allocation
+    assert saved.budget.cached_token_rate == 0.25 and saved.allocation is not None
     assert saved.allocation.law.coef == load_model().law.coef
-    assert saved.budget.max_search_steps == result.allocation["search_steps"]
-    assert result.answer == "Topic 5" and result.caps.width == 2
+    assert saved.budget.max_search_steps == chosen["search_steps"]
+    assert saved.budget.width == chosen["width"] <= 2
+    assert saved.budget.max_reasoning_tokens == min(600, chosen["reasoning_tokens"])
+    assert result.answer == "Topic 5" and result.caps.width == chosen["width"]
