@@ -15,24 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 from typing import Any
 
-from leadline.budgets.curves import compute_matched
+from leadline.budgets.curves import compute_matched, paired_difference
 
 
 def load(path: Path) -> dict[str, dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return {r["id"]: r for r in rows}
-
-
-def paired(a: list[float], b: list[float], rounds: int = 2000) -> tuple[float, float, float]:
-    rng = random.Random(0)
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    n = len(diffs)
-    means = sorted(sum(rng.choice(diffs) for _ in range(n)) / n for _ in range(rounds))
-    return sum(diffs) / n, means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
 
 
 def main() -> None:
@@ -70,11 +61,11 @@ def main() -> None:
             if affordable:  # the best cell, the cheapest among equals
                 name, _, _ = max(affordable, key=lambda c: (c[1], -c[2]))
                 best = [float(cells[name][i][metric]) for i in ids]
-                diff, low, high = paired(scores, best)
+                d = paired_difference(scores, best)
+                low, high = d["ci"]
                 print(
-                    f"  {metric}: best fixed cell within its compute: {name} "
-                    f"{sum(best) / len(ids):.3f}; policy {sum(scores) / len(ids):.3f}; "
-                    f"paired {diff:+.3f} [{low:+.3f}, {high:+.3f}]"
+                    f"  {metric}: best fixed cell within its compute: {name} {d['b']:.3f}; "
+                    f"policy {d['a']:.3f}; paired {d['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
                 )
 
 
