@@ -151,7 +151,9 @@ def build_research_router() -> APIRouter:
             "object": "list",
             "data": [summary(r) for r in page],
             "has_more": has_more,
-            "next_cursor": str(page[-1].seq) if has_more else None,
+            # The stored row's seq: a live job's in-memory record never learns the one the
+            # store assigned, so a page ending on a running job would end the list there.
+            "next_cursor": str(records[limit - 1].seq) if has_more else None,
         }
 
     @router.get("/{job_id}", response_model=JobView)

@@ -196,3 +196,14 @@ def test_a_sure_early_read_ends_the_job_after_one_round(stack: Stack) -> None:
     roles = [agent_role(b) for b in llm.requests]
     # the sure job searched and read, nothing else; the unsure one then planned and reasoned
     assert roles[:3] == ["answer", "answer", "planner"] and roles.count("reasoner") == 1
+
+
+def test_the_next_page_follows_a_page_that_ends_on_a_live_job(stack: Stack) -> None:
+    api = stack.api()
+    with api.client() as client:
+        ids = [submit(client, f"What is topic {i}?") for i in range(3)]
+        first = client.get("/v1/research", params={"limit": 2}).json()  # jobs still live
+        second = client.get("/v1/research", params={"limit": 2, "cursor": first["next_cursor"]})
+        assert [j["id"] for j in second.json()["data"]] == ids[:1]
+        for job_id in ids:
+            wait_for(client, job_id)
