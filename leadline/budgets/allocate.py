@@ -5,17 +5,23 @@ policy reads the fitted law (`law.json`, which `leadline sweep` writes; a defaul
 measured dev300 sweeps ships with the package) and chooses search steps, reasoning tokens and
 width:
 
-- candidates: search steps from the planner's hop count (never fewer: a bridge question needs
-  every hop searched) up to the budget's cap; reasoning-token caps and widths only on the axes
-  the law was fitted on, within what the budget allows (an axis the law never measured keeps
-  the budget's own value, since the law cannot say what it buys);
+- candidates: the sweep's measured cells (the caps each ran under, and where those caps put its
+  runs: the search steps and reasoner tokens they used), each scored by the law at that point.
+  A cap is not a point on the law's axes: a 3-step cap with no reasoning tokens stops after
+  about 2 steps, because the reasoner writes the later queries, and a law scored at the caps
+  (3 steps, 0 reasoning) extrapolates to a mix no run reaches (issue 16: it predicted EM 0.59
+  for such a mix, which scored 0.17). Kept: cells whose step cap reaches the planner's hop count
+  (a bridge question needs every hop searched) and whose usage fits the budget's caps;
+- a law file without measured cells (older sweeps) gives the grid of caps instead, each scored
+  at its caps: search steps from the hop count up to the budget's cap, reasoning caps and
+  widths only on the axes the law was fitted on, within the fitted range (an axis the law never
+  measured keeps the budget's own value, since the law cannot say what it buys);
 - each candidate is priced with the law's cost model (mean weighted tokens per question against
   the axes), and only those that fit the tokens left are kept;
 - the one with the highest predicted EM wins (the law of the question's type when the file has
   one); near-ties (within `TIE_EM`) go to the cheaper mix.
 
-Candidates stay inside the range the law was fitted on, apart from the hop floor: beyond it the
-law extrapolates. The choice becomes the run's caps, so every cap still holds; the run then
+The choice becomes the run's caps, so every cap still holds; the run then
 spends them like `fixed`. Pure except `load_model`, which reads one JSON file.
 """
 
@@ -41,6 +47,21 @@ TIE_EM = 0.005
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A mix the policy may choose: the caps a run gets, and the point on the law's axes where
+    runs under those caps land (for a measured cell, what its runs used)."""
+
+    search_steps: int
+    reasoning_tokens: int | None
+    width: int
+    x: Mapping[str, float]
+
+    @property
+    def caps(self) -> tuple[int, int | None, int]:
+        return self.search_steps, self.reasoning_tokens, self.width
+
+
+@dataclass(frozen=True)
 class AllocationModel:
     """A fitted law as the allocate policy uses it: the joint fit, per-type fits, the cost
     model, and where the fit is valid (the axis values it saw)."""
@@ -50,6 +71,7 @@ class AllocationModel:
     cost: CostModel | None = None
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     label: str = ""
+    cells: tuple[Candidate, ...] = ()  # the sweep's measured cells, when the file keeps them
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AllocationModel:
@@ -71,9 +93,21 @@ class AllocationModel:
                     a: (float(v[0]), float(v[1])) for a, v in (data.get("range") or {}).items()
                 },
                 label=str(data.get("label", "")),
+                cells=tuple(_measured(c) for c in data.get("cells") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"the fitted law is malformed: {exc}") from exc
+
+
+def _measured(cell: Mapping[str, Any]) -> Candidate:
+    caps = cell["caps"]
+    reasoning = caps.get("reasoning_tokens")
+    return Candidate(
+        search_steps=int(caps["search_steps"]),
+        reasoning_tokens=None if reasoning is None else int(reasoning),
+        width=int(caps.get("width", 1)),
+        x={a: float(v) for a, v in cell["x"].items()},
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -122,10 +156,14 @@ def _upper(model: AllocationModel, axis: str, cap: float) -> float:
 
 def candidates(
     model: AllocationModel, law: LawFit, plan: PlanEntry, budget: Budget
-) -> list[tuple[int, int | None, int]]:
-    """Every (search steps, reasoning cap, width) the policy may choose for this question."""
+) -> list[Candidate]:
+    """Every mix the policy may choose for this question: the measured cells the budget and the
+    hop count allow, or (a law without cells, or none allowed) the grid of caps."""
     step_cap = budget.max_search_steps if budget.max_search_steps is not None else 16
     floor = min(max(plan.hops, 1), step_cap)
+    measured = [c for c in model.cells if _allowed(c, law, budget, floor, step_cap)]
+    if measured:
+        return list({c.caps: _own_values(c, law, budget) for c in measured}.values())
     top = max(floor, math.floor(_upper(model, "search_steps", step_cap)))
     steps = list(range(floor, top + 1))
     reasonings: list[int | None] = [budget.max_reasoning_tokens]
@@ -136,7 +174,39 @@ def candidates(
     widths = [budget.width]
     if "width" in law.axes:
         widths = list(range(1, int(_upper(model, "width", min(budget.width, MAX_WIDTH))) + 1))
-    return [(s, r, w) for s in steps for r in reasonings for w in widths]
+    return [
+        Candidate(
+            s,
+            r,
+            w,
+            {"search_steps": s, "width": w, **({} if r is None else {"reasoning_tokens": r})},
+        )
+        for s in steps
+        for r in reasonings
+        for w in widths
+    ]
+
+
+def _allowed(cell: Candidate, law: LawFit, budget: Budget, floor: int, step_cap: int) -> bool:
+    """A measured cell fits this question: its step cap reaches the hops and the budget's cap,
+    and (on the axes the law measured) its reasoner tokens and width fit the budget's caps."""
+    if not floor <= cell.search_steps <= step_cap:
+        return False
+    cap = budget.max_reasoning_tokens
+    used = cell.x.get("reasoning_tokens", 0.0)
+    if "reasoning_tokens" in law.axes and cap is not None and used > cap:
+        return False
+    return "width" not in law.axes or cell.width <= budget.width
+
+
+def _own_values(cell: Candidate, law: LawFit, budget: Budget) -> Candidate:
+    """An axis the law never measured keeps the budget's own value (the law cannot say what it
+    buys), as a grid candidate does."""
+    if "reasoning_tokens" not in law.axes:
+        cell = replace(cell, reasoning_tokens=budget.max_reasoning_tokens)
+    if "width" not in law.axes:
+        cell = replace(cell, width=budget.width, x={**cell.x, "width": float(budget.width)})
+    return cell
 
 
 def allocate(model: AllocationModel, plan: PlanEntry, budget: Budget, spent: Spend) -> Allocation:
@@ -145,12 +215,9 @@ def allocate(model: AllocationModel, plan: PlanEntry, budget: Budget, spent: Spe
     which = plan.shape if plan.shape in model.by_type else "all"
     left = math.inf if budget.max_tokens is None else budget.max_tokens - budget.weighted(spent)
     scored = []
-    for s, r, w in candidates(model, law, plan, budget):
-        x = {"search_steps": float(s), "width": float(w)}
-        if r is not None:
-            x["reasoning_tokens"] = float(r)
-        cost = model.cost.predict(x) if model.cost is not None else None
-        scored.append((law.predict(x), cost, (s, r, w)))
+    for c in candidates(model, law, plan, budget):
+        cost = model.cost.predict(c.x) if model.cost is not None else None
+        scored.append((law.predict(c.x), cost, c.caps))
     affordable = [c for c in scored if c[1] is None or c[1] <= left]
     pool = affordable or [min(scored, key=lambda c: c[1] if c[1] is not None else 0.0)]
     best_em = max(em for em, _, _ in pool)

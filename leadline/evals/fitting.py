@@ -50,6 +50,26 @@ def law_cells(
     return out
 
 
+def measured_cells(cells: Mapping[Any, Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each cell's caps with where its runs landed: the points `--policy allocate` chooses
+    among, since caps alone can name mixes no run reaches (no reasoner tokens, no later hops)."""
+    out = []
+    for cell, records in cells.items():
+        if records:
+            out.append(
+                {
+                    "caps": {
+                        "search_steps": cell.max_search_steps,
+                        "reasoning_tokens": getattr(cell, "max_reasoning_tokens", None),
+                        "width": getattr(cell, "width", 1),
+                    },
+                    "x": {a: round(v, 3) for a, v in cell_x(cell, records).items()},
+                    "em": round(mean(float(r["em"]) for r in records), 4),
+                }
+            )
+    return out
+
+
 def law_document(
     cells: Mapping[Any, Sequence[dict[str, Any]]],
     axes: Sequence[str],
@@ -100,6 +120,7 @@ def law_document(
         "by_type": by_type,
         "by_shape": by_shape,
         "cost": cost.to_dict() if cost else None,
+        "cells": measured_cells(mine),
         "range": {
             a: [round(min(p.x[a] for p in points), 3), round(max(p.x[a] for p in points), 3)]
             for a in AXES

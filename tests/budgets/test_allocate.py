@@ -10,6 +10,7 @@ import pytest
 from leadline.agents.workspace import PlanEntry
 from leadline.budgets.allocate import (
     AllocationModel,
+    Candidate,
     allocate,
     allocated_budget,
     candidates,
@@ -55,7 +56,7 @@ def test_width_is_chosen_only_where_the_law_measured_it_and_the_budget_allows() 
     assert steps_only.width == 4  # an axis the law never measured keeps the budget's value
     joint = allocate(model(JOINT), plan(), budget, Spend())
     assert 1 <= joint.width <= 4 and joint.predicted_cost <= 5000
-    assert {w for _, _, w in candidates(model(JOINT), JOINT, plan(), budget)} == {1, 2, 3, 4}
+    assert {c.width for c in candidates(model(JOINT), JOINT, plan(), budget)} == {1, 2, 3, 4}
     narrow = Budget(max_tokens=5000, max_search_steps=8, width=1)
     assert allocate(model(JOINT), plan(), narrow, Spend()).width == 1
 
@@ -67,6 +68,51 @@ def test_a_question_types_law_is_used_for_that_type() -> None:
     comparison = allocate(m, plan(shape="comparison"), budget, Spend())
     assert comparison.law == "comparison" and comparison.search_steps == 1  # search buys nothing
     assert allocate(m, plan(shape="bridge"), budget, Spend()).law == "all"
+
+
+REASONED = LawFit(
+    ("search_steps", "reasoning_tokens"),
+    -2.0,
+    {"search_steps": 1.0, "reasoning_tokens": -0.5},
+    0.9,
+    6,
+    100,
+)
+
+
+def cell(steps: int, reasoning: int | None, used_steps: float, used_reasoning: float) -> Candidate:
+    x = {"search_steps": used_steps, "reasoning_tokens": used_reasoning, "width": 1.0}
+    return Candidate(steps, reasoning, 1, x)
+
+
+def test_measured_cells_are_scored_where_their_runs_landed_not_at_their_caps() -> None:
+    # Without reasoner tokens a run stops after ~2 steps whatever its cap: the reasoner writes
+    # the later queries. Scored at its caps, (4 steps, 0 reasoning) would win by far.
+    cells = (
+        cell(2, 0, 1.9, 0.0),
+        cell(4, 0, 1.9, 0.0),
+        cell(4, 100, 3.5, 45.0),
+        cell(1, 0, 1.0, 0.0),
+    )
+    m = model(REASONED, cells=cells)
+    budget = Budget(max_tokens=50_000, max_search_steps=4)
+    grid = allocate(model(REASONED), plan(hops=2), budget, Spend())
+    assert (grid.search_steps, grid.reasoning_tokens) == (4, 0)  # the extrapolation
+    chosen = allocate(m, plan(hops=2), budget, Spend())
+    assert (chosen.search_steps, chosen.reasoning_tokens) == (4, 100)
+    assert chosen.predicted_em == pytest.approx(REASONED.predict(cells[2].x))
+    assert chosen.predicted_em < grid.predicted_em
+    # the hop floor and the budget's caps decide which cells are allowed
+    got = {c.caps for c in candidates(m, REASONED, plan(hops=2), budget)}
+    assert got == {(2, 0, 1), (4, 0, 1), (4, 100, 1)}
+    tight = Budget(max_tokens=50_000, max_search_steps=4, max_reasoning_tokens=20)
+    assert {c.caps for c in candidates(m, REASONED, plan(hops=2), tight)} == {
+        (2, 0, 1),
+        (4, 0, 1),
+    }
+    # no measured cell allowed (a 5-hop question): the grid of caps, from the hop count up
+    long = candidates(m, REASONED, plan(hops=5), Budget(max_tokens=50_000, max_search_steps=6))
+    assert {c.search_steps for c in long} == {5, 6}
 
 
 def test_the_allocation_becomes_the_caps_never_above_the_budgets() -> None:
@@ -86,6 +132,9 @@ def test_the_shipped_law_says_what_it_was_fitted_on(tmp_path: Path) -> None:
     # What it chooses for a two-hop bridge question, as measured on held-out questions.
     chosen = allocate(shipped, plan(), Budget(max_tokens=8000, max_search_steps=4), Spend())
     assert (chosen.search_steps, chosen.reasoning_tokens, chosen.width) == (3, 0, 1)
+    # scored where 3-step runs without reasoning landed (1.9 steps): near that cell's measured
+    # EM, 0.34, not the 0.59 the law gave the caps themselves
+    assert len(shipped.cells) == 40 and 0.3 < chosen.predicted_em < 0.45
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"kind": "something else"}))
     with pytest.raises(ConfigError, match="not a fitted law"):

@@ -88,6 +88,11 @@ async def test_a_replayed_sweep_reads_each_distinct_pool_once_and_writes_a_sweep
     assert set(law["per_axis"]) == {"search_steps", "width"}
     assert law["per_axis"]["search_steps"]["coef"]["search_steps"] > 0
     assert abs(law["per_axis"]["width"]["coef"]["width"]) < 1e-6  # width changes nothing here
+    # each cell's caps with where its runs landed: what --policy allocate chooses among
+    measured = {(c["caps"]["search_steps"], c["caps"]["width"]): c for c in law["cells"]}
+    assert len(measured) == 8 and measured[(3, 1)]["em"] == 1.0 and measured[(0, 1)]["em"] == 0.0
+    assert all(c["x"]["search_steps"] <= c["caps"]["search_steps"] for c in law["cells"])
+    assert measured[(3, 3)]["x"]["width"] == 3.0
     assert (out / "law_axes.png").read_bytes()[:4] == b"\x89PNG"
     check = summary["check"]
     assert check["n"] == 2 and set(check["cells"]) == {c.name for c in replay_cells_of(records)}
