@@ -233,6 +233,7 @@ def sweep_base_budget(args: argparse.Namespace) -> Any:
 def _replay_sweep(args: argparse.Namespace, command: str) -> int:
     """`sweep --replay PATH`: the sweep's cells from stored max-budget runs and reader calls."""
     import asyncio
+    import dataclasses
     from pathlib import Path
 
     from leadline.errors import ConfigError
@@ -269,11 +270,14 @@ def _replay_sweep(args: argparse.Namespace, command: str) -> int:
     )
 
     async def run() -> dict[str, Any]:
+        checked = check
         if check is not None:
             from leadline.evals.runner import eval_collection, prepare_corpus
 
             collection = eval_collection(check.dataset, args.collection, settings)
             print(await prepare_corpus(check.dataset, settings, collection, False), file=sys.stderr)
+            # the true cells search the collection just prepared (named after the file)
+            checked = dataclasses.replace(check, collection=collection)
         async with open_eval_services(settings) as services:
             return await run_replay_sweep(
                 records,
@@ -281,7 +285,7 @@ def _replay_sweep(args: argparse.Namespace, command: str) -> int:
                 args.out,
                 services=services,
                 reader_passages=args.reader_passages,
-                check=check,
+                check=checked,
                 progress=not args.no_progress,
                 command=command,
                 replayed_from=args.replay,

@@ -138,7 +138,19 @@ def test_cli_sweep_replay(
             yield services
             await services.llm.aclose()
 
+        searched: list[str | None] = []
+        true_cells = runner.evaluate
+
+        async def evaluate(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+            searched.append(kwargs.get("collection"))
+            return await true_cells(*args, **kwargs)
+
+        async def prepare_corpus(dataset: Any, settings: Any, collection: str, progress: bool):
+            return f"{collection} ready"
+
         monkeypatch.setattr(runner, "open_eval_services", fake_services)
+        monkeypatch.setattr(runner, "evaluate", evaluate)
+        monkeypatch.setattr(runner, "prepare_corpus", prepare_corpus)
         code = main(
             [
                 "sweep",
@@ -148,6 +160,10 @@ def test_cli_sweep_replay(
                 "1,2,3",
                 "--width",
                 "1,2",
+                "--check",
+                "1",
+                "--dataset",
+                f"hotpotqa:{tmp_path / 'mini.jsonl'}",
                 "--out",
                 str(tmp_path / "r"),
                 "--json",
@@ -155,7 +171,10 @@ def test_cli_sweep_replay(
             ]
         )
     assert code == 0
+    # the true cells search the collection prepared for the dataset, not the default one
+    assert searched == [dataset.collection] * 6
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["mode"] == "replay" and summary["cells"] == 6 and summary["n"] == 4
     assert summary["grid"]["widths"] == [1, 2] and (tmp_path / "r" / "law.json").exists()
+    assert summary["check"]["n"] == 1 and len(summary["check"]["cells"]) == 6
     assert main(["sweep", "--out", str(tmp_path / "x")]) == 2  # neither --dataset nor --replay
