@@ -141,6 +141,13 @@ def test_the_shipped_law_says_what_it_was_fitted_on(tmp_path: Path) -> None:
         load_model(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_model(tmp_path / "missing.json")
+    broken = json.loads(
+        (Path(__file__).parents[2] / "leadline/budgets/data/default_law.json").read_text()
+    )
+    broken["cells"] = [{"caps": {"width": 1}, "x": {}}]  # a cell without its step cap
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(ConfigError, match="malformed"):
+        load_model(tmp_path / "broken.json")
 
 
 async def test_a_run_under_allocate_searches_what_the_law_chose() -> None:
