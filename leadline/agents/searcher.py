@@ -55,7 +55,7 @@ class SearchOutcome:
 
 
 def select_evidence(
-    passages: list[Passage], seen_ids: Collection[str], keep: int, max_tokens: int
+    passages: list[Passage], seen_ids: Collection[str], keep: int, max_tokens: int, step: int = 0
 ) -> list[Evidence]:
     """The top `keep` passages not already in the workspace, trimmed to `max_tokens` each."""
     chosen: list[Evidence] = []
@@ -70,6 +70,7 @@ def select_evidence(
                 text=truncate_to_tokens(" ".join(p.text.split()), max_tokens),
                 source=p.source,
                 score=p.score,
+                step=step,
             )
         )
         if len(chosen) == keep:
@@ -112,7 +113,7 @@ async def run_search(
             query, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
     passages = check_passages(backend, found)  # a backend returning anything else is a bug
-    evidence = select_evidence(passages, seen_ids, keep, max_tokens)
+    evidence = select_evidence(passages, seen_ids, keep, max_tokens, step)
     pool = pool_hits(passages, query, step, pool_size)
     return SearchOutcome(query, evidence, time.perf_counter() - started, pool=pool)
 
@@ -172,6 +173,6 @@ async def run_link_step(
         return SearchOutcome(
             label, [], time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         )
-    evidence = select_evidence(passages, seen_ids, keep, max_tokens)
+    evidence = select_evidence(passages, seen_ids, keep, max_tokens, step)
     pool = pool_hits(passages, label, step, pool_size)
     return SearchOutcome(label, evidence, time.perf_counter() - started, pool=pool)

@@ -38,6 +38,7 @@ class Evidence:
     text: str
     source: str
     score: float = 0.0
+    step: int = 0  # the search step that showed it (a replay numbers passages as the run did)
 
     def render(self) -> str:
         return f"[{self.n}] {self.title}: {self.text}"

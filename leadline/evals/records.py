@@ -151,6 +151,9 @@ def make_record(
             }
             for h in out.pool
         ],
+        # Each workspace passage's evidence number and the step that showed it: a replayed
+        # read numbers its passages as the run's read did (other numbers, other answers).
+        "workspace": {e.passage_id: [e.n, e.step] for e in out.retrieved} if out.pool else {},
         "anytime": [
             {
                 "step": a.step,

@@ -24,7 +24,7 @@ from typing import Any
 
 from leadline.agents.prompting import KVMode
 from leadline.agents.reasoner import UNKNOWN
-from leadline.agents.workspace import PoolHit
+from leadline.agents.workspace import Evidence, PoolHit
 from leadline.batch.output import ResultLog
 from leadline.budgets.budget import Budget, Spend
 from leadline.budgets.guard import BudgetGuard, CallRefused
@@ -52,6 +52,21 @@ def pool_of(record: dict[str, Any], per_query: int | None = None) -> list[PoolHi
         )
         for h in record.get("pool", [])
         if per_query is None or int(h["rank"]) <= per_query
+    ]
+
+
+def workspace_at(record: dict[str, Any], up_to_step: int | None) -> list[Evidence]:
+    """The run's workspace passages (their evidence numbers) as it stood after `up_to_step`.
+
+    The reader numbers pool passages by the workspace's numbers where it has them; a replay
+    that numbered them afresh read a different prompt, and the 1.5B answered 3 of 12 questions
+    differently on the same pool (issue 16's check). Records written before the workspace was
+    stored give [], and their replays number afresh.
+    """
+    return [
+        Evidence(n=int(n), passage_id=pid, title="", text="", source="", step=int(step))
+        for pid, (n, step) in (record.get("workspace") or {}).items()
+        if up_to_step is None or int(step) <= up_to_step
     ]
 
 
@@ -189,7 +204,8 @@ async def replay_one(
     pool = pool_of(record, passages_per_query)
     final, error = None, ""
     try:
-        final = await read_pool(llm, spec, [], pool, guard, extra_body, up_to_step=up_to_step)
+        shown = workspace_at(record, up_to_step)
+        final = await read_pool(llm, spec, shown, pool, guard, extra_body, up_to_step=up_to_step)
     except (CallRefused, LLMOutputError):
         pass
     except LLMError as exc:

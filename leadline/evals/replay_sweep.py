@@ -35,7 +35,7 @@ from leadline.evals.baselines import SystemSpec, parse_system
 from leadline.evals.datasets import Dataset
 from leadline.evals.metrics import QuestionCost, exact_match, f1, support_recall
 from leadline.evals.records import LEGACY_FIELDS
-from leadline.evals.replay import Cut, anytime_at, cut_at
+from leadline.evals.replay import Cut, anytime_at, cut_at, workspace_at
 from leadline.evals.runner import progress_bar
 from leadline.evals.sweep import Cell, CellRecords, grid_dict, point, violations, write_outputs
 from leadline.graph.read import reader_prompt, sample_answers, vote
@@ -166,7 +166,8 @@ async def read_cut(
     spends: list[dict[str, int]] = []
     error = ""
     try:
-        messages, _ = reader_prompt(spec, [], cut.hits, guard)
+        shown = workspace_at(record, cut.round)
+        messages, _ = reader_prompt(spec, shown, cut.hits, guard)
         samples = await sample_answers(llm, spec, messages, guard, extra_body)
         answers = samples.answers
         spends = [s.to_dict() for s in samples.spends(guard.events)]

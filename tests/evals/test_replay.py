@@ -56,6 +56,7 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
         before = len(server.requests)
         try:
             full = await replay("full.jsonl")
+            after_full = len(server.requests)
             roles = {agent_role(b) for b in server.requests[before:]}
             at_zero = await replay("step0.jsonl", up_to_step=0)
             calls = len(server.requests)
@@ -68,6 +69,19 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
     assert [r["em"] for r in full] == [r["em"] for r in records] == [1.0] * len(records)
     # before the first search the pool was empty, so the reader could not know
     assert all(r["em"] == 0.0 for r in at_zero)
+
+    # the replay reads the very prompt the run's reader read: the same passages under the same
+    # evidence numbers (the workspace's, stored with the record)
+    def last_read(requests: list[dict], question: str) -> list[dict]:
+        reads = [b for b in requests if agent_role(b) == "answer"]
+        return [b for b in reads if question in b["messages"][-1]["content"]][-1]["messages"]
+
+    for r in records:
+        run_read = last_read(server.requests[:before], r["question"])
+        assert last_read(server.requests[before:after_full], r["question"]) == run_read
+    assert all(r["workspace"] for r in records)
+    numbers = sorted(n for n, _ in records[0]["workspace"].values())
+    assert numbers == list(range(1, len(numbers) + 1))
     for r, original in zip(full, records, strict=True):
         # the replay's cost is what the run had spent before its reader, plus the new reader
         assert r["cost"]["search_steps"] == original["cost"]["search_steps"]
