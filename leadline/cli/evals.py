@@ -233,7 +233,6 @@ def sweep_base_budget(args: argparse.Namespace) -> Any:
 def _replay_sweep(args: argparse.Namespace, command: str) -> int:
     """`sweep --replay PATH`: the sweep's cells from stored max-budget runs and reader calls."""
     import asyncio
-    import dataclasses
     from pathlib import Path
 
     from leadline.errors import ConfigError
@@ -245,7 +244,7 @@ def _replay_sweep(args: argparse.Namespace, command: str) -> int:
         replay_source,
         run_replay_sweep,
     )
-    from leadline.evals.runner import open_eval_services
+    from leadline.evals.runner import eval_collection, open_eval_services, prepare_corpus
     from leadline.evals.sweep import parse_caps, parse_ints
 
     records = [r for r in records_to_replay(Path(args.replay)) if "pool" in r]
@@ -256,11 +255,6 @@ def _replay_sweep(args: argparse.Namespace, command: str) -> int:
         parse_caps(args.reasoning_tokens, "--reasoning-tokens"),
         parse_ints(args.width, "--width"),
     )
-    check = None
-    if args.check:
-        if not args.dataset:
-            raise ConfigError("--check runs the true cells: it needs --dataset KIND:PATH")
-        check = CheckSpec(load_dataset(args.dataset), args.check, args.collection)
     # The stored runs' pool and reader settings, so the checked true cells run as they did.
     source = replay_source(records)
     settings = settings_from(
@@ -268,16 +262,20 @@ def _replay_sweep(args: argparse.Namespace, command: str) -> int:
         passages_per_query=source.reader.get("passages_per_query"),
         reader_passages=args.reader_passages or source.reader.get("reader_passages"),
     )
+    check = None
+    if args.check:
+        if not args.dataset:
+            raise ConfigError("--check runs the true cells: it needs --dataset KIND:PATH")
+        dataset = load_dataset(args.dataset)
+        # the true cells search the collection prepared for the file (named after it)
+        check = CheckSpec(dataset, args.check, eval_collection(dataset, args.collection, settings))
 
     async def run() -> dict[str, Any]:
-        checked = check
         if check is not None:
-            from leadline.evals.runner import eval_collection, prepare_corpus
-
-            collection = eval_collection(check.dataset, args.collection, settings)
-            print(await prepare_corpus(check.dataset, settings, collection, False), file=sys.stderr)
-            # the true cells search the collection just prepared (named after the file)
-            checked = dataclasses.replace(check, collection=collection)
+            print(
+                await prepare_corpus(check.dataset, settings, check.collection, False),
+                file=sys.stderr,
+            )
         async with open_eval_services(settings) as services:
             return await run_replay_sweep(
                 records,
@@ -285,7 +283,7 @@ def _replay_sweep(args: argparse.Namespace, command: str) -> int:
                 args.out,
                 services=services,
                 reader_passages=args.reader_passages,
-                check=checked,
+                check=check,
                 progress=not args.no_progress,
                 command=command,
                 replayed_from=args.replay,
