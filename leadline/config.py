@@ -92,7 +92,7 @@ class Settings(BaseModel):
         5, ge=1, le=20, description="Hits of each query kept in the evidence pool."
     )
     reader_passages: int = Field(
-        5, ge=1, le=20, description="Pool passages the final reader reads (K)."
+        2, ge=1, le=20, description="Pool passages the final reader reads (K)."
     )
     follow_links: bool = Field(
         True, description="Follow the link graph after each search round, where there is one."

@@ -4,8 +4,9 @@ Measured on the 1.5B model: the answer must not come out of the reasoning chain 
 bridge entity, writes sentences, says "unknown"); reading a few raw passages in a plain
 short-answer prompt is what small models do well (IRCoT's reader, Trivedi et al. 2023). So every
 passage any query retrieved goes into the pool (`PoolHit`), and the reader gets the top K of it,
-ranked for the original question (`agents.searcher.rank_pool`), best passage nearest the
-question, the question last.
+ranked for the original question (`agents.searcher.rank_pool`) with the best linked pair first
+(`linked_pair_first`: a bridge question's two passages), best passage nearest the question, the
+question last. Few passages read best on the 1.5B: K = 2 by default.
 
 Width (`Budget.width` = N > 1) reads the same prompt N times: the first greedily (temperature
 0, exactly the single read), the others sampled at `SAMPLE_TEMPERATURE`, and `vote` picks the
@@ -150,6 +151,50 @@ def number_passages(ranked: Sequence[PoolHit], entries: Sequence[Entry]) -> list
     return numbered
 
 
+# How deep in the ranking the passages of a linked pair may sit.
+LINKED_PAIR_WINDOW = 6
+_QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")  # "Against the Wind (album)" -> "Against the Wind"
+
+
+def names(passage: RankedPassage, other: RankedPassage) -> bool:
+    """Whether `passage` names `other`'s subject: `other`'s title, less a trailing qualifier,
+    in `passage`'s text as whole words."""
+    subject = _norm(_QUALIFIER.sub("", other.title))
+    own = _norm(_QUALIFIER.sub("", passage.title))
+    return len(subject) >= 3 and subject != own and f" {subject} " in f" {_norm(passage.text)} "
+
+
+def linked_pair_first(
+    question: str, ranked: Sequence[RankedPassage], window: int = LINKED_PAIR_WINDOW
+) -> list[RankedPassage]:
+    """`ranked` with its best linked pair moved to the front: a passage, then the passage about
+    an entity it names. The rest follow in rank order.
+
+    A bridge question's two passages are such a pair (the first names the bridge entity, the
+    second is about it), while the passages ranked next to the first are often about something
+    else that shares the question's words. The best pair is the one holding the best-ranked
+    passage that is in any pair, with its best-ranked partner, so an unrelated pair never
+    displaces the question's best passage. Measured on 100 stored dev pools: this pair, among
+    the top 6, is both gold passages for 56 questions; the top two by rank, for 39. A yes/no or
+    "A or B" question compares entities whose passages need not name each other, so it keeps
+    the rank order.
+    """
+    ranked = list(ranked)
+    if is_yes_no_question(question) or choice_options(question):
+        return ranked
+    top = ranked[:window]
+    pairs = [
+        (min(i, j), max(i, j), i, j)
+        for i, first in enumerate(top)
+        for j, second in enumerate(top)
+        if i != j and names(first, second)
+    ]
+    if not pairs:
+        return ranked
+    *_, i, j = min(pairs)
+    return [top[i], top[j], *(p for k, p in enumerate(ranked) if k not in (i, j))]
+
+
 def reader_prompt(
     spec: RunSpec,
     entries: Sequence[Entry],
@@ -157,9 +202,12 @@ def reader_prompt(
     guard: BudgetGuard,
     up_to_step: int | None = None,
 ) -> tuple[list[dict[str, str]], list[RankedPassage]]:
-    """The reader's messages over the best `spec.reader_passages` of the pool, and the passages
-    shown; passages are dropped from the weakest end until one call fits the budget left."""
-    ranked = number_passages(rank_pool(spec.question, pool, up_to_step), entries)
+    """The reader's messages over the best `spec.reader_passages` of the pool (its linked pair
+    first), and the passages shown; passages are dropped from the weakest end until one call
+    fits the budget left."""
+    ranked = linked_pair_first(
+        spec.question, number_passages(rank_pool(spec.question, pool, up_to_step), entries)
+    )
     shown = [
         replace(p, text=focus_passage(p.text, spec.question))
         for p in ranked[: spec.reader_passages]

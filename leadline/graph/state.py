@@ -20,7 +20,7 @@ from leadline.budgets.controller import Policy, ShapeMode, StopReason
 from leadline.budgets.law import CostModel, LawFit
 from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent
 
-DEFAULT_READER_PASSAGES = 5
+DEFAULT_READER_PASSAGES = 2
 DEFAULT_POOL_PER_QUERY = 5
 DEFAULT_MAX_PASSAGE_TOKENS = 160
 

@@ -14,6 +14,7 @@ from leadline.errors import ConfigError
 from leadline.evals.baselines import parse_system
 from leadline.evals.replay import replay_reader
 from leadline.evals.runner import evaluate
+from leadline.graph.state import DEFAULT_READER_PASSAGES
 from tests.evals.helpers import (
     ScriptedModel,
     load_mini,
@@ -48,7 +49,7 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
                 tmp_path / name,
                 services=services,
                 kv_mode="shared",
-                reader_passages=5,
+                reader_passages=DEFAULT_READER_PASSAGES,  # the run's K
                 progress=False,
                 **options,
             )
@@ -88,7 +89,7 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
         assert r["cost"]["total_tokens"] > 0
         assert r["replay"] == {
             "up_to_step": None,
-            "reader_passages": 5,
+            "reader_passages": DEFAULT_READER_PASSAGES,
             "passages_per_query": None,
         }
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from leadline.agents.reasoner import ReasonerOutput, proposed_queries, resolve_queries
 from leadline.agents.searcher import rank_pool
 from leadline.agents.workspace import PoolHit
+from leadline.budgets.budget import Budget, Spend
+from leadline.budgets.guard import BudgetGuard
 from leadline.graph.read import (
     RankedPassage,
     answer_logprobs,
@@ -19,12 +21,15 @@ from leadline.graph.read import (
     confidence,
     focus_passage,
     is_yes_no_question,
+    linked_pair_first,
+    names,
     quote,
+    reader_prompt,
     render_passages,
     short_answer,
     sure_enough,
 )
-from leadline.graph.state import FinalAnswer
+from leadline.graph.state import FinalAnswer, RunSpec
 from leadline.tools.search.rank import bm25_ranks
 from leadline.tools.tokens import count_tokens
 
@@ -196,3 +201,67 @@ def test_a_long_passage_keeps_its_first_sentence_and_the_sentences_that_match_th
     assert focused.index("actress") < focused.index("Protocol")
     short = "Shirley Temple was an American actress."
     assert focus_passage(short, question, max_tokens=40) == short  # fits: untouched
+
+
+def ranked_passage(n: int, title: str, text: str) -> RankedPassage:
+    return RankedPassage(n, f"p{n}", title, text, "src", -n)
+
+
+BRIDGE = [
+    ranked_passage(1, "Suburban Madness", "A film in which Sela Ward plays Bobbi Bacha."),
+    ranked_passage(2, "Marissa Perry", "An actress in a madness film."),
+    ranked_passage(3, "Starlite", "Another film."),
+    ranked_passage(4, "Sela Ward", "Sela Ann Ward is an American actress."),
+]
+
+
+def test_a_passage_names_another_by_its_title_less_its_qualifier() -> None:
+    album = ranked_passage(5, "Against the Wind (album)", "An album.")
+    singer = ranked_passage(6, "Bob Seger", "Seger recorded Against the Wind in 1980.")
+    assert names(singer, album)
+    assert not names(album, singer)
+    assert names(BRIDGE[0], BRIDGE[3])
+    assert not names(BRIDGE[3], BRIDGE[0])
+
+
+def test_the_best_linked_pair_goes_first_then_the_rest_by_rank() -> None:
+    question = "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
+    order = [p.n for p in linked_pair_first(question, BRIDGE)]
+    assert order == [1, 4, 2, 3]
+
+
+def test_without_a_linked_pair_the_rank_order_stands() -> None:
+    plain = [ranked_passage(i, f"Title {i}", f"text {i}") for i in (1, 2, 3)]
+    assert linked_pair_first("Who is it?", plain) == plain
+
+
+def test_a_pair_outside_the_window_is_not_moved() -> None:
+    question = "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
+    order = [p.n for p in linked_pair_first(question, BRIDGE, window=3)]
+    assert order == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Are Sela Ward and Marissa Perry both actresses?",
+        "Who was born first, Sela Ward or Marissa Perry?",
+    ],
+)
+def test_yes_no_and_choice_questions_keep_the_rank_order(question: str) -> None:
+    assert linked_pair_first(question, BRIDGE) == BRIDGE
+
+
+def test_the_reader_reads_the_linked_pair_when_it_reads_two() -> None:
+    question = "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
+    pool = [
+        PoolHit(p.passage_id, p.title, p.text, "src", question, rank, 1)
+        for rank, p in enumerate(BRIDGE, start=1)
+    ]
+    budget = Budget(max_tokens=10_000)
+    spec = RunSpec(question=question, budget=budget, reader_passages=2)
+    guard = BudgetGuard(budget, Spend(), reserve=Spend(), agent="answer", step=0)
+    messages, shown = reader_prompt(spec, [], pool, guard)
+    assert [p.title for p in shown] == ["Suburban Madness", "Sela Ward"]
+    assert "Sela Ann Ward" in messages[-1]["content"]
+    assert "Marissa Perry" not in messages[-1]["content"]

@@ -90,7 +90,8 @@ def test_a_question_shows_its_steps_in_order_then_a_cited_answer(
     )
     expect(page.locator("#key-field")).to_be_hidden()  # this server has no keys
     expect(page.locator('[data-limit="max_tokens"]')).to_have_text("max 16,000")
-    ask(page, collection="topics", policy="fixed", max_search_steps="4")
+    page.locator("details.more summary").click()  # K lives under "More settings"
+    ask(page, collection="topics", policy="fixed", max_search_steps="4", reader_passages="5")
     job_id = job_id_of(page)
     expect(page.locator("#timeline li.ev").first).to_be_visible()
     page.evaluate("window.__layoutShift = 0")  # from here on the page moves by itself only
