@@ -1,18 +1,29 @@
-"""Build replayable records whose pool is only the question's gold paragraphs (the reader's
-ceiling on a perfect selection): the dev records of issue13/dev3-links and dev4-48-100 (dev300
-1-100) with `pool` replaced. Then: leadline eval --replay OUT.jsonl --out DIR."""
+"""Replayable records whose pool is only the question's gold paragraphs (the reader's ceiling on
+a perfect selection): the dev records of issue13/dev3-links and dev4-48-100 (dev300 1-100) with
+`pool` replaced. Run from the repository root:
+
+    python benchmarks/results/issue13/s8-linked-pair/gold_pools.py OUT.jsonl
+    leadline eval --replay OUT.jsonl --out DIR
+"""
 
 import hashlib
 import json
 import sys
+from pathlib import Path
 
-data = [json.loads(line) for line in open("../shared/data/hotpotqa/dev300.jsonl")][:100]
-records = {}
-for name in ("dev3-links/leadline-adaptive-auto.jsonl", "dev4-48-100/leadline-adaptive-auto.jsonl"):
-    for line in open(f"benchmarks/results/issue13/{name}"):
-        record = json.loads(line)
-        records[record["id"]] = record
-with open(sys.argv[1], "w") as out:
+
+def jsonl(path: str) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def main(out: str) -> None:
+    data = jsonl("../shared/data/hotpotqa/dev300.jsonl")[:100]
+    records = {
+        r["id"]: r
+        for name in ("dev3-links", "dev4-48-100")
+        for r in jsonl(f"benchmarks/results/issue13/{name}/leadline-adaptive-auto.jsonl")
+    }
+    rows = []
     for q in data:
         record = dict(records[q["question_id"]])
         gold = [c for c in q["contexts"] if c["is_supporting"]]
@@ -29,4 +40,9 @@ with open(sys.argv[1], "w") as out:
             for i, c in enumerate(gold)
         ]
         record.pop("workspace", None)
-        out.write(json.dumps(record) + "\n")
+        rows.append(json.dumps(record) + "\n")
+    Path(out).write_text("".join(rows))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
