@@ -46,6 +46,7 @@ from leadline.budgets.ledger import AnytimeAnswer, LedgerEvent, total_spend
 from leadline.config import KVMode
 from leadline.errors import LLMError, LLMOutputError
 from leadline.graph.state import Citation, FinalAnswer, RunSpec
+from leadline.precompute.links import bare_title
 from leadline.tools.llm import LLMClient
 from leadline.tools.search.rank import bm25_ranks
 from leadline.tools.tokens import count_tokens, estimate_prompt_tokens, pending_prompt_tokens
@@ -153,14 +154,13 @@ def number_passages(ranked: Sequence[PoolHit], entries: Sequence[Entry]) -> list
 
 # How deep in the ranking the passages of a linked pair may sit.
 LINKED_PAIR_WINDOW = 6
-_QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")  # "Against the Wind (album)" -> "Against the Wind"
 
 
 def names(passage: RankedPassage, other: RankedPassage) -> bool:
     """Whether `passage` names `other`'s subject: `other`'s title, less a trailing qualifier,
     in `passage`'s text as whole words."""
-    subject = _norm(_QUALIFIER.sub("", other.title))
-    own = _norm(_QUALIFIER.sub("", passage.title))
+    subject = _norm(bare_title(other.title))
+    own = _norm(bare_title(passage.title))
     return len(subject) >= 3 and subject != own and f" {subject} " in f" {_norm(passage.text)} "
 
 

@@ -51,6 +51,11 @@ def fold(text: str) -> str:
     return " ".join(_FOLD.sub(" ", text).split())
 
 
+def bare_title(title: str) -> str:
+    """The title less a trailing qualifier: "Against the Wind (album)" -> "Against the Wind"."""
+    return _PARENTHETICAL.sub("", title)
+
+
 def doc_of(passage_id: str) -> str:
     """Chunks of one document (`id#n`) belong to that document."""
     return passage_id.split("#", 1)[0]
@@ -58,7 +63,7 @@ def doc_of(passage_id: str) -> str:
 
 def passage_names(title: str, text: str) -> list[str]:
     """The names a passage goes by (folded, distinct, in order): title, bare title, lead name."""
-    names = [fold(title), fold(_PARENTHETICAL.sub("", title))]
+    names = [fold(title), fold(bare_title(title))]
     lead = _LEAD.match(text.strip())
     if lead:
         words = fold(lead.group(1)).split()
