@@ -16,12 +16,12 @@ from leadline.budgets.guard import BudgetGuard
 from leadline.graph.read import (
     RankedPassage,
     answer_logprobs,
+    best_pair_first,
     choice_options,
     cite,
     confidence,
     focus_passage,
     is_yes_no_question,
-    linked_pair_first,
     names,
     quote,
     reader_prompt,
@@ -224,36 +224,65 @@ def test_a_passage_names_another_by_its_title_less_its_qualifier() -> None:
     assert not names(BRIDGE[3], BRIDGE[0])
 
 
-def test_the_best_linked_pair_goes_first_then_the_rest_by_rank() -> None:
-    question = "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
-    order = [p.n for p in linked_pair_first(question, BRIDGE)]
+BRIDGE_QUESTION = (
+    "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
+)
+
+
+def test_the_linked_pair_goes_first_then_the_rest_by_rank() -> None:
+    order = [p.n for p in best_pair_first(BRIDGE_QUESTION, BRIDGE)]
     assert order == [1, 4, 2, 3]
 
 
-def test_without_a_linked_pair_the_rank_order_stands() -> None:
-    plain = [ranked_passage(i, f"Title {i}", f"text {i}") for i in (1, 2, 3)]
-    assert linked_pair_first("Who is it?", plain) == plain
+def test_of_two_linked_pairs_the_one_covering_more_of_the_question_wins() -> None:
+    # Suburban Madness also names Starlite, which ranks higher than Sela Ward but says nothing
+    # the question asks about; the pair with Sela Ward (an actress, named Ann) covers more.
+    films = [
+        ranked_passage(1, "Suburban Madness", "A film with Starlite, where Sela Ward plays Bobbi."),
+        ranked_passage(2, "Starlite", "Another film."),
+        ranked_passage(3, "Sela Ward", "Sela Ann Ward is an American actress and middle child."),
+    ]
+    assert [p.n for p in best_pair_first(BRIDGE_QUESTION, films)] == [1, 3, 2]
+
+
+def test_without_a_linked_pair_the_two_passages_covering_the_question_go_first() -> None:
+    passages = [
+        ranked_passage(1, "Title 1", "The river is long."),
+        ranked_passage(2, "Title 2", "The river is wide."),
+        ranked_passage(3, "Title 3", "The bridge opened in 1900."),
+    ]
+    order = [p.n for p in best_pair_first("When did the bridge over the river open?", passages)]
+    assert order == [1, 3, 2]
+    same = [ranked_passage(i, f"Title {i}", "text") for i in (1, 2, 3)]
+    assert best_pair_first("Who is it?", same) == same  # a tie: the rank order stands
+    assert best_pair_first("Who is it?", same[:1]) == same[:1]
 
 
 def test_a_pair_outside_the_window_is_not_moved() -> None:
-    question = "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
-    order = [p.n for p in linked_pair_first(question, BRIDGE, window=3)]
+    order = [p.n for p in best_pair_first(BRIDGE_QUESTION, BRIDGE, window=3)]
     assert order == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(
     "question",
     [
-        "Are Sela Ward and Marissa Perry both actresses?",
+        "Were Sela Ward and Marissa Perry both born in Texas?",
         "Who was born first, Sela Ward or Marissa Perry?",
     ],
 )
-def test_yes_no_and_choice_questions_keep_the_rank_order(question: str) -> None:
-    assert linked_pair_first(question, BRIDGE) == BRIDGE
+def test_a_comparison_reads_the_two_compared_entities(question: str) -> None:
+    people = [
+        ranked_passage(1, "Suburban Madness", "A film in which Ward plays Bobbi Bacha."),
+        ranked_passage(2, "Bobbi Bacha", "A detective in Texas; the film Suburban Madness."),
+        ranked_passage(3, "Marissa Perry", "Marissa Perry was born in Texas in 1970."),
+        ranked_passage(4, "Sela Ward", "Sela Ward was born in 1956."),
+    ]
+    # Bobbi Bacha names Suburban Madness, a linked pair, but a comparison is not a bridge.
+    assert [p.n for p in best_pair_first(question, people)][:2] == [3, 4]
 
 
-def test_the_reader_reads_the_linked_pair_when_it_reads_two() -> None:
-    question = "What is the middle name of the actress who plays Bobbi Bacha in Suburban Madness?"
+def test_the_reader_reads_the_best_pair_when_it_reads_two() -> None:
+    question = BRIDGE_QUESTION
     pool = [
         PoolHit(p.passage_id, p.title, p.text, "src", question, rank, 1)
         for rank, p in enumerate(BRIDGE, start=1)

@@ -1,8 +1,9 @@
 """BM25 over a handful of texts (a run's evidence pool, a passage's linked neighbours).
 
 The corpus index (`bm25.py`) ranks a whole collection; this ranks the few passages a run already
-holds, for its question, with statistics from those passages alone. Pure and dependency-free,
-so the reader and the link step share it.
+holds, for its question, with statistics from those passages alone, and weighs how much of the
+question a set of them covers (`term_weights`, `covered`). Pure and dependency-free, so the
+reader and the link step share it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def _terms(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
+def _idf(n_docs: int, df: int) -> float:
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
 def bm25_ranks(query: str, docs: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[int]:
     """1-based rank of each doc for `query` by BM25 over `docs` alone (ties keep input order)."""
     if not docs:
@@ -38,7 +43,7 @@ def bm25_ranks(query: str, docs: Sequence[str], k1: float = 1.2, b: float = 0.75
         tf = Counter(tokens)
         score = 0.0
         for term in q_terms & tf.keys():
-            idf = math.log(1 + (n_docs - df[term] + 0.5) / (df[term] + 0.5))
+            idf = _idf(n_docs, df[term])
             f = tf[term]
             score += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(tokens) / avg_len))
         scores.append(score)
@@ -47,3 +52,15 @@ def bm25_ranks(query: str, docs: Sequence[str], k1: float = 1.2, b: float = 0.75
     for rank, i in enumerate(order, start=1):
         ranks[i] = rank
     return ranks
+
+
+def term_weights(query: str, docs: Sequence[str]) -> dict[str, float]:
+    """Each query term's idf over `docs`: a term few of them hold says more where it occurs."""
+    tokenized = [set(_terms(d)) for d in docs]
+    return {term: _idf(len(docs), sum(term in t for t in tokenized)) for term in set(_terms(query))}
+
+
+def covered(weights: dict[str, float], texts: Sequence[str]) -> float:
+    """The weight of the query terms that occur in any of `texts` (each term counted once)."""
+    terms = set().union(*(_terms(t) for t in texts))
+    return sum(w for term, w in weights.items() if term in terms)
