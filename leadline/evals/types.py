@@ -25,7 +25,7 @@ from typing import Any
 from leadline.budgets.curves import bootstrap_ci, paired_difference
 from leadline.errors import ConfigError
 from leadline.evals.datasets import Example
-from leadline.graph.read import choice_options, is_yes_no_question
+from leadline.graph.read import compares_entities
 
 TypeLabels = Mapping[str, str]
 BRIDGE, COMPARISON = "bridge", "comparison"
@@ -37,7 +37,7 @@ def guess_type(question: str) -> str:
     """`comparison` for a question that weighs two things (yes/no, "A or B", "both", "same",
     "X-er than"), else `bridge`."""
     q = question.strip()
-    if is_yes_no_question(q) or choice_options(q):
+    if compares_entities(q):
         return COMPARISON
     if _SHARED.search(q) or _COMPARATIVE.search(q):
         return COMPARISON

@@ -174,7 +174,7 @@ def candidate_pairs(question: str, top: Sequence[RankedPassage]) -> list[tuple[i
     passages need not name each other, so it, like a pool with no linked pair, takes any two
     passages, better-ranked first.
     """
-    if not (is_yes_no_question(question) or choice_options(question)):
+    if not compares_entities(question):
         linked = [
             (i, j)
             for i, first in enumerate(top)
@@ -204,12 +204,12 @@ def best_pair_first(
     pairs = candidate_pairs(question, top)
     if not pairs:
         return ranked
-    weights = term_weights(question, [f"{p.title} {p.text}" for p in ranked])
+    texts = [f"{p.title} {p.text}" for p in ranked]  # `top` is `ranked`'s head: same indices
+    weights = term_weights(question, texts)
 
     def preference(pair: tuple[int, int]) -> tuple[float, int, int, tuple[int, int]]:
         i, j = pair
-        coverage = covered(weights, [f"{p.title} {p.text}" for p in (top[i], top[j])])
-        return (-coverage, min(pair), max(pair), pair)
+        return (-covered(weights, [texts[i], texts[j]]), min(pair), max(pair), pair)
 
     i, j = min(pairs, key=preference)
     return [top[i], top[j], *(p for k, p in enumerate(ranked) if k not in (i, j))]
@@ -406,6 +406,11 @@ def is_yes_no_question(question: str) -> bool:
     """A question that starts with an auxiliary verb and offers no "A or B" choice."""
     q = question.strip()
     return bool(_YES_NO_START.match(q)) and not choice_options(q)
+
+
+def compares_entities(question: str) -> bool:
+    """A yes/no or "A or B" question: it weighs entities rather than following a bridge."""
+    return is_yes_no_question(question) or bool(choice_options(question))
 
 
 def choice_options(question: str) -> list[str]:
