@@ -78,6 +78,9 @@ class ResearchResult:
     found: list[str] = field(default_factory=list)  # what each hop established, in order
     # Each reader sample's short answer (one per unit of `caps.width`; the vote's input).
     reader_samples: list[str] = field(default_factory=list)
+    # Reader replies that were not the kind of answer the question asks for, each read again
+    # under a constraint ("yes" to a "who" question, a name to a "how many" question).
+    reader_rereads: list[str] = field(default_factory=list)
     # Log-probabilities of the reader's (greedy) answer tokens, where the endpoint gives them;
     # `reader_confidence` is their geometric-mean probability.
     answer_logprobs: list[float] = field(default_factory=list)
@@ -102,6 +105,7 @@ class ResearchResult:
             "stop_reason": self.stop_reason,
             "answer_source": self.answer_source,
             "reader_samples": self.reader_samples,
+            "reader_rereads": self.reader_rereads,
             "reader_confidence": self.reader_confidence,
             "allocation": self.allocation,
             "anytime": [asdict(a) for a in self.anytime],
@@ -258,6 +262,7 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         found=[e.found for e in values.get("entries", []) if isinstance(e, Note) and e.found],
         pool=list(values.get("pool", [])),
         reader_samples=list(final.samples) if final else [],
+        reader_rereads=list(final.rereads) if final else [],
         answer_logprobs=list(final.answer_logprobs) if final else [],
         allocation=values.get("allocation"),
     )

@@ -145,6 +145,7 @@ class SystemOutput:
     found: list[str] = field(default_factory=list)
     answer_source: str = ""
     reader_samples: list[str] = field(default_factory=list)  # leadline's reader, one per width
+    reader_rereads: list[str] = field(default_factory=list)  # its replies read again (`misfit`)
     answer_logprobs: list[float] = field(default_factory=list)  # of the reader's greedy answer
     allocation: dict[str, Any] | None = None  # what the allocate policy chose
 
@@ -367,6 +368,7 @@ async def _leadline(
         found=result.found,
         answer_source=result.answer_source,
         reader_samples=result.reader_samples,
+        reader_rereads=result.reader_rereads,
         answer_logprobs=result.answer_logprobs,
         allocation=result.allocation,
     )

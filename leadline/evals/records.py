@@ -131,6 +131,8 @@ def make_record(
         "reader_cost": total_spend(e for e in out.events if e.agent == "answer").to_dict(),
         # Each reader sample's short answer (width), so smaller widths can be voted again.
         "reader_samples": list(out.reader_samples),
+        # Replies that did not fit the question and were read again under a constraint.
+        "reader_rereads": list(out.reader_rereads),
         # The greedy answer's token log-probabilities: how sure the reader was.
         "answer_logprobs": [round(x, 4) for x in out.answer_logprobs],
         "stop_reason": out.stop_reason,

@@ -227,6 +227,7 @@ async def replay_one(
         else record.get("support_recall"),
         "cost": QuestionCost.of(spent, llm_calls=1, wall_s=time.perf_counter() - started).to_dict(),
         "answer_source": final.source if final else "anytime",
+        "reader_rereads": list(final.rereads) if final else [],
         "answer_logprobs": [round(x, 4) for x in final.answer_logprobs] if final else [],
         "error": error,
         "replay": {

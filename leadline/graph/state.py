@@ -73,6 +73,9 @@ class FinalAnswer:
     # Log-probabilities of the greedy answer's tokens, where the endpoint gives them.
     answer_logprobs: tuple[float, ...] = ()
     prompt_key: str = ""  # fingerprint of the reader prompt (`read.prompt_key`)
+    # Reader replies that were not the kind of answer the question asks for ("yes" to a "who"
+    # question), each read again under a constraint (`read.answer_pattern`).
+    rereads: tuple[str, ...] = ()
 
 
 class ResearchState(TypedDict, total=False):

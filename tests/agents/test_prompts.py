@@ -24,6 +24,7 @@ PASSED = {
     "planner_turn": set(),
     "reasoner_turn": set(),
     "reader": {"question", "passages"},
+    "reader_reread": {"answer", "wanted"},
     "planner_system": set(),
     "reasoner_system": set(),
     "answer_system": set(),

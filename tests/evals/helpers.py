@@ -96,6 +96,7 @@ class ScriptedModel:
     def __call__(self, body: dict[str, Any]) -> str:
         text = flatten_prompt(body)
         answer, known = self._knows(text)
+        wrong = "1900" if answer.isdigit() else "Berlin"  # wrong, but the kind asked for
         role = agent_role(body)
         if role == "planner":
             return json.dumps(
@@ -119,14 +120,14 @@ class ScriptedModel:
                 }
             )
         if role == "answer":
-            return json.dumps({"answer": answer if known else "Berlin", "citations": [1]})
+            return json.dumps({"answer": answer if known else wrong, "citations": [1]})
         if "Continue the reasoning" in text:
             return (
                 "Paris is named in the passages."
                 if "(none yet)" in text
                 else f"So the answer is: {answer}."
             )
-        return json.dumps({"answer": answer if known else "Berlin"})
+        return json.dumps({"answer": answer if known else wrong})
 
 
 def make_services(base_url: str, search: Any, data_dir: Path) -> Services:
