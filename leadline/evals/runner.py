@@ -219,9 +219,18 @@ async def prepare_corpus(
         for doc in dataset.corpus:
             fh.write(json.dumps({"title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n")
     partial.replace(pooled)
+    from leadline.precompute.job import precompute
+
     corpus = LocalCorpus.from_settings(settings, collection=collection)
-    summary = await asyncio.to_thread(ingest, [pooled], corpus, progress=progress)
-    return f"corpus: {summary}"
+    try:
+        summary = await asyncio.to_thread(ingest, [pooled], corpus, progress=progress)
+        # The link graph too (no model, seconds): leadline's link steps read it, and an eval on
+        # a collection without it would measure a run that never follows a link.
+        report = await precompute(corpus, max_tokens=0, show_progress=progress)
+    finally:
+        await corpus.aclose()
+    links = "built" if report.stages else "up to date"
+    return f"corpus: {summary}; link graph {links}"
 
 
 def eval_collection(dataset: Dataset, explicit: str | None, settings: Settings) -> str:

@@ -18,7 +18,8 @@ server computes its prefill once.
 The whole read is here, its I/O and its pure pieces: what it costs before it happens
 (`answer_reserve`, which the graph holds back so a run that hits its caps still answers), its
 prompt (`reader_messages`, `reader_prompt`), the read with its width (`read_pool`,
-`sample_answers`), cutting a reply to its answer span (`short_answer`), the vote, the
+`sample_answers`), cutting a reply to its answer span (`short_answer`), reading once more a
+reply that is not the kind of answer the question asks for (`misfit`), the vote, the
 citations, and the reasoner's interim answer as the fallback when the read gives nothing. It
 sits in the graph layer, above the other agents, because the read spends from the budget
 (`BudgetGuard`) and returns the run's `FinalAnswer`. The graph's `answer` node and the eval

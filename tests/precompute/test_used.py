@@ -136,3 +136,23 @@ def test_nolinks_variant_and_the_break_even_of_precompute() -> None:
     assert (
         "| leadline-fixed-auto | +0.050 | 1000.0 | 10.0 | 20000 | 1000.0 | 20.0 | 100.0 |" in table
     )
+
+
+async def test_an_evals_corpus_comes_with_its_link_graph(tmp_path: Path) -> None:
+    """`leadline eval` ingests a dataset's paragraphs and builds their link graph (no model), so
+    leadline's link steps run as they would on a precomputed collection."""
+    from leadline.evals.runner import prepare_corpus
+    from leadline.precompute.job import status
+
+    dataset = load_mini(tmp_path)
+    settings = Settings(data_dir=tmp_path / "data")
+    first = await prepare_corpus(dataset, settings, "mini", progress=False)
+    corpus = LocalCorpus.from_settings(settings, collection="mini", create=False)
+    try:
+        state = status(corpus)
+    finally:
+        await corpus.aclose()
+    assert state["links"] == "fresh" and state["links_done"] == state["passages"] > 0
+    assert first.endswith("link graph built")
+    again = await prepare_corpus(dataset, settings, "mini", progress=False)
+    assert again.endswith("link graph up to date")
