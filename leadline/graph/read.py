@@ -434,17 +434,51 @@ def compares_entities(question: str) -> bool:
 
 
 def choice_options(question: str) -> list[str]:
-    """The two entities a comparison question offers ("..., A or B?"), else []."""
+    """The two entities a comparison question offers ("..., A or B?", "Which band, A or B, had
+    more members?", "Is A or B older?"), else [].
+
+    Where a comma, colon or semicolon bounds the choice, the options are the words between.
+    Without one, each option is the run of capitalised words next to the "or" ("Which is
+    larger Asante Traditional Buildings or Gulangyu?"), and there is no choice unless both
+    runs name something ("Is tea or coffee stronger?": none).
+    """
     clause = question.strip().rstrip("?").strip()
-    if " or " not in clause:
+    segments = [s for s in re.split(r"[,:;]", clause) if " or " in s]
+    if not segments:
         return []
-    clause = re.split(r"[,:;]", clause)[-1]
-    left, _, right = clause.rpartition(" or ")
-    if not left.strip() or not right.strip():
-        return []
-    if "," not in question and ":" not in question and ";" not in question:
-        return []  # without a separator the left option's start is unknowable
-    return [left.strip(" \"'"), right.strip(" \"'")]
+    segment = segments[-1]
+    left, _, right = segment.rpartition(" or ")
+    if len(segment) == len(clause):  # no separator: the names next to the "or"
+        left, right = _name_run(left, from_end=True), _name_run(right, from_end=False)
+    elif not clause.endswith(segment) and _name_run(left, from_end=True) != left.strip():
+        return []  # ", written by A or B, ...": an aside, not a choice between two names
+    left, right = left.strip(" \"'"), right.strip(" \"'")
+    return [left, right] if left and right else []
+
+
+# Lowercase words that may sit inside a name ("Letters to Cleo", "Craig v. Boren").
+_NAME_LINKS = {"of", "the", "to", "and", "de", "la", "le", "von", "van", "v.", "in", "on", "for"}
+_QUESTION_WORDS = {"is", "are", "was", "were", "do", "does", "did", "which", "who", "what"}
+
+
+def _name_run(text: str, *, from_end: bool) -> str:
+    """The run of capitalised words (with linking words inside) at one end of `text`."""
+    words = text.split()
+    if from_end:
+        words.reverse()
+    run: list[str] = []
+    for word in words:
+        if not (word[:1].isupper() or word[:1].isdigit() or word.lower() in _NAME_LINKS):
+            break
+        if word.lower() in _QUESTION_WORDS:
+            break  # the question's own first word ("Is A or B older?")
+        run.append(word)
+    while run and run[-1] in _NAME_LINKS:  # lowercase ones: "The Hague" keeps its "The"
+        run.pop()
+    if from_end:
+        run.reverse()
+    name = " ".join(run)
+    return name if any(w[:1].isupper() for w in run) else ""
 
 
 def _norm(text: str) -> str:

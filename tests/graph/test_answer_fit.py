@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from leadline.budgets.budget import Budget
 from leadline.graph.read import (
+    choice_options,
     constrained_output,
     expects_number,
     misfit,
@@ -206,3 +207,32 @@ def test_an_option_named_in_another_form_fits() -> None:
     assert misfit(question, "The Scotch Collie breed") is None
     assert misfit(question, "Collie") is None  # a part of an option's name
     assert misfit(question, "Irish Setter") is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "options"),
+    [
+        ("Who is older, Al Gore or Tom Cruise?", ["Al Gore", "Tom Cruise"]),
+        (
+            "Which band, Letters to Cleo or Screaming Trees, had more members?",
+            ["Letters to Cleo", "Screaming Trees"],
+        ),
+        (
+            "which is larger Asante Traditional Buildings or Gulangyu?",
+            ["Asante Traditional Buildings", "Gulangyu"],
+        ),
+        (
+            "Is the Marsilea or the Brabejum the genus of more species?",
+            ["Marsilea", "the Brabejum"],
+        ),
+        ("Did The Hague or Delft grow faster?", ["The Hague", "Delft"]),
+        ("Is tea or coffee stronger?", []),  # nothing named: no choice to hold a reply to
+        ("Which team did he play for in 1990 or 1991?", []),
+        ("What is the song, written by Ann Lee or Bo Chan, that won?", []),  # an aside
+        ("What do people wear during Oranjegekte or to celebrate Koningsdag?", []),
+    ],
+)
+def test_the_options_of_a_choice_are_found_with_or_without_a_separator(
+    question: str, options: list[str]
+) -> None:
+    assert choice_options(question) == options
