@@ -225,7 +225,11 @@ async def replay_one(
         "support_recall": support_recall(titles, record.get("supporting_titles") or [])
         if record.get("supporting_titles")
         else record.get("support_recall"),
-        "cost": QuestionCost.of(spent, llm_calls=1, wall_s=time.perf_counter() - started).to_dict(),
+        "cost": QuestionCost.of(
+            spent,
+            llm_calls=sum(1 for e in guard.events if e.kind == "llm"),  # a re-read is a call
+            wall_s=time.perf_counter() - started,
+        ).to_dict(),
         "answer_source": final.source if final else "anytime",
         "reader_rereads": list(final.rereads) if final else [],
         "answer_logprobs": [round(x, 4) for x in final.answer_logprobs] if final else [],

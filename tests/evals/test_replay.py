@@ -87,11 +87,41 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
         # the replay's cost is what the run had spent before its reader, plus the new reader
         assert r["cost"]["search_steps"] == original["cost"]["search_steps"]
         assert r["cost"]["total_tokens"] > 0
+        assert r["cost"]["llm_calls"] == 1 and r["reader_rereads"] == []  # every reply fits
         assert r["replay"] == {
             "up_to_step": None,
             "reader_passages": DEFAULT_READER_PASSAGES,
             "passages_per_query": None,
         }
+
+
+async def test_a_replayed_re_read_is_recorded_and_counted(tmp_path: Path) -> None:
+    model = ScriptedModel()
+
+    def says_yes_first(body: dict[str, Any]) -> str:
+        held = "pattern" in json.dumps(body.get("response_format") or {})
+        if agent_role(body) == "answer" and not held:
+            return json.dumps({"answer": "Yes"})  # to questions that are not yes/no
+        return model(body)
+
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        records = await _evaluated(tmp_path, server)
+    with ScriptedLLMServer(says_yes_first) as server:
+        services = make_services(server.base_url, None, tmp_path / "data")
+        try:
+            replayed = await replay_reader(
+                records,
+                tmp_path / "replay.jsonl",
+                services=services,
+                kv_mode="shared",
+                reader_passages=DEFAULT_READER_PASSAGES,
+                progress=False,
+            )
+        finally:
+            await services.llm.aclose()
+    assert [r["reader_rereads"] for r in replayed] == [["Yes"]] * len(records)
+    assert all(r["cost"]["llm_calls"] == 2 for r in replayed)  # the read and its re-read
+    assert [r["em"] for r in replayed] == [r["em"] for r in records]  # the re-read answered
 
 
 def test_cli_replay_writes_a_summary_and_needs_no_dataset(
