@@ -205,6 +205,7 @@ async def prepare_corpus(
     """Ingest the dataset's pooled corpus into `collection` (idempotent); a one-line summary."""
     if not dataset.corpus:
         return f"{dataset.name} has no paragraphs; searching collection {collection!r} as it is"
+    from leadline.precompute.job import precompute
     from leadline.tools.search import LocalCorpus
 
     # From the submodule: once it is imported, the package attribute `ingest` is the module.
@@ -219,8 +220,6 @@ async def prepare_corpus(
         for doc in dataset.corpus:
             fh.write(json.dumps({"title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n")
     partial.replace(pooled)
-    from leadline.precompute.job import precompute
-
     corpus = LocalCorpus.from_settings(settings, collection=collection)
     try:
         summary = await asyncio.to_thread(ingest, [pooled], corpus, progress=progress)

@@ -551,6 +551,8 @@ NOT_YES_OR_NO = AnswerKind(
     '|[nN][oO][^"])$',
 )
 A_NUMBER = AnswerKind("a number, a year or a date", '^[^"]{0,40}[0-9][^"]{0,40}$')
+# Only the characters a pattern gives meaning to: `re.escape` also escapes spaces, "&", "-" and
+# "#", escapes a JSON-schema-to-grammar converter need not accept.
 _REGEX_SPECIAL = re.compile(r"([\\.^$*+?()\[\]{}|\"])")
 
 
