@@ -18,7 +18,7 @@ from tests.fakes.llm_server import ScriptedLLMServer, by_role, inflated, not_jso
 from tests.fakes.search import MemorySearch, make_passages
 from tests.graph.helpers import answer_reply, plan_reply, reason_reply
 
-QUESTION = "What is topic 5?"
+QUESTION = "Which topic holds fact number 5?"
 
 
 def good_handler(**overrides: Any) -> Any:

@@ -49,7 +49,7 @@ async def test_aresearch_answers_with_citations_events_and_a_ledger(tmp_path: Pa
     with ScriptedLLMServer(handler) as server:
         services = _services(server, tmp_path)
         result = await aresearch(
-            "What is topic 5?",
+            "Which topic holds fact number 5?",
             services=services,
             budget=Budget(max_search_steps=3),
             ledger_path=tmp_path / "ledger.jsonl",
@@ -124,9 +124,9 @@ async def test_runs_sharing_services_share_one_compiled_graph(
     with ScriptedLLMServer(handler) as server:
         services = _services(server, tmp_path)
         for _ in range(2):
-            await aresearch("What is topic 5?", services=services, checkpoint=False)
+            await aresearch("Which topic holds fact number 5?", services=services, checkpoint=False)
         other = _services(server, tmp_path)  # other services: their own graph
-        await aresearch("What is topic 5?", services=other, checkpoint=False)
+        await aresearch("Which topic holds fact number 5?", services=other, checkpoint=False)
         await services.llm.aclose()
         await other.llm.aclose()
     assert len(compiled) == 2 and len(services.graphs) == len(other.graphs) == 1

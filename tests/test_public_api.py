@@ -206,7 +206,7 @@ def test_options_object_and_keywords_run_the_same(
     settings = load_settings(data_dir=tmp_path, base_url=server.base_url, model="scripted")
     search = MemorySearch(make_passages())
     by_object = research(
-        "What is topic 5?",
+        "Which topic holds fact number 5?",
         settings=settings,
         search=search,
         options=ResearchOptions(policy="fixed", shape="sequential"),
@@ -214,7 +214,7 @@ def test_options_object_and_keywords_run_the_same(
         checkpoint=False,
     )
     by_keyword = research(
-        "What is topic 5?",
+        "Which topic holds fact number 5?",
         settings=settings,
         search=search,
         policy="fixed",
@@ -232,7 +232,7 @@ async def test_llm_takes_an_openai_client_and_leaves_it_open(
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k")
     settings = load_settings(data_dir=tmp_path, environ={})
     result = await aresearch(
-        "What is topic 5?",
+        "Which topic holds fact number 5?",
         llm=client,
         search=MemorySearch(make_passages()),
         settings=settings,

@@ -28,7 +28,7 @@ from tests.fakes.llm_server import Handler, ScriptedLLMServer, by_role
 from tests.fakes.search import MemorySearch, make_passages
 from tests.graph.helpers import answer_reply, plan_reply, reason_reply
 
-QUESTION = "What is topic 5?"
+QUESTION = "Which topic holds fact number 5?"
 
 
 def quick_handler(**overrides: Any) -> Handler:

@@ -47,7 +47,9 @@ async def run(
     llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0, timeout_s=10)
     try:
         spec = RunSpec(
-            question=spec_kw.pop("question", "What is topic 5?"), budget=budget, **spec_kw
+            question=spec_kw.pop("question", "Which topic holds fact number 5?"),
+            budget=budget,
+            **spec_kw,
         )
         return await run_graph(
             spec,

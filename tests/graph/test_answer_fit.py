@@ -41,6 +41,11 @@ from tests.graph.helpers import answer_reply, plan_reply, reason_reply, run
         ("How many people live there?", "unknown", True),  # unknown is not read again
         ("Who is older, Ann or Bo?", "no", False),
         ("Were both Ann Lee and Bo Chan born in 1950?", "yes", True),
+        ("Which film was written by James Gunn?", "James Gunn", False),  # the question names it
+        ("Which film was written by James Gunn?", "Tromeo and Juliet", True),
+        ("Who is older, Ann or Bo?", "Ann", True),  # a choice names its answer
+        ("Who is older, Ann Lee, or the writer of Y?", "Ann Lee", True),  # so may its options
+        ("In which year was the king who made the 1925 Honours born?", "1925", False),
     ],
 )
 def test_an_answer_fits_its_question_by_the_questions_form(
@@ -61,6 +66,14 @@ def test_number_questions_are_told_by_their_wording() -> None:
         ("Is it red?", "maybe", ["yes", "no"], ["maybe", "Yes, it is"]),
         ("Who made it?", "yes", ["Ada", "UK", "Ais", "nope", "yep", "y"], ["yes", "No", "NO"]),
         ("How many were built?", "Ford", ["1,462", "about 30", "7"], ["Ford", "many"]),
+        (
+            "What did the Battle of Adwa secure for Ethiopia?",
+            "Ethiopia",
+            ["sovereignty", "Ethiopia's sovereignty", "Ethiopi", "Eritrea", "ethiopia"],
+            ["Ethiopia"],
+        ),
+        # Regex characters in the excluded answer are literal.
+        ("Who wrote [A-Z].*?", "[A-Z].*", ["[A-Z]", "[A-Z].*x", "[A-Z]x*", "Bo"], ["[A-Z].*"]),
     ],
 )
 def test_the_re_read_is_held_to_the_kind_the_question_asks_for(
@@ -167,6 +180,7 @@ def test_an_or_question_is_held_to_its_options_as_written() -> None:
 
 HELD_QUESTIONS = [
     ("Is the Kestrel Bridge in Scotland?", "It is in Dundee."),
+    ("Which firm built the Kestrel Bridge?", "Kestrel Bridge"),
     ("Who built the Kestrel Bridge?", "yes"),
     ("How many people did the builder of the Kestrel Bridge employ in 2010?", "Marlow & Finch"),
     ("Which is older, the Kestrel Bridge or Marlow & Finch?", "yes"),
@@ -199,6 +213,30 @@ async def test_the_embedded_server_holds_a_re_read_to_the_pattern(
         await client.aclose()
     assert re.match(kind.pattern, output.answer), output.answer
     assert misfit(question, short_answer(question, output.answer)) is None
+
+
+async def test_an_answer_the_question_names_is_read_again_held_away_from_it() -> None:
+    question = "Which topic was the subject of topic 5?"
+    handler = by_role(
+        planner=plan_reply(["topic 5"], hops=1),
+        reasoner=reason_reply(),
+        answer=constrained_reader("topic 5", "Topic 7"),
+    )
+    with ScriptedLLMServer(handler) as server:
+        result = await run(server, Budget(max_search_steps=1), policy="fixed", question=question)
+    patterns = reader_patterns(server)
+    assert patterns[0] is None and patterns[1] is not None
+    assert not re.match(patterns[1], "topic 5") and re.match(patterns[1], "Topic 7")
+    again = [b["messages"] for b in server.requests if agent_role(b) == "answer"][-1]
+    assert '"topic 5" does not answer' in again[-1]["content"]
+    assert "does not already name" in again[-1]["content"]
+    assert result.answer == "Topic 7" and result.reader_rereads == ["topic 5"]
+
+
+def test_a_long_named_answer_is_not_read_again() -> None:
+    """The pattern that holds a re-read away from an answer grows as the answer's square."""
+    name = "The Very Long Name " * 4
+    assert misfit(f"Who wrote {name}?", name.strip()) is None
 
 
 def test_an_option_named_in_another_form_fits() -> None:

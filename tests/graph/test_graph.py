@@ -91,7 +91,7 @@ async def test_parallel_shape_fans_out_one_search_per_query() -> None:
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(), search=search, shape="auto")
     # the question itself leads the first round, then the planner's queries
-    assert search.queries == ["What is topic 5?", "topic 1", "topic 2"]
+    assert search.queries == ["Which topic holds fact number 5?", "topic 1", "topic 2"]
     first_round = [e for e in result.events if e.kind == "search"]
     assert len(first_round) == 3 and {e.step for e in first_round} == {1}
     assert len({e.passage_id for e in result.evidence}) == len(result.evidence)
@@ -112,7 +112,9 @@ async def test_malformed_model_output_is_repaired_or_ignored_never_a_crash() -> 
     assert roles(server)["repair"] == 2
     assert result.found == []  # the reasoner's first step had no decision
     # the fallback plan searched the question itself
-    assert [e.detail for e in result.events if e.kind == "search"][0] == "What is topic 5?"
+    assert [e.detail for e in result.events if e.kind == "search"][
+        0
+    ] == "Which topic holds fact number 5?"
 
 
 async def test_a_malformed_reply_is_repaired_and_the_repaired_reply_is_used() -> None:
@@ -132,7 +134,7 @@ async def test_a_malformed_reply_is_repaired_and_the_repaired_reply_is_used() ->
     assert "not valid JSON for the required schema" in repair[-1]["content"]
     # the repaired plan is what ran: its query was searched, and both calls were paid for
     assert [e.detail for e in result.events if e.kind == "search"][:2] == [
-        "What is topic 5?",
+        "Which topic holds fact number 5?",
         "topic 7",
     ]
     planner_calls = [e for e in result.events if e.agent == "planner"]
@@ -166,7 +168,10 @@ async def test_a_premature_done_searches_the_interim_answer_for_the_next_hop() -
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget())
     queries = [e.detail for e in result.events if e.kind == "search"]
-    assert queries == ["What is topic 5?", "topic 5 What is topic 5?"]
+    assert queries == [
+        "Which topic holds fact number 5?",
+        "topic 5 Which topic holds fact number 5?",
+    ]
     assert result.stop_reason == "done"
 
 
@@ -275,7 +280,7 @@ async def test_the_found_bridge_entity_is_written_into_the_next_hop_query() -> N
     with ScriptedLLMServer(handler) as server:
         result = await run(server, Budget(max_search_steps=4))
     queries = [e.detail for e in result.events if e.kind == "search"]
-    assert queries[:2] == ["What is topic 5?", "Topic 7 the fact about it"]
+    assert queries[:2] == ["Which topic holds fact number 5?", "Topic 7 the fact about it"]
     assert result.found == ["Topic 7"]
 
 
@@ -376,7 +381,9 @@ async def test_an_endpoint_without_logprobs_is_not_read_early_twice() -> None:
         llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0, timeout_s=10)
         for _ in range(2):
             before = len(server.requests)
-            spec = RunSpec(question="What is topic 5?", budget=budget, stop_confidence=0.5)
+            spec = RunSpec(
+                question="Which topic holds fact number 5?", budget=budget, stop_confidence=0.5
+            )
             await run_graph(spec, llm=llm, search=MemorySearch(make_passages()))
             calls.append([agent_role(b) for b in server.requests[before:]])
         await llm.aclose()

@@ -33,7 +33,7 @@ async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None
         answer=answer_reply("Topic 5", [2]),
     )
     spec = RunSpec(
-        question="What is topic 5?",
+        question="Which topic holds fact number 5?",
         budget=Budget(max_search_steps=4),
         policy="fixed",
         llm_extra={"id_slot": 3},
@@ -66,7 +66,7 @@ async def test_resume_after_a_crash_keeps_finished_steps(tmp_path: Path) -> None
     assert healthy.queries == ["topic 5"]
     assert result.answer == "Topic 5" and result.stop_reason == "done"
     assert [e.detail for e in result.events if e.kind == "search"] == [
-        "What is topic 5?",
+        "Which topic holds fact number 5?",
         "topic 5",
     ]
     assert again.answer == result.answer  # a finished run is returned as saved
@@ -107,7 +107,10 @@ async def test_a_run_with_every_axis_and_a_law_resumes_from_its_checkpoint(tmp_p
         cached_token_rate=0.25,
     )
     spec = RunSpec(
-        question="What is topic 5?", budget=budget, policy="allocate", allocation=load_model()
+        question="Which topic holds fact number 5?",
+        budget=budget,
+        policy="allocate",
+        allocation=load_model(),
     )
     with ScriptedLLMServer(handler) as server:
         llm = LLMClient(base_url=server.base_url, model="scripted", max_retries=0)

@@ -21,7 +21,7 @@ sync_api = pytest.importorskip(
 )
 expect = sync_api.expect
 
-QUESTION = "What is topic 5?"
+QUESTION = "Which topic holds fact number 5?"
 STEPS = ["status", "plan", "search", "reason", "search", "reason", "answer", "result"]
 
 
