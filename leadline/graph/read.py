@@ -599,8 +599,8 @@ def misfit(question: str, answer: str) -> AnswerKind | None:
     question's form alone, so they hold on any corpus: a yes/no question is answered yes or no,
     an "A or B" question with one of its options, no other question with yes or no, and a
     "how many" or "what year" question with a number, and a question that offers no "A or B"
-    not with a phrase it names itself: such answers were wrong in every stored record (46
-    distinct questions; the bridge entity or a word of the question). Told so without a
+    not with a phrase it names itself: such answers were wrong in every stored dev record
+    (37 distinct; the bridge entity or a word of the question). Told so without a
     pattern, the reader gave the same answer again (0 of 4 mended); held away from it by
     `not_exactly`, it mended 2 of 6 (dev300 1-100) and broke none.
     """
