@@ -28,7 +28,7 @@ from leadline.agents.workspace import Evidence, PoolHit
 from leadline.batch.output import ResultLog
 from leadline.budgets.budget import Budget, Spend
 from leadline.budgets.guard import BudgetGuard, CallRefused
-from leadline.budgets.ledger import total_spend
+from leadline.budgets.ledger import summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
 from leadline.evals.metrics import QuestionCost, exact_match, f1, support_recall
 from leadline.evals.runner import load_records, progress_bar
@@ -227,7 +227,7 @@ async def replay_one(
         else record.get("support_recall"),
         "cost": QuestionCost.of(
             spent,
-            llm_calls=sum(1 for e in guard.events if e.kind == "llm"),  # a re-read is a call
+            llm_calls=summarize(guard.events).llm_calls,  # a re-read is a call
             wall_s=time.perf_counter() - started,
         ).to_dict(),
         "answer_source": final.source if final else "anytime",
