@@ -29,7 +29,7 @@ from leadline.agents.reasoner import UNKNOWN
 from leadline.budgets.budget import Budget, Spend
 from leadline.budgets.curves import paired_difference
 from leadline.budgets.guard import BudgetGuard, CallRefused
-from leadline.budgets.ledger import total_spend
+from leadline.budgets.ledger import summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
 from leadline.evals.baselines import SystemSpec, parse_system
 from leadline.evals.datasets import Dataset
@@ -164,6 +164,7 @@ async def read_cut(
     guard = BudgetGuard(budget, Spend(), reserve=Spend(), agent="answer", step=0)
     answers: list[str] = []
     spends: list[dict[str, int]] = []
+    calls: list[int] = []  # model calls per sample: a re-read is a second call
     error = ""
     try:
         shown = workspace_at(record, cut.round)
@@ -171,6 +172,7 @@ async def read_cut(
         samples = await sample_answers(llm, spec, messages, guard, extra_body)
         answers = samples.answers
         spends = [s.to_dict() for s in samples.spends(guard.events)]
+        calls = [summarize(events).llm_calls for events in samples.split(guard.events)]
     except (CallRefused, LLMOutputError):
         spends = [total_spend(guard.events).to_dict()]
         answers = [UNKNOWN]
@@ -182,6 +184,7 @@ async def read_cut(
         "k": k,
         "answers": answers,
         "spends": spends,
+        "calls": calls,
         "short": len(answers) < width,  # the endpoint stopped sampling early: do not retry
         "error": error,
     }
@@ -204,7 +207,9 @@ def cell_record(
     )
     golds = record["answers"]
     supporting = record.get("supporting_titles") or []
-    cost = QuestionCost.of(cut.spent + reader_spend, llm_calls=len(answers), wall_s=0.0).to_dict(
+    # A read stored before calls were recorded counts one call per sample.
+    calls = sum((read.get("calls") or [1] * len(read["answers"]))[: cell.width])
+    cost = QuestionCost.of(cut.spent + reader_spend, llm_calls=calls, wall_s=0.0).to_dict(
         source.budget.rates, source.budget.cached_token_rate
     )
     return {

@@ -252,9 +252,13 @@ class Samples:
     greedy_logprobs: tuple[float, ...] = ()  # of the first (greedy) answer's own tokens
     rereads: tuple[str, ...] = ()  # replies that did not fit the question (`misfit`)
 
-    def spends(self, events: Sequence[LedgerEvent]) -> list[Spend]:
+    def split(self, events: Sequence[LedgerEvent]) -> list[Sequence[LedgerEvent]]:
+        """The guard's events, one slice per sample."""
         starts = [0, *self.ends[:-1]]
-        return [total_spend(events[a:b]) for a, b in zip(starts, self.ends, strict=True)]
+        return [events[a:b] for a, b in zip(starts, self.ends, strict=True)]
+
+    def spends(self, events: Sequence[LedgerEvent]) -> list[Spend]:
+        return [total_spend(sample) for sample in self.split(events)]
 
 
 async def read_pool(

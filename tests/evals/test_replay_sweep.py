@@ -178,3 +178,38 @@ def test_cli_sweep_replay(
     assert summary["grid"]["widths"] == [1, 2] and (tmp_path / "r" / "law.json").exists()
     assert summary["check"]["n"] == 1 and len(summary["check"]["cells"]) == 6
     assert main(["sweep", "--out", str(tmp_path / "x")]) == 2  # neither --dataset nor --replay
+
+
+async def test_a_replayed_re_read_counts_as_a_call(tmp_path: Path) -> None:
+    model = ScriptedModel()
+
+    def says_yes_first(body: dict[str, Any]) -> str:
+        held = "pattern" in json.dumps(body.get("response_format") or {})
+        if agent_role(body) == "answer" and not held:
+            return json.dumps({"answer": "Yes"})  # to questions that are not yes/no
+        return model(body)
+
+    with ScriptedLLMServer(ScriptedModel()) as server:
+        records = await _max_run(tmp_path, server)
+    dataset = load_mini(tmp_path)
+    with ScriptedLLMServer(says_yes_first) as server:
+        services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
+        try:
+            await run_replay_sweep(
+                records,
+                ReplayGrid(search_steps=(1, 3), widths=(1, 2)),
+                tmp_path / "replay",
+                services=services,
+                progress=False,
+            )
+        finally:
+            await services.llm.aclose()
+    cells = {
+        path.stem: [json.loads(line) for line in path.read_text().splitlines()]
+        for path in (tmp_path / "replay" / "cells").glob("*.jsonl")
+    }
+    assert len(cells) == 4
+    for name, rows in cells.items():
+        width = 2 if name.endswith("-w2") else 1
+        # every sample was read and then read again: two calls each
+        assert all(r["cost"]["llm_calls"] == 2 * width for r in rows), name
