@@ -81,6 +81,9 @@ class ResearchResult:
     # Reader replies that were not the kind of answer the question asks for, each read again
     # under a constraint ("yes" to a "who" question, a name to a "how many" question).
     reader_rereads: list[str] = field(default_factory=list)
+    # The answer of the reader's second look at one passage more, taken only when it was unsure
+    # of its first; the answer is this one when the reader was surer of it. "": no second look.
+    reader_second_look: str = ""
     # Log-probabilities of the reader's (greedy) answer tokens, where the endpoint gives them;
     # `reader_confidence` is their geometric-mean probability.
     answer_logprobs: list[float] = field(default_factory=list)
@@ -106,6 +109,7 @@ class ResearchResult:
             "answer_source": self.answer_source,
             "reader_samples": self.reader_samples,
             "reader_rereads": self.reader_rereads,
+            "reader_second_look": self.reader_second_look,
             "reader_confidence": self.reader_confidence,
             "allocation": self.allocation,
             "anytime": [asdict(a) for a in self.anytime],
@@ -263,6 +267,7 @@ def build_result(run_id: str, values: dict[str, Any], wall_s: float) -> Research
         pool=list(values.get("pool", [])),
         reader_samples=list(final.samples) if final else [],
         reader_rereads=list(final.rereads) if final else [],
+        reader_second_look=final.second_look if final else "",
         answer_logprobs=list(final.answer_logprobs) if final else [],
         allocation=values.get("allocation"),
     )

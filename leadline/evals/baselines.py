@@ -146,6 +146,7 @@ class SystemOutput:
     answer_source: str = ""
     reader_samples: list[str] = field(default_factory=list)  # leadline's reader, one per width
     reader_rereads: list[str] = field(default_factory=list)  # its replies read again (`misfit`)
+    reader_second_look: str = ""  # its second look's answer after an unsure read
     answer_logprobs: list[float] = field(default_factory=list)  # of the reader's greedy answer
     allocation: dict[str, Any] | None = None  # what the allocate policy chose
 
@@ -369,6 +370,7 @@ async def _leadline(
         answer_source=result.answer_source,
         reader_samples=result.reader_samples,
         reader_rereads=result.reader_rereads,
+        reader_second_look=result.reader_second_look,
         answer_logprobs=result.answer_logprobs,
         allocation=result.allocation,
     )

@@ -133,6 +133,8 @@ def make_record(
         "reader_samples": list(out.reader_samples),
         # Replies that did not fit the question and were read again under a constraint.
         "reader_rereads": list(out.reader_rereads),
+        # The answer of a second look at one passage more after an unsure read ("": none).
+        "reader_second_look": out.reader_second_look,
         # The greedy answer's token log-probabilities: how sure the reader was.
         "answer_logprobs": [round(x, 4) for x in out.answer_logprobs],
         "stop_reason": out.stop_reason,

@@ -32,7 +32,7 @@ from leadline.budgets.ledger import summarize, total_spend
 from leadline.errors import ConfigError, LLMError, LLMOutputError
 from leadline.evals.metrics import QuestionCost, exact_match, f1, support_recall
 from leadline.evals.runner import load_records, progress_bar
-from leadline.graph.build import read_pool
+from leadline.graph.read import read_pool, second_look
 from leadline.graph.state import RunSpec
 
 REPLAY_BUDGET = Budget(max_tokens=100_000, max_search_steps=None)  # one reader call, bounded
@@ -206,6 +206,10 @@ async def replay_one(
     try:
         shown = workspace_at(record, up_to_step)
         final = await read_pool(llm, spec, shown, pool, guard, extra_body, up_to_step=up_to_step)
+        if final is not None:
+            final = await second_look(
+                llm, spec, shown, pool, guard, extra_body, final, up_to_step=up_to_step
+            )
     except (CallRefused, LLMOutputError):
         pass
     except LLMError as exc:
@@ -232,6 +236,7 @@ async def replay_one(
         ).to_dict(),
         "answer_source": final.source if final else "anytime",
         "reader_rereads": list(final.rereads) if final else [],
+        "reader_second_look": final.second_look if final else "",
         "answer_logprobs": [round(x, 4) for x in final.answer_logprobs] if final else [],
         "error": error,
         "replay": {

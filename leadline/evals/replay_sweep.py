@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,15 @@ from leadline.evals.records import LEGACY_FIELDS
 from leadline.evals.replay import Cut, anytime_at, cut_at, workspace_at
 from leadline.evals.runner import progress_bar
 from leadline.evals.sweep import Cell, CellRecords, grid_dict, point, violations, write_outputs
-from leadline.graph.read import reader_prompt, sample_answers, vote
-from leadline.graph.state import RunSpec
+from leadline.graph.read import (
+    Samples,
+    prompt_key,
+    reader_prompt,
+    sample_answers,
+    second_look,
+    vote,
+)
+from leadline.graph.state import FinalAnswer, RunSpec
 
 REPLAY_MAX_TOKENS = 1_000_000  # the replayed reads are bounded by their width, not a cap
 
@@ -129,7 +136,12 @@ class ReadCache:
 
     def get(self, qid: str, signature: str, k: int, width: int) -> dict[str, Any] | None:
         row = self.reads.get((qid, signature, k))
-        enough = row is not None and (len(row["answers"]) >= width or row.get("short"))
+        # A read stored before second looks were taken is read again, as a run now reads.
+        enough = (
+            row is not None
+            and "second_look" in row
+            and (len(row["answers"]) >= width or row.get("short"))
+        )
         return row if enough else None
 
     def put(self, row: dict[str, Any]) -> None:
@@ -165,6 +177,7 @@ async def read_cut(
     answers: list[str] = []
     spends: list[dict[str, int]] = []
     calls: list[int] = []  # model calls per sample: a re-read is a second call
+    look: dict[str, Any] | None = None
     error = ""
     try:
         shown = workspace_at(record, cut.round)
@@ -173,6 +186,7 @@ async def read_cut(
         answers = samples.answers
         spends = [s.to_dict() for s in samples.spends(guard.events)]
         calls = [summarize(events).llm_calls for events in samples.split(guard.events)]
+        look = await look_again(llm, spec, shown, cut.hits, guard, extra_body, samples, messages)
     except (CallRefused, LLMOutputError):
         spends = [total_spend(guard.events).to_dict()]
         answers = [UNKNOWN]
@@ -185,8 +199,44 @@ async def read_cut(
         "answers": answers,
         "spends": spends,
         "calls": calls,
+        "second_look": look,
         "short": len(answers) < width,  # the endpoint stopped sampling early: do not retry
         "error": error,
+    }
+
+
+async def look_again(
+    llm: Any,
+    spec: RunSpec,
+    shown: Sequence[Any],
+    hits: Sequence[Any],
+    guard: BudgetGuard,
+    extra_body: dict[str, Any],
+    samples: Samples,
+    messages: Sequence[dict[str, str]],
+) -> dict[str, Any] | None:
+    """The greedy sample's second look, as a run of width 1 takes it (`second_look`): its
+    answer, whether it replaced the greedy one, and what it cost; None when none was taken."""
+    if not samples.answers or vote(samples.answers[:1]) is None:
+        return None
+    first = FinalAnswer(
+        answer=samples.answers[0],
+        citations=(),
+        source="reader",
+        answer_logprobs=samples.greedy_logprobs,
+        prompt_key=prompt_key(messages),
+    )
+    single = replace(spec, budget=replace(spec.budget, width=1))
+    before = len(guard.events)
+    looked = await second_look(llm, single, shown, hits, guard, extra_body, first)
+    events = guard.events[before:]
+    if not events:
+        return None
+    return {
+        "answer": looked.second_look,
+        "kept": looked.prompt_key != first.prompt_key,
+        "spend": total_spend(events).to_dict(),
+        "calls": summarize(events).llm_calls,
     }
 
 
@@ -198,10 +248,16 @@ def cell_record(
     winner = vote(answers)
     fallback = anytime_at(record, cut.round - 1) if cut.round > 0 else UNKNOWN
     answer = answers[winner] if winner is not None else fallback
+    spends = read["spends"][: cell.width]
+    # A read of width 1 looks again when unsure (`second_look`); a wider one votes instead.
+    look = read.get("second_look") if cell.width == 1 else None
+    if look is not None:
+        spends = [*spends, look["spend"]]
+        answer = look["answer"] if look["kept"] else answer
     reader_spend = sum(
         (
             Spend(**{k: s[k] for k in ("prompt_tokens", "cached_tokens", "completion_tokens")})
-            for s in read["spends"][: cell.width]
+            for s in spends
         ),
         Spend(),
     )
@@ -209,6 +265,7 @@ def cell_record(
     supporting = record.get("supporting_titles") or []
     # A read stored before calls were recorded counts one call per sample.
     calls = sum((read.get("calls") or [1] * len(read["answers"]))[: cell.width])
+    calls += look["calls"] if look is not None else 0
     cost = QuestionCost.of(cut.spent + reader_spend, llm_calls=calls, wall_s=0.0).to_dict(
         source.budget.rates, source.budget.cached_token_rate
     )
@@ -233,6 +290,7 @@ def cell_record(
             "round": cut.round,
             "signature": cut.signature,
             "samples": answers,
+            "second_look": look["answer"] if look is not None else "",
         },
     }
 

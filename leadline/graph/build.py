@@ -66,6 +66,7 @@ from leadline.graph.read import (
     anytime_fallback,
     passage_tokens,
     read_pool,
+    second_look,
     sure_enough,
 )
 from leadline.graph.state import FinalAnswer, ResearchState, RunSpec, SearchTask
@@ -431,7 +432,8 @@ class ResearchNodes:
         return self._route(action, update, spec, entries_after, step=step + 1)
 
     async def answer(self, state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
-        """The reader: the top passages of the whole pool, one plain short-answer call."""
+        """The reader: the top passages of the whole pool, one plain short-answer call, and
+        one more over a passage more when it was unsure (`second_look`)."""
         spec, entries = state["spec"], state.get("entries", [])
         guard = BudgetGuard(
             spec.budget, _spent(state), reserve=Spend(), agent="answer", step=state.get("step", 0)
@@ -441,16 +443,19 @@ class ResearchNodes:
         usable, bad = state.get("usable_replies", 0), list(state.get("bad_replies", []))
         if not state.get("error"):
             try:
+                pool, extra = state.get("pool", []), llm_extra(spec, config)
                 final = await read_pool(
                     self.llm,
                     spec,
                     entries,
-                    state.get("pool", []),
+                    pool,
                     guard,
-                    llm_extra(spec, config),
+                    extra,
                     earlier=state.get("early_read"),  # the same prompt is not read twice
                 )
                 usable += 1
+                if final is not None:
+                    final = await second_look(self.llm, spec, entries, pool, guard, extra, final)
             except CallRefused:
                 pass  # fall back to the anytime answer below
             except LLMOutputError as exc:

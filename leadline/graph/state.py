@@ -76,6 +76,9 @@ class FinalAnswer:
     # Reader replies that were not the kind of answer the question asks for ("yes" to a "who"
     # question), each read again under a constraint (`read.answer_pattern`).
     rereads: tuple[str, ...] = ()
+    # The answer of a second look at one passage more (`read.second_look`), kept or not; "" when
+    # the reader was sure enough not to look again.
+    second_look: str = ""
 
 
 class ResearchState(TypedDict, total=False):

@@ -130,6 +130,15 @@ class ScriptedModel:
         return json.dumps({"answer": answer if known else wrong})
 
 
+def says_yes_first(body: dict[str, Any]) -> str:
+    """The scripted model, except that its reader first says "Yes" to every question (so a
+    question that is not yes/no is read again, held to its kind)."""
+    held = "pattern" in json.dumps(body.get("response_format") or {})
+    if agent_role(body) == "answer" and not held:
+        return json.dumps({"answer": "Yes"})
+    return ScriptedModel()(body)
+
+
 def make_services(base_url: str, search: Any, data_dir: Path) -> Services:
     config = data_dir / "empty.toml"
     config.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from tests.evals.helpers import (
     ScriptedModel,
     load_mini,
     make_services,
+    says_yes_first,
     scripted_services,
 )
 from tests.fakes.llm_server import ScriptedLLMServer, agent_role
@@ -96,14 +97,6 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
 
 
 async def test_a_replayed_re_read_is_recorded_and_counted(tmp_path: Path) -> None:
-    model = ScriptedModel()
-
-    def says_yes_first(body: dict[str, Any]) -> str:
-        held = "pattern" in json.dumps(body.get("response_format") or {})
-        if agent_role(body) == "answer" and not held:
-            return json.dumps({"answer": "Yes"})  # to questions that are not yes/no
-        return model(body)
-
     with ScriptedLLMServer(ScriptedModel()) as server:
         records = await _evaluated(tmp_path, server)
     with ScriptedLLMServer(says_yes_first) as server:

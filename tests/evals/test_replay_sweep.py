@@ -23,11 +23,12 @@ from tests.evals.helpers import (
     ScriptedModel,
     load_mini,
     make_services,
+    says_yes_first,
     scripted_services,
     search_for,
     write_dataset,
 )
-from tests.fakes.llm_server import ScriptedLLMServer, agent_role
+from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role
 
 MAX_BUDGET = Budget(max_tokens=12_000, max_search_steps=3, width=1)
 
@@ -180,36 +181,54 @@ def test_cli_sweep_replay(
     assert main(["sweep", "--out", str(tmp_path / "x")]) == 2  # neither --dataset nor --replay
 
 
-async def test_a_replayed_re_read_counts_as_a_call(tmp_path: Path) -> None:
-    model = ScriptedModel()
-
-    def says_yes_first(body: dict[str, Any]) -> str:
-        held = "pattern" in json.dumps(body.get("response_format") or {})
-        if agent_role(body) == "answer" and not held:
-            return json.dumps({"answer": "Yes"})  # to questions that are not yes/no
-        return model(body)
-
+async def _replayed_cells(tmp_path: Path, reader: Any, grid: ReplayGrid) -> dict[str, list]:
+    """A max run by the scripted model, its sweep replayed with `reader` answering: the rows
+    of each cell, by cell name."""
     with ScriptedLLMServer(ScriptedModel()) as server:
         records = await _max_run(tmp_path, server)
     dataset = load_mini(tmp_path)
-    with ScriptedLLMServer(says_yes_first) as server:
+    with ScriptedLLMServer(reader) as server:
         services = make_services(server.base_url, search_for(dataset), tmp_path / "data")
         try:
             await run_replay_sweep(
-                records,
-                ReplayGrid(search_steps=(1, 3), widths=(1, 2)),
-                tmp_path / "replay",
-                services=services,
-                progress=False,
+                records, grid, tmp_path / "replay", services=services, progress=False
             )
         finally:
             await services.llm.aclose()
-    cells = {
+    return {
         path.stem: [json.loads(line) for line in path.read_text().splitlines()]
         for path in (tmp_path / "replay" / "cells").glob("*.jsonl")
     }
+
+
+async def test_a_replayed_re_read_counts_as_a_call(tmp_path: Path) -> None:
+    grid = ReplayGrid(search_steps=(1, 3), widths=(1, 2))
+    cells = await _replayed_cells(tmp_path, says_yes_first, grid)
     assert len(cells) == 4
     for name, rows in cells.items():
         width = 2 if name.endswith("-w2") else 1
         # every sample was read and then read again: two calls each
         assert all(r["cost"]["llm_calls"] == 2 * width for r in rows), name
+
+
+async def test_a_replayed_cell_of_width_one_takes_the_second_look(tmp_path: Path) -> None:
+    model = ScriptedModel()
+
+    def unsure_on_two_passages(body: dict[str, Any]) -> Any:
+        if agent_role(body) != "answer":
+            return model(body)
+        shown = sum(1 for line in body["messages"][-1]["content"].splitlines() if line[:1] == "[")
+        answer, logprob = ("Second look", -0.1) if shown > 2 else ("First look", -1.5)
+        tokens = [('{"answer": "', 0.0), (answer, logprob), ('"}', 0.0)]
+        return Reply(json.dumps({"answer": answer}), logprobs=tokens)
+
+    grid = ReplayGrid(search_steps=(3,), widths=(1, 2))
+    cells = await _replayed_cells(tmp_path, unsure_on_two_passages, grid)
+    one, two = cells["fixed-sequential-s3-t12000"], cells["fixed-sequential-s3-t12000-w2"]
+    # (a question whose reply does not fit its form is read again as well: left out here)
+    plain = [r for r in one if r["replay"]["samples"] == ["First look"]]
+    assert plain and all(r["replay"]["second_look"] == "Second look" for r in plain)
+    assert all(r["prediction"] == "Second look" and r["cost"]["llm_calls"] == 2 for r in plain)
+    voted = [r for r in two if r["replay"]["samples"] == ["First look"] * 2]
+    assert voted and all(r["replay"]["second_look"] == "" for r in voted)  # a vote, no look
+    assert all(r["prediction"] == "First look" and r["cost"]["llm_calls"] == 2 for r in voted)

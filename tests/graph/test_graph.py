@@ -353,7 +353,9 @@ async def test_a_sure_early_read_ends_the_run_after_one_round(logprob: float, st
     else:  # exp(-1.5) = 0.22: plan now, search on to the cap, then the final read
         assert result.stop_reason == "budget"
         assert calls[:3] == ["answer", "planner", "reasoner"]
-        assert calls.count("answer") == 2 and calls.count("planner") == 1
+        # the early read, the final read, and its second look (as unsure, the same answer)
+        assert calls.count("answer") == 3 and calls.count("planner") == 1
+        assert result.reader_second_look == "Topic 5"
         assert result.usage.search_steps == 4
     assert spent_within(result, budget)
 
@@ -418,4 +420,8 @@ async def test_an_unchanged_pool_is_not_read_a_second_time() -> None:
     with ScriptedLLMServer(handler) as server:  # one search step: nothing changes after it
         result = await run(server, Budget(max_search_steps=1), stop_confidence=0.9)
     assert result.answer == "Topic 5" and result.stop_reason == "budget"
-    assert roles(server)["answer"] == 1  # the final read would have been the early one
+    # the final read would have been the early one: it is not read again, but, unsure, it
+    # takes its second look at one passage more
+    answers = [b for b in server.requests if agent_role(b) == "answer"]
+    assert len(answers) == 2 and result.reader_second_look == "Topic 5"
+    assert answers[0]["messages"] != answers[1]["messages"]
