@@ -19,11 +19,13 @@ The whole read is here, its I/O and its pure pieces: what it costs before it hap
 (`answer_reserve`, which the graph holds back so a run that hits its caps still answers), its
 prompt (`reader_messages`, `reader_prompt`), the read with its width (`read_pool`,
 `sample_answers`), cutting a reply to its answer span (`short_answer`), reading once more a
-reply that is not the kind of answer the question asks for (`misfit`), the vote, the
+reply that is not the kind of answer the question asks for (`misfit`), a second look at one
+passage more when the reader is unsure of its final answer (`second_look`), the vote, the
 citations, and the reasoner's interim answer as the fallback when the read gives nothing. It
 sits in the graph layer, above the other agents, because the read spends from the budget
 (`BudgetGuard`) and returns the run's `FinalAnswer`. The graph's `answer` node and the eval
-replay both read through `read_pool`, so a replayed cell reads exactly as a run does.
+replays all read through `read_pool` and `second_look`, so a replayed cell reads exactly as a
+run does.
 """
 
 from __future__ import annotations
