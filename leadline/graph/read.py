@@ -363,9 +363,11 @@ async def second_look(
         return first
     if other is None or other is first:
         return first
-    if keeps_second_look(first.answer, first.answer_logprobs, other.answer, other.answer_logprobs):
-        return replace(other, second_look=other.answer, rereads=first.rereads + other.rereads)
-    return replace(first, second_look=other.answer, rereads=first.rereads + other.rereads)
+    kept = keeps_second_look(
+        first.answer, first.answer_logprobs, other.answer, other.answer_logprobs
+    )
+    chosen = other if kept else first
+    return replace(chosen, second_look=other.answer, rereads=first.rereads + other.rereads)
 
 
 def prompt_key(messages: Sequence[dict[str, str]]) -> str:
