@@ -3,8 +3,9 @@
     python benchmarks/results/compare.py REFERENCE.jsonl OTHER.jsonl [OTHER.jsonl ...]
 
 Prints, per file: n, EM, F1, mean tokens (prompt, cached, completion), search steps, wall time,
-the cache hit rate, answer sources; and the reference's paired EM and F1 difference to each
-other file with a 95% percentile bootstrap interval over questions (2,000 resamples, seed 0).
+the cache hit rate (of all calls, of the reader's, of the team's), answer sources; and the
+reference's paired EM and F1 difference to each other file with a 95% percentile bootstrap
+interval over questions (2,000 resamples, seed 0).
 The last line is the same as one JSON object.
 """
 
@@ -17,6 +18,20 @@ from pathlib import Path
 
 from leadline.budgets.curves import bootstrap_ci
 from leadline.evals.runner import load_records
+
+
+def role_hit_rates(rows: list[dict]) -> dict:
+    """The cache hit rate of leadline's final reader calls and of the team's (planner and
+    reasoner) apart: they have different prompts, so a layout change moves them apart."""
+    reader = [r.get("reader_cost") or {} for r in rows]
+    read_prompt = sum(c.get("prompt_tokens", 0) for c in reader)
+    read_cached = sum(c.get("cached_tokens", 0) for c in reader)
+    prompt = sum(r["cost"]["prompt_tokens"] for r in rows) - read_prompt
+    cached = sum(r["cost"]["cached_tokens"] for r in rows) - read_cached
+    return {
+        "reader_hit_rate": round(read_cached / read_prompt, 3) if read_prompt else 0,
+        "team_hit_rate": round(cached / prompt, 3) if prompt else 0,
+    }
 
 
 def describe(rows: list[dict]) -> dict:
@@ -34,6 +49,7 @@ def describe(rows: list[dict]) -> dict:
         "search_steps": round(sum(c["search_steps"] for c in cost) / n, 2),
         "wall_s": round(sum(c["wall_s"] for c in cost) / n, 1),
         "cache_hit_rate": round(sum(c["cached_tokens"] for c in cost) / prompt, 3) if prompt else 0,
+        **role_hit_rates(rows),
         "answer_source": dict(Counter(r.get("answer_source") or "-" for r in rows)),
     }
 
@@ -69,6 +85,7 @@ def main(paths: list[str]) -> dict:
             f"{name}: n={d['n']} EM {d['em']:.3f} F1 {d['f1']:.3f} tokens {d['total_tokens']} "
             f"(cached {d['cached_tokens']}, completion {d['completion_tokens']}) "
             f"steps {d['search_steps']} wall {d['wall_s']}s hit {d['cache_hit_rate']} "
+            f"(reader {d['reader_hit_rate']}, team {d['team_hit_rate']}) "
             f"{d['answer_source']}"
         )
     for name, p in out["paired"].items():

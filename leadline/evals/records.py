@@ -129,6 +129,18 @@ def make_record(
             str(step): reasoner_tokens(e for e in out.events if e.step <= step) for step in steps
         },
         "reader_cost": total_spend(e for e in out.events if e.agent == "answer").to_dict(),
+        # Each model call's tokens, in order: where a prompt layout's prefix cache hits or not.
+        "calls": [
+            {
+                "agent": e.agent,
+                "step": e.step,
+                "prompt_tokens": e.prompt_tokens,
+                "cached_tokens": e.cached_tokens,
+                "completion_tokens": e.completion_tokens,
+            }
+            for e in out.events
+            if e.kind == "llm"
+        ],
         # Each reader sample's short answer (width), so smaller widths can be voted again.
         "reader_samples": list(out.reader_samples),
         # Replies that did not fit the question and were read again under a constraint.

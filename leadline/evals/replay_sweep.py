@@ -39,7 +39,6 @@ from leadline.evals.replay import Cut, anytime_at, cut_at, workspace_at
 from leadline.evals.runner import progress_bar
 from leadline.evals.sweep import Cell, CellRecords, grid_dict, point, violations, write_outputs
 from leadline.graph.read import (
-    Samples,
     prompt_key,
     reader_prompt,
     sample_answers,
@@ -181,12 +180,21 @@ async def read_cut(
     error = ""
     try:
         shown = workspace_at(record, cut.round)
-        messages, _ = reader_prompt(spec, shown, cut.hits, guard)
+        messages, read = reader_prompt(spec, shown, cut.hits, guard)
         samples = await sample_answers(llm, spec, messages, guard, extra_body)
         answers = samples.answers
         spends = [s.to_dict() for s in samples.spends(guard.events)]
         calls = [summarize(events).llm_calls for events in samples.split(guard.events)]
-        look = await look_again(llm, spec, shown, cut.hits, guard, extra_body, samples, messages)
+        first = FinalAnswer(
+            answer=samples.answers[0] if samples.answers else "",
+            citations=(),
+            source="reader",
+            answer_logprobs=samples.greedy_logprobs,
+            prompt_key=prompt_key(messages),
+            conversation=samples.greedy_conversation,
+            passage_ids=tuple(p.passage_id for p in read),
+        )
+        look = await look_again(llm, spec, shown, cut.hits, guard, extra_body, first)
     except (CallRefused, LLMOutputError):
         spends = [total_spend(guard.events).to_dict()]
         answers = [UNKNOWN]
@@ -212,20 +220,13 @@ async def look_again(
     hits: Sequence[Any],
     guard: BudgetGuard,
     extra_body: dict[str, Any],
-    samples: Samples,
-    messages: Sequence[dict[str, str]],
+    first: FinalAnswer,
 ) -> dict[str, Any] | None:
-    """The greedy sample's second look, as a run of width 1 takes it (`second_look`): its
-    answer, whether it replaced the greedy one, and what it cost; None when none was taken."""
-    if not samples.answers or vote(samples.answers[:1]) is None:
+    """The greedy sample's second look (`first`), as a run of width 1 takes it
+    (`second_look`): its answer, whether it replaced the greedy one, and what it cost; None when
+    none was taken."""
+    if vote([first.answer]) is None:
         return None
-    first = FinalAnswer(
-        answer=samples.answers[0],
-        citations=(),
-        source="reader",
-        answer_logprobs=samples.greedy_logprobs,
-        prompt_key=prompt_key(messages),
-    )
     single = replace(spec, budget=replace(spec.budget, width=1))
     before = len(guard.events)
     looked = await second_look(llm, single, shown, hits, guard, extra_body, first)

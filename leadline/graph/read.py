@@ -83,9 +83,11 @@ def reader_messages(question: str, passages: str, kv_mode: KVMode) -> list[dict[
     The reader has its own short system prompt in both modes. Measured on the 1.5B model
     (dev300 1-20, the same 20 stored pools): behind the shared charter, which also describes
     the planner's and reasoner's JSON, it answered EM 0.25 with sentences and bridge entities;
-    behind its own system prompt, EM 0.35 with answer spans. Accuracy comes first, so shared
-    mode gives up caching the reader's system prompt (its passages are new text either way).
-    `kv_mode` is accepted so every role is asked the same way.
+    behind its own system prompt, EM 0.35 with answer spans. Accuracy comes first, so the reader
+    does not share the charter's cached prefix (its passages are new text either way).
+    Its instruction comes before the question and the passages, so every read's prompt starts
+    with the same text a prefix cache keeps; the question is restated last. `kv_mode` is
+    accepted so every role is asked the same way.
     """
     del kv_mode
     return [
@@ -219,6 +221,18 @@ def best_pair_first(
     return [top[i], top[j], *(p for k, p in enumerate(ranked) if k not in (i, j))]
 
 
+def ranked_pool(
+    question: str,
+    entries: Sequence[Entry],
+    pool: Sequence[PoolHit],
+    up_to_step: int | None = None,
+) -> list[RankedPassage]:
+    """The pool as the reader takes it: ranked for `question`, its best pair first."""
+    return best_pair_first(
+        question, number_passages(rank_pool(question, pool, up_to_step), entries)
+    )
+
+
 def reader_prompt(
     spec: RunSpec,
     entries: Sequence[Entry],
@@ -229,9 +243,7 @@ def reader_prompt(
     """The reader's messages over the best `spec.reader_passages` of the pool (its best pair
     first), and the passages shown; passages are dropped from the weakest end until one call
     fits the budget left."""
-    ranked = best_pair_first(
-        spec.question, number_passages(rank_pool(spec.question, pool, up_to_step), entries)
-    )
+    ranked = ranked_pool(spec.question, entries, pool, up_to_step)
     shown = [
         replace(p, text=focus_passage(p.text, spec.question))
         for p in ranked[: spec.reader_passages]
@@ -253,6 +265,8 @@ class Samples:
     ends: list[int]
     greedy_logprobs: tuple[float, ...] = ()  # of the first (greedy) answer's own tokens
     rereads: tuple[str, ...] = ()  # replies that did not fit the question (`misfit`)
+    # The greedy sample's last call and its reply: what a second look goes on with.
+    greedy_conversation: tuple[dict[str, str], ...] = ()
 
     def split(self, events: Sequence[LedgerEvent]) -> list[Sequence[LedgerEvent]]:
         """The guard's events, one slice per sample."""
@@ -293,18 +307,16 @@ async def read_pool(
     if winner is None:
         return None
     text = samples[winner]
-    cited = tuple(
-        Citation(p.n, p.passage_id, p.title, p.source, quote(text, p.text, QUOTE_CHARS))
-        for p in cite(text, shown)
-    )
     return FinalAnswer(
         answer=text,
-        citations=cited,
+        citations=citations(text, shown),
         source="reader",
         samples=tuple(samples),
         answer_logprobs=read.greedy_logprobs,
         prompt_key=key,
         rereads=read.rereads,
+        conversation=read.greedy_conversation,
+        passage_ids=tuple(p.passage_id for p in shown),
     )
 
 
@@ -347,27 +359,53 @@ async def second_look(
     *,
     up_to_step: int | None = None,
 ) -> FinalAnswer:
-    """`first`, or, when the reader was unsure of it, the answer of a read of K + 1 passages if
-    the reader is surer of that. Small readers lose on K + 1 passages when sure on K, so only an
-    unsure read looks again. A look the budget refuses, that fails, or that would read the same
-    prompt (the pool holds no more) leaves `first` as it is, and so does an endpoint that gives
-    no log-probabilities (its answers are never surer)."""
-    if llm.gives_logprobs is False or not needs_second_look(first, spec.budget.width):
+    """`first`, or, when the reader was unsure of it, the answer it gives when shown the next
+    passage of the pool, if it is surer of that. Small readers lose on K + 1 passages when sure
+    on K, so only an unsure read looks again. The look goes on in the first read's conversation
+    (its reply, then a turn with the passage more and the question), so a prefix cache computes
+    only that turn. A look the budget refuses, that fails, or that has no passage more leaves
+    `first` as it is, and so does an endpoint that gives no log-probabilities (its answers are
+    never surer)."""
+    if (
+        llm.gives_logprobs is False
+        or not first.conversation
+        or not needs_second_look(first, spec.budget.width)
+    ):
         return first
-    wider = replace(spec, reader_passages=spec.reader_passages + 1)
+    ranked = ranked_pool(spec.question, entries, pool, up_to_step)
+    unread = [p for p in ranked if p.passage_id not in first.passage_ids]
+    if not unread:
+        return first
+    more = replace(unread[0], text=focus_passage(unread[0].text, spec.question))
+    messages = look_messages(first.conversation, more, spec.question)
     try:
-        other = await read_pool(
-            llm, wider, entries, pool, guard, extra_body, up_to_step=up_to_step, earlier=first
-        )
+        look = await sample_answers(llm, spec, messages, guard, extra_body)
     except (CallRefused, LLMError):
         return first
-    if other is None or other is first:
-        return first
-    kept = keeps_second_look(
-        first.answer, first.answer_logprobs, other.answer, other.answer_logprobs
+    other = look.answers[0]
+    looked = replace(first, second_look=other, rereads=first.rereads + look.rereads)
+    if not keeps_second_look(first.answer, first.answer_logprobs, other, look.greedy_logprobs):
+        return looked
+    read = [p for p in ranked if p.passage_id in first.passage_ids] + [more]
+    return replace(
+        looked,
+        answer=other,
+        citations=citations(other, read),
+        samples=(other,),
+        answer_logprobs=look.greedy_logprobs,
+        prompt_key=prompt_key(messages),
+        conversation=look.greedy_conversation,
+        passage_ids=(*first.passage_ids, more.passage_id),
     )
-    chosen = other if kept else first
-    return replace(chosen, second_look=other.answer, rereads=first.rereads + other.rereads)
+
+
+def look_messages(
+    conversation: Sequence[dict[str, str]], more: RankedPassage, question: str
+) -> list[dict[str, str]]:
+    """The first read's conversation and a turn showing one passage more: the prompt so far is
+    unchanged, so a prefix cache computes only the new turn."""
+    turn = render("reader_look", passage=render_passages([more]), question=question)
+    return [*conversation, {"role": "user", "content": turn}]
 
 
 def prompt_key(messages: Sequence[dict[str, str]]) -> str:
@@ -389,6 +427,7 @@ async def sample_answers(
     ends: list[int] = []  # guard events held after each sample
     greedy: tuple[float, ...] = ()
     rereads: list[str] = []
+    conversation: tuple[dict[str, str], ...] = ()
     for i in range(spec.budget.width):
         options: dict[str, Any] = {
             "max_tokens": spec.budget.answer_tokens,
@@ -411,24 +450,24 @@ async def sample_answers(
             break
         answer = short_answer(spec.question, output.answer)
         logprobs = answer_logprobs(replies[-1].token_logprobs)
+        asked = list(messages)
         kind = misfit(spec.question, answer)
         if kind is not None:
             # Not the kind of answer the question asks for: told so, the reader answers once
             # more, held to that kind; a re-read that fails or is refused keeps the first reply.
             with contextlib.suppress(CallRefused, LLMError):
-                output, replies = await llm.chat_json(
-                    reread_messages(messages, replies[-1].text, answer, kind),
-                    constrained_output(kind),
-                    **options,
-                )
+                again = reread_messages(messages, replies[-1].text, answer, kind)
+                output, replies = await llm.chat_json(again, constrained_output(kind), **options)
                 rereads.append(answer)
+                asked = again
                 answer = short_answer(spec.question, output.answer)
                 logprobs = ()  # a held answer says nothing of how sure the reader was
         answers.append(answer)
         ends.append(len(guard.events))
         if i == 0:
             greedy = logprobs
-    return Samples(answers, ends, greedy, tuple(rereads))
+            conversation = (*asked, {"role": "assistant", "content": replies[-1].text})
+    return Samples(answers, ends, greedy, tuple(rereads), conversation)
 
 
 ANSWER_VALUE = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -728,6 +767,14 @@ def vote(answers: Sequence[str]) -> int | None:
         return None
     best = max(counts, key=lambda k: (counts[k], -first[k]))
     return first[best]
+
+
+def citations(answer: str, passages: Sequence[RankedPassage]) -> tuple[Citation, ...]:
+    """The citations of `answer`: the passages it rests on (`cite`), each with its quote."""
+    return tuple(
+        Citation(p.n, p.passage_id, p.title, p.source, quote(answer, p.text, QUOTE_CHARS))
+        for p in cite(answer, passages)
+    )
 
 
 def cite(answer: str, passages: Sequence[RankedPassage]) -> list[RankedPassage]:

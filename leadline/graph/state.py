@@ -79,6 +79,10 @@ class FinalAnswer:
     # The answer of a second look at one passage more (`read.second_look`), kept or not; "" when
     # the reader was sure enough not to look again.
     second_look: str = ""
+    # The greedy read's conversation (its messages and reply, a held re-read's included), which
+    # a second look goes on with, and the ids of the passages it read, best first.
+    conversation: tuple[dict[str, str], ...] = ()
+    passage_ids: tuple[str, ...] = ()
 
 
 class ResearchState(TypedDict, total=False):

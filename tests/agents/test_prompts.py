@@ -25,6 +25,7 @@ PASSED = {
     "reasoner_turn": set(),
     "reader": {"question", "passages"},
     "reader_reread": {"answer", "wanted"},
+    "reader_look": {"passage", "question"},
     "planner_system": set(),
     "reasoner_system": set(),
     "answer_system": set(),

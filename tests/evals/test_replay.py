@@ -42,6 +42,11 @@ async def test_replay_reruns_only_the_reader_and_reads_the_pool_as_it_was(tmp_pa
     with ScriptedLLMServer(ScriptedModel()) as server:
         records = await _evaluated(tmp_path, server)
         assert all(r["pool"] and r["spend_after_step"] for r in records)
+        for r in records:  # each model call, as the ledger billed it
+            assert len(r["calls"]) == r["cost"]["llm_calls"] > 0
+            assert sum(c["prompt_tokens"] for c in r["calls"]) == r["cost"]["prompt_tokens"]
+            answers = [c for c in r["calls"] if c["agent"] == "answer"]
+            assert sum(c["prompt_tokens"] for c in answers) == r["reader_cost"]["prompt_tokens"]
         services = make_services(server.base_url, None, tmp_path / "data")
 
         async def replay(name: str, **options: Any) -> list[dict]:

@@ -29,6 +29,7 @@ from tests.evals.helpers import (
     write_dataset,
 )
 from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role
+from tests.graph.helpers import passages_shown
 
 MAX_BUDGET = Budget(max_tokens=12_000, max_search_steps=3, width=1)
 
@@ -217,7 +218,7 @@ async def test_a_replayed_cell_of_width_one_takes_the_second_look(tmp_path: Path
     def unsure_on_two_passages(body: dict[str, Any]) -> Any:
         if agent_role(body) != "answer":
             return model(body)
-        shown = sum(1 for line in body["messages"][-1]["content"].splitlines() if line[:1] == "[")
+        shown = passages_shown(body)
         answer, logprob = ("Second look", -0.1) if shown > 2 else ("First look", -1.5)
         tokens = [('{"answer": "', 0.0), (answer, logprob), ('"}', 0.0)]
         return Reply(json.dumps({"answer": answer}), logprobs=tokens)

@@ -66,3 +66,9 @@ def spent_within(result: ResearchResult, budget: Budget) -> bool:
     ok = budget.max_tokens is None or u.total_tokens <= budget.max_tokens
     ok &= budget.max_search_steps is None or u.search_steps <= budget.max_search_steps
     return ok
+
+
+def passages_shown(body: dict[str, Any]) -> int:
+    """Passages a reader request has shown in its conversation so far (a look's turn adds one)."""
+    turns = [m["content"] for m in body["messages"] if m["role"] == "user"]
+    return sum(1 for turn in turns for line in turn.splitlines() if line.startswith("["))

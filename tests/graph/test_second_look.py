@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,12 +15,13 @@ from leadline.graph.read import (
     SECOND_LOOK_BELOW,
     keeps_second_look,
     needs_second_look,
+    read_pool,
     second_look,
 )
 from leadline.graph.state import FinalAnswer, RunSpec
 from leadline.tools.llm import LLMClient
 from tests.fakes.llm_server import Reply, ScriptedLLMServer, agent_role, by_role
-from tests.graph.helpers import plan_reply, reason_reply, run, spent_within
+from tests.graph.helpers import passages_shown, plan_reply, reason_reply, run, spent_within
 
 UNSURE, SURE = math.log(0.3), math.log(0.7)  # per answer token
 
@@ -54,11 +56,6 @@ def test_the_second_look_is_kept_only_when_the_reader_is_surer_of_a_different_an
     assert keeps_second_look(a.answer, a.answer_logprobs, b.answer, b.answer_logprobs) is keeps
 
 
-def passages_shown(body: dict[str, Any]) -> int:
-    prompt = body["messages"][-1]["content"]
-    return sum(1 for line in prompt.splitlines() if line.startswith("["))
-
-
 def reader_by_passages(two: tuple[str, float], three: tuple[str, float]) -> Any:
     """A reader that answers `two` when shown two passages, `three` when shown three."""
 
@@ -85,8 +82,10 @@ async def test_an_unsure_final_read_keeps_the_surer_of_two_looks(
     budget = Budget(max_search_steps=2)
     with ScriptedLLMServer(handler) as server:
         result = await run(server, budget, policy="fixed")
-    reads = [passages_shown(b) for b in server.requests if agent_role(b) == "answer"]
-    assert reads == [2, 3]  # the read, then one passage more
+    reads = [b["messages"] for b in server.requests if agent_role(b) == "answer"]
+    assert [passages_shown({"messages": m}) for m in reads] == [2, 3]  # then one passage more
+    assert reads[1][: len(reads[0])] == reads[0]  # the look goes on in the read's conversation
+    assert reads[1][len(reads[0])]["role"] == "assistant"
     assert result.answer == expected and result.reader_second_look == "Topic 7"
     assert result.usage.llm_calls == len(server.requests)  # the second look is counted
     assert spent_within(result, budget)
@@ -116,7 +115,14 @@ async def test_a_second_look_the_budget_cannot_pay_for_is_not_taken() -> None:
         spent = Spend(prompt_tokens=390)  # ten tokens left: no read fits
         guard = BudgetGuard(spec.budget, spent, reserve=Spend(), agent="answer", step=0)
         try:
-            first = read("Topic 4", UNSURE)
+            first = replace(
+                read("Topic 4", UNSURE),
+                conversation=(
+                    {"role": "user", "content": "[1] Topic 0: ...\n[2] Topic 1: ..."},
+                    {"role": "assistant", "content": '{"answer": "Topic 4"}'},
+                ),
+                passage_ids=("p0", "p1"),
+            )
             looked = await second_look(llm, spec, [], hits, guard, {}, first)
         finally:
             await llm.aclose()
@@ -124,11 +130,11 @@ async def test_a_second_look_the_budget_cannot_pay_for_is_not_taken() -> None:
 
 
 @pytest.mark.model
-async def test_the_embedded_server_takes_a_second_look_at_three_passages(
+async def test_the_embedded_server_computes_only_the_second_looks_new_turn(
     embedded_model: str,
 ) -> None:
-    """Through llama.cpp: the look reads K + 1 passages and, sure of a different answer where the
-    first had no log-probabilities (a held re-read), replaces it."""
+    """Through llama.cpp: an unsure read of two passages looks at the third in the same
+    conversation, so the server serves the whole first read from its prefix cache."""
     texts = {
         "Kestrel Bridge": "The Kestrel Bridge is a steel arch bridge in Dundee, built between "
         "1961 and 1964 by Marlow & Finch.",
@@ -144,9 +150,13 @@ async def test_the_embedded_server_takes_a_second_look_at_three_passages(
     guard = BudgetGuard(spec.budget, Spend(), reserve=Spend(), agent="answer", step=0)
     llm = LLMClient(base_url=embedded_model, model="m", timeout_s=300)
     try:
-        looked = await second_look(llm, spec, [], hits, guard, {}, read("Dundee", None))
+        first = await read_pool(llm, spec, [], hits, guard, {})
+        assert first is not None and len(first.passage_ids) == 2
+        unsure = replace(first, answer_logprobs=())  # as a held re-read: it looks again
+        looked = await second_look(llm, spec, [], hits, guard, {}, unsure)
     finally:
         await llm.aclose()
-    assert [e.kind for e in guard.events] == ["llm"]
-    assert looked.answer_logprobs and looked.answer == looked.second_look
+    read_call, look_call = guard.events
+    assert look_call.cached_tokens >= read_call.prompt_tokens  # the first read, and its reply
+    assert looked.second_look
     assert "Marlow" in looked.answer
