@@ -80,9 +80,10 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
         "--policy",
         choices=["fixed", "adaptive", "allocate"],
         default="adaptive",
-        help="fixed: spend up to the caps; adaptive (default): steps by difficulty, early stop; "
-        "allocate: the mix of search steps, reasoning tokens and width the fitted law predicts "
-        "best for the question (--allocation-model)",
+        help="fixed: search up to the caps unless the reasoner is done; adaptive (default): "
+        "steps by difficulty, early stop; allocate: the mix of search steps, reasoning tokens "
+        "and width the fitted law predicts best for the question (--allocation-model). Under "
+        "every policy a sure early read ends the run first (--stop-confidence 0: never)",
     )
     p.add_argument(
         "--allocation-model",

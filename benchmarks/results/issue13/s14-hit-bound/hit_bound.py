@@ -5,7 +5,9 @@ prints the hit rate now, the share of questions answered by one call and their h
 team runs' hit rate and what it would have to be for the whole set to reach `--target`, and an
 optimistic bound: the rate if each run's first planner call were served from the cache every
 token the early read computed (the most a layout sharing the early read's prefix could save;
-it ignores that such a layout moves the charter behind the passages, where it is not cached).
+it ignores that such a layout moves the charter behind the passages, where it is not cached),
+and the rate if every read after the first call were served from the cache in full (the most
+a reader reading the team's own prompt could give), and both together.
 
     python hit_bound.py RECORDS.jsonl [...] [--target 0.70]
 """
@@ -50,11 +52,23 @@ def main() -> None:
             )
     need = (args.target * prompt - one_c) / team_p
     print(f"runs {len(runs)}: hit {cached / prompt:.3f} over {prompt / len(runs):.0f} prompt tok/q")
-    print(f"one call (the early read only): {len(one)} runs, hit {one_c / one_p:.3f}")
+    if one:
+        print(f"one call (the early read only): {len(one)} runs, hit {one_c / one_p:.3f}")
     print(f"team runs: {len(team)}, hit {team_c / team_p:.3f}")
     print(f"for {args.target:.0%} overall the team runs would need {need:.3f}")
+    for agent in ("planner", "reasoner", "answer"):
+        calls = [c for run in runs for c in run[1:] if c["agent"] == agent]
+        agent_p, agent_c = tokens([calls])
+        if agent_p:
+            uncached = (agent_p - agent_c) / len(runs)
+            print(f"  {agent} after the first call: {uncached:.0f} uncached tok/q")
+    reader_p, reader_c = tokens([[c for run in runs for c in run[1:] if c["agent"] == "answer"]])
+    all_reads = (cached + reader_p - reader_c) / prompt
+    print(f"if every read after the first were served from the cache: {all_reads:.3f}")
     bound = (cached + reused) / prompt
     print(f"bound, the planner reusing all the early read computed: {bound:.3f}")
+    both = (cached + reused + reader_p - reader_c) / prompt
+    print(f"both (the whole run one prefix, the reader's calls included): {both:.3f}")
 
 
 if __name__ == "__main__":
