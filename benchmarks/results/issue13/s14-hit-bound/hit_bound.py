@@ -25,6 +25,10 @@ def tokens(runs: list[list[dict]]) -> tuple[int, int]:
     return sum(c["prompt_tokens"] for c in calls), sum(c["cached_tokens"] for c in calls)
 
 
+def uncached(call: dict) -> int:
+    return call["prompt_tokens"] - call["cached_tokens"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("records", nargs="+", type=Path)
@@ -41,33 +45,32 @@ def main() -> None:
     team = [c for c in runs if len(c) > 1]
     one_p, one_c = tokens(one)
     team_p, team_c = tokens(team)
+    # What each run's first planner call computed that the early read had computed before it.
     reused = 0
     for calls in team:
-        first = calls[0]
         planner = next((c for c in calls[1:] if c["agent"] == "planner"), None)
         if planner:
-            reused += min(
-                first["prompt_tokens"] - first["cached_tokens"],
-                planner["prompt_tokens"] - planner["cached_tokens"],
-            )
+            reused += min(uncached(calls[0]), uncached(planner))
+    after_first = {
+        agent: sum(uncached(c) for run in runs for c in run[1:] if c["agent"] == agent)
+        for agent in ("planner", "reasoner", "answer")
+    }
     need = (args.target * prompt - one_c) / team_p
     print(f"runs {len(runs)}: hit {cached / prompt:.3f} over {prompt / len(runs):.0f} prompt tok/q")
     if one:
         print(f"one call (the early read only): {len(one)} runs, hit {one_c / one_p:.3f}")
     print(f"team runs: {len(team)}, hit {team_c / team_p:.3f}")
     print(f"for {args.target:.0%} overall the team runs would need {need:.3f}")
-    for agent in ("planner", "reasoner", "answer"):
-        calls = [c for run in runs for c in run[1:] if c["agent"] == agent]
-        agent_p, agent_c = tokens([calls])
-        if agent_p:
-            uncached = (agent_p - agent_c) / len(runs)
-            print(f"  {agent} after the first call: {uncached:.0f} uncached tok/q")
-    reader_p, reader_c = tokens([[c for run in runs for c in run[1:] if c["agent"] == "answer"]])
-    all_reads = (cached + reader_p - reader_c) / prompt
+    for agent, tokens_uncached in after_first.items():
+        if tokens_uncached:
+            print(
+                f"  {agent} after the first call: {tokens_uncached / len(runs):.0f} uncached tok/q"
+            )
+    all_reads = (cached + after_first["answer"]) / prompt
     print(f"if every read after the first were served from the cache: {all_reads:.3f}")
     bound = (cached + reused) / prompt
     print(f"bound, the planner reusing all the early read computed: {bound:.3f}")
-    both = (cached + reused + reader_p - reader_c) / prompt
+    both = (cached + reused + after_first["answer"]) / prompt
     print(f"both (the whole run one prefix, the reader's calls included): {both:.3f}")
 
 
